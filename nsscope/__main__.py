@@ -1,0 +1,3 @@
+from nsscope.cli import main
+
+raise SystemExit(main())

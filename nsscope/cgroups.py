@@ -1,0 +1,349 @@
+"""cgroup hierarchies: the mode, the mounts, the tree and its figures.
+
+Both versions are read into one normalised model (``CpuStats`` in µs and so
+on). References: Documentation/admin-guide/cgroup-v2.rst (v2 files),
+Documentation/scheduler/sched-bwc.rst (CFS bandwidth: cfs_quota_us,
+nr_throttled, throttled_time), Documentation/admin-guide/cgroup-v1/.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+from nsscope import syscalls
+from nsscope.model import UNIFIED, Cgroup, CpuStats, Hierarchy, MemoryStats, PidsStats, Pressure
+from nsscope.namespaces import unescape_mountinfo
+from nsscope.processes import PROC
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+#: USER_HZ, the unit of cpuacct.stat (sysconf(_SC_CLK_TCK))
+USER_HZ = os.sysconf("SC_CLK_TCK")
+
+
+# --- mode and mounts ---------------------------------------------------------
+
+def _mount_table(proc: str) -> list[tuple[str, str, str, str]]:
+    """(fstype, mountpoint, root, super options) of the cgroup mounts we see.
+
+    From /proc/self/mountinfo; a captured tree may hold only ``mounts`` (the
+    capturing process's view; root is then '/').
+    """
+    out = []
+    try:
+        with open(f"{proc}/self/mountinfo", "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        text = None
+    if text is not None:
+        for line in text.splitlines():
+            left, _, right = line.partition(" - ")
+            r = right.split(" ")
+            if len(r) < 3 or r[0] not in ("cgroup", "cgroup2"):
+                continue
+            fields = left.split(" ")
+            out.append((r[0], unescape_mountinfo(fields[4]), unescape_mountinfo(fields[3]), r[2]))
+        return out
+    try:
+        with open(f"{proc}/mounts", "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return out
+    for line in text.splitlines():
+        fields = line.split(" ")
+        if len(fields) >= 4 and fields[2] in ("cgroup", "cgroup2"):
+            out.append((fields[2], unescape_mountinfo(fields[1]), "/", fields[3]))
+    return out
+
+
+_V1_NON_CONTROLLER_OPTS = {"rw", "ro", "relatime", "noatime", "nosuid", "nodev", "noexec",
+                           "xattr", "clone_children", "noprefix", "cpuset_v2_mode",
+                           "nsdelegate", "memory_recursiveprot", "memory_localevents"}
+
+
+def hierarchies(cgroup_root: str = CGROUP_ROOT, proc: str = PROC) -> tuple[Hierarchy, ...]:
+    """The cgroup hierarchies mounted under ``cgroup_root``.
+
+    Mountpoints are taken from the mount table and re-rooted at
+    ``cgroup_root``, so a captured tree (cgroup_root=fixture/sys/fs/cgroup)
+    maps the same way as the live one.
+    """
+    out: list[Hierarchy] = []
+    seen: set[str] = set()
+    live_base = CGROUP_ROOT
+    for fstype, point, root, opts in _mount_table(proc):
+        if point != live_base and not point.startswith(live_base + "/"):
+            continue
+        where = cgroup_root + point[len(live_base):]
+        if fstype == "cgroup2":
+            key, version, ctrls = UNIFIED, 2, _v2_controllers(where)
+        else:
+            parts = [o for o in opts.split(",") if o not in _V1_NON_CONTROLLER_OPTS
+                     and not o.startswith("release_agent=")]
+            names = [o for o in parts if o.startswith("name=")]
+            ctrl_list = [o for o in parts if "=" not in o]
+            # /proc/PID/cgroup lists controllers in the kernel's subsystem order,
+            # then name=; the mount options list them in the same order
+            key = ",".join(ctrl_list + names)
+            version, ctrls = 1, tuple(ctrl_list)
+        if key in seen:
+            continue  # the same hierarchy bind-mounted twice
+        seen.add(key)
+        out.append(Hierarchy(key=key, version=version, controllers=ctrls, mountpoint=where,
+                             root=root))
+    return tuple(out)
+
+
+def _v2_controllers(path: str) -> tuple[str, ...]:
+    try:
+        with open(os.path.join(path, "cgroup.controllers")) as f:
+            return tuple(f.read().split())
+    except OSError:
+        return ()
+
+
+def detect_mode(cgroup_root: str = CGROUP_ROOT, proc: str = PROC) -> str:
+    """'unified', 'hybrid', 'legacy' or 'none'.
+
+    Like systemd (src/basic/cgroup-util.c cg_unified_cached) and runc
+    (libcontainer/cgroups/utils.go IsCgroup2UnifiedMode): statfs() the root; a
+    cgroup2 magic is unified, a tmpfs with cgroup2 at ``unified/`` is hybrid,
+    a tmpfs without is legacy. A captured tree is not a cgroupfs: its mode is
+    read from its mount table instead.
+    """
+    try:
+        magic = syscalls.statfs_magic(cgroup_root)
+    except OSError:
+        return "none"
+    if magic == syscalls.CGROUP2_SUPER_MAGIC:
+        return "unified"
+    if magic == syscalls.TMPFS_MAGIC:
+        try:
+            unified = syscalls.statfs_magic(os.path.join(cgroup_root, "unified"))
+        except OSError:
+            unified = 0
+        return "hybrid" if unified == syscalls.CGROUP2_SUPER_MAGIC else "legacy"
+    hs = hierarchies(cgroup_root, proc)
+    v1 = any(h.version == 1 for h in hs)
+    v2 = [h for h in hs if h.version == 2]
+    if v2 and not v1:
+        return "unified"
+    if v2 and v1:
+        return "hybrid"
+    return "legacy" if v1 else "none"
+
+
+# --- file readers -------------------------------------------------------------
+
+def _read(path: str) -> str | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, 65536).decode("utf-8", "replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _int(text: str | None) -> int | None:
+    if text is None:
+        return None
+    text = text.strip()
+    if text == "max":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def _keyed(text: str | None) -> dict[str, int]:
+    out: dict[str, int] = {}
+    if text:
+        for line in text.splitlines():
+            k, _, v = line.partition(" ")
+            try:
+                out[k] = int(v)
+            except ValueError:
+                pass
+    return out
+
+
+def parse_pressure(text: str | None) -> Pressure | None:
+    """A PSI file: 'some avg10=0.00 avg60=0.00 avg300=0.00 total=0' (+ 'full …')."""
+    if not text:
+        return None
+    vals: dict[str, dict[str, str]] = {}
+    for line in text.splitlines():
+        kind, *pairs = line.split()
+        vals[kind] = dict(p.split("=", 1) for p in pairs)
+    some = vals.get("some")
+    if not some:
+        return None
+    full = vals.get("full")
+    return Pressure(some_avg10=float(some["avg10"]), some_avg60=float(some["avg60"]),
+                    some_avg300=float(some["avg300"]), some_total=int(some["total"]),
+                    full_avg10=float(full["avg10"]) if full else None,
+                    full_total=int(full["total"]) if full else None)
+
+
+def parse_cpu_max(text: str | None) -> tuple[int | None, int | None]:
+    """v2 cpu.max '$MAX $PERIOD' -> (quota µs or None for 'max', period µs)."""
+    if not text:
+        return None, None
+    parts = text.split()
+    quota = None if parts[0] == "max" else int(parts[0])
+    period = int(parts[1]) if len(parts) > 1 else 100000
+    return quota, period
+
+
+def read_procs(path: str) -> tuple[int, ...]:
+    text = _read(os.path.join(path, "cgroup.procs"))
+    if not text:
+        return ()
+    return tuple(sorted(int(x) for x in text.split()))
+
+
+def cpu_v2(path: str) -> CpuStats:
+    stat = _keyed(_read(path + "/cpu.stat"))
+    quota, period = parse_cpu_max(_read(path + "/cpu.max"))
+    return CpuStats(
+        usage_usec=stat.get("usage_usec"), user_usec=stat.get("user_usec"),
+        system_usec=stat.get("system_usec"), nr_periods=stat.get("nr_periods"),
+        nr_throttled=stat.get("nr_throttled"), throttled_usec=stat.get("throttled_usec"),
+        quota_usec=quota, period_usec=period, weight=_int(_read(path + "/cpu.weight")),
+        pressure=parse_pressure(_read(path + "/cpu.pressure")))
+
+
+def cpu_v1(cpu_path: str | None, cpuacct_path: str | None) -> CpuStats:
+    """From the v1 cpu (bandwidth, shares) and cpuacct (usage) hierarchies."""
+    usage = user = system = None
+    periods = throttled = throttled_usec = quota = period = shares = None
+    pressure = None
+    if cpuacct_path is not None:
+        ns = _int(_read(cpuacct_path + "/cpuacct.usage"))
+        usage = ns // 1000 if ns is not None else None  # cpuacct.usage is in ns
+        ticks = _keyed(_read(cpuacct_path + "/cpuacct.stat"))  # in USER_HZ
+        if "user" in ticks:
+            user = ticks["user"] * 1_000_000 // USER_HZ
+            system = ticks.get("system", 0) * 1_000_000 // USER_HZ
+    if cpu_path is not None:
+        stat = _keyed(_read(cpu_path + "/cpu.stat"))
+        periods, throttled = stat.get("nr_periods"), stat.get("nr_throttled")
+        if "throttled_time" in stat:  # v1 throttled_time is in ns, v2 throttled_usec in µs
+            throttled_usec = stat["throttled_time"] // 1000
+        q = _int(_read(cpu_path + "/cpu.cfs_quota_us"))
+        quota = None if q is None or q < 0 else q  # -1 is unlimited
+        period = _int(_read(cpu_path + "/cpu.cfs_period_us"))
+        shares = _int(_read(cpu_path + "/cpu.shares"))
+        # with CONFIG_PSI and cgroup v1, the cpu controller has cpu.pressure only
+        # when booted with psi_v1 (kernel/sched/psi.c); usually absent
+        pressure = parse_pressure(_read(cpu_path + "/cpu.pressure"))
+    return CpuStats(usage_usec=usage, user_usec=user, system_usec=system, nr_periods=periods,
+                    nr_throttled=throttled, throttled_usec=throttled_usec, quota_usec=quota,
+                    period_usec=period, shares=shares, pressure=pressure)
+
+
+def memory_v2(path: str) -> MemoryStats:
+    return MemoryStats(current=_int(_read(path + "/memory.current")),
+                       max=_int(_read(path + "/memory.max")))
+
+
+# v1 memory.limit_in_bytes reads PAGE_COUNTER_MAX rounded to pages when unlimited
+_V1_UNLIMITED = 0x7FFFFFFFFFFFF000
+
+
+def memory_v1(path: str) -> MemoryStats:
+    limit = _int(_read(path + "/memory.limit_in_bytes"))
+    if limit is not None and limit >= _V1_UNLIMITED:
+        limit = None
+    return MemoryStats(current=_int(_read(path + "/memory.usage_in_bytes")), max=limit)
+
+
+def pids_stats(path: str) -> PidsStats:
+    return PidsStats(current=_int(_read(path + "/pids.current")),
+                     max=_int(_read(path + "/pids.max")))
+
+
+# --- the tree -----------------------------------------------------------------
+
+def walk(mountpoint: str) -> Iterator[tuple[str, str]]:
+    """(cgroup path, directory) for every cgroup under a hierarchy root, parents first."""
+    stack = ["/"]
+    while stack:
+        rel = stack.pop()
+        d = mountpoint if rel == "/" else mountpoint + rel
+        yield rel, d
+        try:
+            with os.scandir(d) as it:
+                subs = sorted(e.name for e in it if e.is_dir(follow_symlinks=False))
+        except OSError:
+            continue
+        base = "" if rel == "/" else rel
+        stack.extend(f"{base}/{name}" for name in reversed(subs))
+
+
+def _cg_path(h: Hierarchy, rel: str) -> str:
+    """The path /proc/PID/cgroup would show for directory ``rel`` of ``h``."""
+    if h.root == "/":
+        return rel
+    return h.root if rel == "/" else h.root + rel
+
+
+def build(hs: tuple[Hierarchy, ...], *, figures: bool = True) -> dict[str, Cgroup]:
+    """Every cgroup path, merged across hierarchies, with members and figures."""
+    where: dict[str, dict[str, str]] = {}  # path -> hierarchy key -> dir
+    order: list[str] = []
+    for h in hs:
+        for rel, d in walk(h.mountpoint):
+            path = _cg_path(h, rel)
+            if path not in where:
+                where[path] = {}
+                order.append(path)
+            where[path][h.key] = d
+    by_key = {h.key: h for h in hs}
+
+    def dir_for(dirs: dict[str, str], controller: str) -> str | None:
+        for key, d in dirs.items():
+            h = by_key[key]
+            if controller in h.controllers and h.version == 1:
+                return d
+        if UNIFIED in dirs and controller in by_key[UNIFIED].controllers:
+            return dirs[UNIFIED]
+        return None
+
+    out: dict[str, Cgroup] = {}
+    for path in sorted(order):
+        dirs = where[path]
+        procs: set[int] = set()
+        for d in dirs.values():
+            procs.update(read_procs(d))
+        cpu = memory = pids = None
+        if figures:
+            v2 = dirs.get(UNIFIED)
+            cpu_dir, acct_dir = dir_for(dirs, "cpu"), dir_for(dirs, "cpuacct")
+            if cpu_dir is not None and cpu_dir == v2:
+                cpu = cpu_v2(v2)
+            elif cpu_dir is not None or acct_dir is not None:
+                cpu = cpu_v1(cpu_dir, acct_dir)
+            elif v2 is not None:
+                # cpu.stat (usage) exists in every v2 cgroup, controller enabled or not
+                cpu = cpu_v2(v2)
+            mem_dir = dir_for(dirs, "memory")
+            if mem_dir is not None:
+                memory = memory_v2(mem_dir) if mem_dir == v2 else memory_v1(mem_dir)
+            pids_dir = dir_for(dirs, "pids")
+            if pids_dir is not None:
+                pids = pids_stats(pids_dir)
+        out[path] = Cgroup(path=path, hierarchies=tuple(dirs), procs=tuple(sorted(procs)),
+                           cpu=cpu, memory=memory, pids=pids)
+    return out
+
+
+def host_pressure(proc: str = PROC) -> Pressure | None:
+    """Whole-host CPU PSI (/proc/pressure/cpu), when the kernel has PSI enabled."""
+    return parse_pressure(_read(f"{proc}/pressure/cpu"))

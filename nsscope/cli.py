@@ -1,0 +1,98 @@
+"""The ``nsscope`` command line.
+
+Each subcommand lives in its own module, imported only when used, so
+``nsscope enter`` never pays for Textual or for the other commands. A module
+provides ``add_arguments(parser)`` and ``run(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import Sequence
+
+from nsscope import __version__
+from nsscope.errors import NsscopeError
+
+#: subcommand -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "ls": ("nsscope.views.ls", "list namespaces (like lsns), processless ones too"),
+    "tree": ("nsscope.views.tree", "the user-namespace tree, or the cgroup tree (--cgroups)"),
+    "show": ("nsscope.views.show", "everything about one process"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line (no usage dump) and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: {message}\n")
+        raise SystemExit(2)
+
+
+def _command_for(argv: Sequence[str]) -> str | None:
+    for a in argv:
+        if a in COMMANDS:
+            return a
+        if not a.startswith("-"):
+            return None
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    parser = _Parser(prog="nsscope",
+                     description="See a Linux host the way the kernel sees it: namespaces, "
+                                 "cgroups, containers, throttling. With no command: the TUI.")
+    parser.add_argument("-V", "--version", action="version", version=f"nsscope {__version__}")
+    parser.add_argument("--proc", default=os.environ.get("NSSCOPE_PROC", "/proc"),
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--cgroup-root",
+                        default=os.environ.get("NSSCOPE_CGROUP_ROOT", "/sys/fs/cgroup"),
+                        help=argparse.SUPPRESS)
+    subs = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, (modname, helptext) in COMMANDS.items():
+        sub = subs.add_parser(name, help=helptext, description=helptext)
+        if only is None or only == name:
+            # only the module being run is imported; --help lists the rest by name
+            importlib.import_module(modname).add_arguments(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cmd = _command_for(argv)
+    parser = build_parser(cmd if cmd or "-h" not in argv and "--help" not in argv else None)
+    args = parser.parse_args(argv)
+    try:
+        if args.command is None:
+            return _run_tui(args)
+        module = importlib.import_module(COMMANDS[args.command][0])
+        return int(module.run(args) or 0)
+    except NsscopeError as e:
+        sys.stderr.write(f"nsscope: {e}\n")
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `nsscope ls | head`: the reader went away; say nothing
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except OSError as e:
+        if os.environ.get("NSSCOPE_DEBUG"):
+            raise
+        where = f": {e.filename}" if e.filename else ""
+        sys.stderr.write(f"nsscope: {e.strerror or e}{where}\n")
+        return 1
+
+
+def _run_tui(args: argparse.Namespace) -> int:
+    try:
+        tui = importlib.import_module("nsscope.tui.app")
+    except ImportError:
+        # until the TUI exists, the bare command lists namespaces
+        from nsscope.views import ls as ls_command
+        return ls_command.run(build_parser("ls").parse_args(["ls"]))
+    return int(tui.run(args) or 0)

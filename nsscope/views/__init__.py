@@ -1,0 +1,1 @@
+"""Views: turn a ``Snapshot`` into tables, trees and JSON. They never read /proc."""
