@@ -9,7 +9,8 @@ nr_throttled, throttled_time), Documentation/admin-guide/cgroup-v1/.
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from dataclasses import replace
+from typing import Collection, Iterator
 
 from nsscope import syscalls
 from nsscope.model import UNIFIED, Cgroup, CpuStats, Hierarchy, MemoryStats, PidsStats, Pressure
@@ -294,54 +295,125 @@ def _cg_path(h: Hierarchy, rel: str) -> str:
     return h.root if rel == "/" else h.root + rel
 
 
-def build(hs: tuple[Hierarchy, ...], *, figures: bool = True) -> dict[str, Cgroup]:
-    """Every cgroup path, merged across hierarchies, with members and figures."""
-    where: dict[str, dict[str, str]] = {}  # path -> hierarchy key -> dir
-    order: list[str] = []
-    for h in hs:
-        for rel, d in walk(h.mountpoint):
-            path = _cg_path(h, rel)
-            if path not in where:
-                where[path] = {}
-                order.append(path)
-            where[path][h.key] = d
-    by_key = {h.key: h for h in hs}
+def dir_of(h: Hierarchy, path: str) -> str | None:
+    """The directory of cgroup ``path`` (as /proc/PID/cgroup shows it) in hierarchy ``h``.
 
-    def dir_for(dirs: dict[str, str], controller: str) -> str | None:
-        for key, d in dirs.items():
-            h = by_key[key]
-            if controller in h.controllers and h.version == 1:
-                return d
-        if UNIFIED in dirs and controller in by_key[UNIFIED].controllers:
-            return dirs[UNIFIED]
+    None when the path lies outside the part of the hierarchy mounted here
+    (a mount whose root is not '/', as inside a cgroup namespace).
+    """
+    if h.root == "/":
+        rel = path
+    elif path == h.root:
+        rel = "/"
+    elif path.startswith(h.root + "/"):
+        rel = path[len(h.root):]
+    else:
         return None
+    return h.mountpoint if rel == "/" else h.mountpoint + rel
 
-    out: dict[str, Cgroup] = {}
-    for path in sorted(order):
-        dirs = where[path]
-        procs: set[int] = set()
-        for d in dirs.values():
-            procs.update(read_procs(d))
-        cpu = memory = pids = None
-        if figures:
-            v2 = dirs.get(UNIFIED)
-            cpu_dir, acct_dir = dir_for(dirs, "cpu"), dir_for(dirs, "cpuacct")
+
+def cpu_hierarchy(hs: tuple[Hierarchy, ...]) -> Hierarchy | None:
+    """The hierarchy whose cpu controller enforces bandwidth (cfs_quota_us / cpu.max).
+
+    A v1 hierarchy carrying ``cpu`` (alone or co-mounted as cpu,cpuacct) wins;
+    else the unified one when its root lists ``cpu`` in cgroup.controllers.
+    """
+    for h in hs:
+        if h.version == 1 and "cpu" in h.controllers:
+            return h
+    for h in hs:
+        if h.version == 2 and "cpu" in h.controllers:
+            return h
+    return None
+
+
+def _dir_for(dirs: dict[str, str], by_key: dict[str, Hierarchy], controller: str) -> str | None:
+    for key, d in dirs.items():
+        h = by_key[key]
+        if controller in h.controllers and h.version == 1:
+            return d
+    if UNIFIED in dirs and controller in by_key[UNIFIED].controllers:
+        return dirs[UNIFIED]
+    return None
+
+
+def _record(path: str, dirs: dict[str, str], by_key: dict[str, Hierarchy], figures: bool,
+            controllers: frozenset[str] | None) -> Cgroup:
+    """One ``Cgroup`` from its directories in each hierarchy (key -> dir)."""
+    procs: set[int] = set()
+    for d in dirs.values():
+        procs.update(read_procs(d))
+    cpu = memory = pids = None
+    if figures:
+        v2 = dirs.get(UNIFIED)
+        if controllers is None or "cpu" in controllers:
+            cpu_dir, acct_dir = _dir_for(dirs, by_key, "cpu"), _dir_for(dirs, by_key, "cpuacct")
             if cpu_dir is not None and cpu_dir == v2:
                 cpu = cpu_v2(v2)
             elif cpu_dir is not None or acct_dir is not None:
                 cpu = cpu_v1(cpu_dir, acct_dir)
+                if v2 is not None:
+                    cpu = _with_unified(cpu, v2)
             elif v2 is not None:
                 # cpu.stat (usage) exists in every v2 cgroup, controller enabled or not
                 cpu = cpu_v2(v2)
-            mem_dir = dir_for(dirs, "memory")
+        if controllers is None or "memory" in controllers:
+            mem_dir = _dir_for(dirs, by_key, "memory")
             if mem_dir is not None:
                 memory = memory_v2(mem_dir) if mem_dir == v2 else memory_v1(mem_dir)
-            pids_dir = dir_for(dirs, "pids")
+        if controllers is None or "pids" in controllers:
+            pids_dir = _dir_for(dirs, by_key, "pids")
             if pids_dir is not None:
                 pids = pids_stats(pids_dir)
-        out[path] = Cgroup(path=path, hierarchies=tuple(dirs), procs=tuple(sorted(procs)),
-                           cpu=cpu, memory=memory, pids=pids)
-    return out
+    return Cgroup(path=path, hierarchies=tuple(dirs), procs=tuple(sorted(procs)),
+                  cpu=cpu, memory=memory, pids=pids)
+
+
+def _with_unified(cpu: CpuStats, v2: str) -> CpuStats:
+    """v1 cpu figures completed from the same path in a hybrid host's unified hierarchy.
+
+    PSI follows a task's cgroup2 membership whatever the controllers
+    (kernel/sched/psi.c uses task_dfl_cgroup()), and every cgroup2 directory
+    has cpu.stat usage_usec (cgroup core's rstat, cgroup-v2.rst "cpu.stat"),
+    so a cgroup that also exists on cgroup2 has PSI even where v1 has none.
+    """
+    pressure = cpu.pressure or parse_pressure(_read(v2 + "/cpu.pressure"))
+    usage = cpu.usage_usec
+    if usage is None:
+        usage = _keyed(_read(v2 + "/cpu.stat")).get("usage_usec")
+    if pressure is cpu.pressure and usage == cpu.usage_usec:
+        return cpu
+    return replace(cpu, pressure=pressure, usage_usec=usage)
+
+
+def build(hs: tuple[Hierarchy, ...], *, figures: bool = True,
+          controllers: Collection[str] | None = None) -> dict[str, Cgroup]:
+    """Every cgroup path, merged across hierarchies, with members and figures.
+
+    ``controllers`` limits the figures read to those controllers' ("cpu",
+    "memory", "pids"); a refreshing view such as ``nsscope top`` reads only cpu.
+    """
+    where: dict[str, dict[str, str]] = {}  # path -> hierarchy key -> dir
+    for h in hs:
+        for rel, d in walk(h.mountpoint):
+            where.setdefault(_cg_path(h, rel), {})[h.key] = d
+    by_key = {h.key: h for h in hs}
+    only = frozenset(controllers) if controllers is not None else None
+    return {path: _record(path, where[path], by_key, figures, only) for path in sorted(where)}
+
+
+def read_cgroup(hs: tuple[Hierarchy, ...], path: str, *, figures: bool = True,
+                controllers: Collection[str] | None = None) -> Cgroup | None:
+    """One cgroup, read like ``build`` reads every one; None if it exists in no hierarchy."""
+    dirs = {}
+    for h in hs:
+        d = dir_of(h, path)
+        if d is not None and os.path.isdir(d):
+            dirs[h.key] = d
+    if not dirs:
+        return None
+    only = frozenset(controllers) if controllers is not None else None
+    return _record(path, dirs, {h.key: h for h in hs}, figures, only)
 
 
 def host_pressure(proc: str = PROC) -> Pressure | None:

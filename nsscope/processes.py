@@ -85,6 +85,9 @@ def read_ns_links(dirfd: int) -> tuple[dict[str, int], bool]:
                 # EINVAL: not a symlink, which /proc never serves; treat as hidden
                 return {}, False
             if e.errno == errno.ENOENT:
+                # the kernel lacks the type, or pid_for_children of a process
+                # that unshared CLONE_NEWPID before the namespace has its init
+                # (pidns_for_children_get() returns nothing without a child_reaper)
                 continue
             raise
         # "net:[4026531840]"
@@ -107,8 +110,12 @@ def read_process(pid: int, proc: str = PROC, *, cmdline: bool = True) -> Process
             if cmdline and not kthread:
                 raw = _read_at(dirfd, "cmdline")
                 if raw:
-                    args = tuple(a.decode("utf-8", "replace")
-                                 for a in raw.rstrip(b"\0").split(b"\0"))
+                    # strip only the terminating NUL: a process that blanked its
+                    # argv (setproctitle) keeps empty args, and lsns shows them
+                    # as trailing spaces
+                    if raw.endswith(b"\0"):
+                        raw = raw[:-1]
+                    args = tuple(a.decode("utf-8", "replace") for a in raw.split(b"\0"))
             ns, visible = read_ns_links(dirfd)
             try:
                 cgroups = parse_cgroup(_read_at(dirfd, "cgroup"))

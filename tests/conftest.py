@@ -69,9 +69,19 @@ def _nsscope_mounts() -> set[str]:
         return set()
 
 
+#: leftovers seen after some test: {name: nodeid}, rechecked at the end of the session
+_SUSPECTS: dict[str, str] = {}
+
+
 @pytest.fixture(autouse=True)
-def no_leftovers():
-    """Whatever a test creates named nsscope… (cgroups, mounts) is gone after it."""
+def no_leftovers(request):
+    """Whatever a test creates named nsscope… (cgroups, mounts) is gone after it.
+
+    Under CI the machine runs only this suite, so a leftover fails the test that
+    left it. On a developer's machine other sessions may be making their own
+    nsscope-test… cgroups at the same moment: there a leftover is only a
+    suspect, and fails the run if it is still there when the session ends.
+    """
     cg_before, mnt_before = _nsscope_cgroups(), _nsscope_mounts()
     yield
     # a killed process leaves its cgroup busy for a moment
@@ -81,11 +91,26 @@ def no_leftovers():
         if not cg_new and not mnt_new:
             return
         time.sleep(0.1)
-    pytest.fail(f"left behind: cgroups {sorted(cg_new)}, mounts {sorted(mnt_new)}")
+    if IN_CI:
+        pytest.fail(f"left behind: cgroups {sorted(cg_new)}, mounts {sorted(mnt_new)}")
+    for name in cg_new | mnt_new:
+        _SUSPECTS.setdefault(name, request.node.nodeid)
+
+
+def _check_suspects(session) -> None:
+    still = _nsscope_cgroups() | _nsscope_mounts()
+    left = {name: node for name, node in _SUSPECTS.items() if name in still}
+    if left:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        reporter.write_line("left behind (cgroups/mounts named nsscope…):", red=True)
+        for name, node in sorted(left.items()):
+            reporter.write_line(f"  {name}  (first seen after {node})")
+        session.exitstatus = 1
 
 
 def pytest_sessionfinish(session, exitstatus):
     """Under CI=true, a skipped test fails the run: what needs root or a tool must run."""
+    _check_suspects(session)
     if not IN_CI:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
