@@ -12,9 +12,10 @@ from __future__ import annotations
 import errno
 import os
 from collections import defaultdict
+from dataclasses import replace
 from typing import Iterable, Mapping
 
-from nsscope import syscalls
+from nsscope import rtnetlink, syscalls
 from nsscope.model import NS_TYPES, Namespace, Process
 from nsscope.processes import PROC
 
@@ -225,7 +226,28 @@ def build(processes: Mapping[int, Process], proc: str = PROC, *,
             owner_uid=owner_uid, nsfs=tuple(mounts[ino][1]) if ino in mounts else (),
             holders=tuple(holders.get(ino, ())))
     out.update(extra)
+    if graph:
+        _add_netnsids(out, paths)
     return out
+
+
+def _add_netnsids(out: dict[int, Namespace], paths: Mapping[int, str]) -> None:
+    """Fill ``netnsid`` of every network namespace that has one (RTM_GETNSID)."""
+    nets = [ino for ino, ns in out.items() if ns.type == "net" and ino in paths]
+    if not nets:
+        return
+    try:
+        ids = rtnetlink.NetnsIds()
+    except OSError:
+        return  # no netlink (a seccomp sandbox): ids stay unknown
+    with ids:
+        for ino in nets:
+            try:
+                nsid = ids.of_path(paths[ino])
+            except OSError:
+                continue  # gone, or a captured tree (not an nsfs file)
+            if nsid is not None:
+                out[ino] = replace(out[ino], netnsid=nsid)
 
 
 def host_namespaces(processes: Mapping[int, Process]) -> dict[str, int]:

@@ -171,3 +171,18 @@ def test_host_namespaces_are_the_initial_ones():
     for typ, ino in snap.host_ns.items():
         assert kthread.ns[typ] == ino
     assert snap.host_ns["user"] == namespaces.host_namespaces(snap.processes)["user"]
+
+
+def test_netnsid_matches_lsns(scenario):
+    name = scenario.add_netns()
+    subprocess.run(["ip", "netns", "set", name, "42"], check=True)
+    pid = scenario.spawn(["ip", "netns", "exec", name, "sleep", "1000"], settle="sleep")
+    ino = ns_ino(pid, "net")
+    lsns = lsns_json("-t", "net", "-o", "NS,NETNSID")
+    ours = nsscope_json("-t", "net", "-o", "NS,NETNSID")
+    # lsns 2.38 prints the id as a string ("42", "unassigned"); nsscope as a number or null
+    assert ours[ino]["netnsid"] == int(lsns[ino]["netnsid"]) == 42
+    for k, item in lsns.items():
+        if k in ours:
+            expected = None if item["netnsid"] == "unassigned" else int(item["netnsid"])
+            assert ours[k]["netnsid"] == expected

@@ -117,6 +117,8 @@ def to_rows(snap: Snapshot, nss: list[Namespace], columns: tuple[str, ...]) -> l
             v = rec[COLUMNS[c][0]]
             if c == "HOST":
                 v = "host" if v else ""
+            elif c == "NETNSID" and v is None and ns.type == "net":
+                v = "unassigned"  # as lsns prints it
             row.append("" if v is None else v)
         rows.append(row)
     return rows
