@@ -12,8 +12,8 @@ from __future__ import annotations
 import errno
 import os
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from typing import Iterable, Mapping
 
 from nsscope import rtnetlink, syscalls
 from nsscope.model import NS_TYPES, Namespace, Process
@@ -258,9 +258,8 @@ def host_namespaces(processes: Mapping[int, Process]) -> dict[str, int]:
     """
     for pid in (1, 2):
         p = processes.get(pid)
-        if p is not None and p.visible and p.ns:
-            if pid == 1 or p.kernel_thread:
-                return {t: p.ns[t] for t in NS_TYPES if t in p.ns}
+        if p is not None and p.visible and p.ns and (pid == 1 or p.kernel_thread):
+            return {t: p.ns[t] for t in NS_TYPES if t in p.ns}
     for p in processes.values():
         if p.kernel_thread and p.ns:
             return {t: p.ns[t] for t in NS_TYPES if t in p.ns}

@@ -7,11 +7,11 @@ import os
 import subprocess
 
 import pytest
-
 from conftest import need_root, need_tool, run_nsscope
+from scenario import Scenario, ns_ino
+
 from nsscope import namespaces
 from nsscope.collector import collect
-from scenario import Scenario, ns_ino
 
 
 def flatten(items):
@@ -83,7 +83,7 @@ def test_ls_matches_lsns_on_many_flag_sets(scenario):
         if ino not in lsns:
             assert item["nprocs"] == 0, f"nsscope invented {item}"
     # and the scenario's namespaces really are there, with their sleep as a member
-    for name, pid in pids.items():
+    for pid in pids.values():
         for link in ("uts", "net", "mnt", "pid", "cgroup", "time", "user"):
             assert ns_ino(pid, link) in ours
     # user column and command agree too
@@ -160,7 +160,7 @@ def test_table_output_has_lsns_columns(scenario):
     lsns = subprocess.run(["lsns", "-n", "-o", "NS,TYPE"], capture_output=True, text=True,
                           check=True).stdout.split()
     ours = [tuple(line.split()[:2]) for line in out[1:]]
-    assert set(zip(lsns[::2], lsns[1::2])) <= set(ours)
+    assert set(zip(lsns[::2], lsns[1::2], strict=True)) <= set(ours)
 
 
 def test_host_namespaces_are_the_initial_ones():

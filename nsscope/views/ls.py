@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from nsscope.collector import collect, roots_of
 from nsscope.errors import AccessDenied, BadInput, NoSuchProcess
-from nsscope.processes import parse_pid
-from nsscope.views import table
 from nsscope.model import NS_TYPES, Namespace, Snapshot
+from nsscope.processes import parse_pid
 from nsscope.users import user_name
+from nsscope.views import table
 
 #: column -> (lsns JSON key, right-aligned)
 COLUMNS: dict[str, tuple[str, bool]] = {
@@ -146,8 +147,8 @@ def run(args: argparse.Namespace) -> int:
         if pid not in snap.processes:
             raise NoSuchProcess(pid)
         if not snap.processes[pid].visible:
-            raise AccessDenied(f"/proc/{pid}/ns", f"namespaces of pid {pid} are hidden by the kernel "
-                               "(ptrace access mode check)")
+            raise AccessDenied(f"/proc/{pid}/ns", f"namespaces of pid {pid} are hidden by the "
+                               "kernel (ptrace access mode check)")
     nss = select(snap, types, pid)
     if args.json:
         json.dump(to_json(snap, nss, columns), sys.stdout, indent=2)

@@ -22,18 +22,10 @@ from nsscope.views import table
 from nsscope.views.tree import cgroup_record
 
 
-def container_of(snap: Snapshot, pid: int) -> Any | None:
-    """The container (from ``Snapshot.containers``, when recognised) holding ``pid``."""
-    for c in getattr(snap, "containers", ()) or ():
-        if pid in (getattr(c, "pids", ()) or ()) or getattr(c, "pid", None) == pid:
-            return c
-    return None
-
-
 def _container_json(c: Any) -> dict[str, Any] | None:
     if c is None:
         return None
-    if dataclasses.is_dataclass(c):
+    if dataclasses.is_dataclass(c) and not isinstance(c, type):
         d = dataclasses.asdict(c)
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
     return {"name": str(c)}
@@ -65,7 +57,7 @@ def record(snap: Snapshot, pid: int) -> dict[str, Any]:
             v2_ctrls = h.controllers + (("cpu",) if snap.cgroup_mode == "unified" else ())
     for key, path in p.cgroups.items():
         cg = snap.cgroups.get(path)
-        rec = {"hierarchy": key or "unified", "path": path}
+        rec: dict[str, Any] = {"hierarchy": key or "unified", "path": path}
         if cg is not None:
             # a v1 hierarchy shows only its own controllers' figures; v2 shows all
             ctrls = set(key.split(",")) if key else set(v2_ctrls)
@@ -83,7 +75,7 @@ def record(snap: Snapshot, pid: int) -> dict[str, Any]:
         "comm": p.comm, "command": p.command, "cmdline": list(p.cmdline), "state": p.state,
         "starttime": p.starttime, "kernel_thread": p.kernel_thread, "visible": p.visible,
         "namespaces": namespaces, "cgroups": cgroups,
-        "container": _container_json(container_of(snap, pid)),
+        "container": _container_json(snap.container_of(pid)),
     }
 
 
