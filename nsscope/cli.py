@@ -11,7 +11,7 @@ import argparse
 import importlib
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from nsscope import __version__
 from nsscope.errors import NsscopeError
@@ -21,6 +21,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ls": ("nsscope.views.ls", "list namespaces (like lsns), processless ones too"),
     "tree": ("nsscope.views.tree", "the user-namespace tree, or the cgroup tree (--cgroups)"),
     "show": ("nsscope.views.show", "everything about one process"),
+    "ps": ("nsscope.views.ps", "list containers (any runtime) and sandboxes"),
+    "run": ("nsscope.runtime.commands.run", "run a command in a new container (built by hand)"),
+    "stop": ("nsscope.runtime.commands.stop", "stop nsscope containers (SIGTERM, then SIGKILL)"),
+    "kill": ("nsscope.runtime.commands.kill", "send a signal to nsscope containers"),
+    "rm": ("nsscope.runtime.commands.rm", "remove stopped nsscope containers (-f: running too)"),
+    "logs": ("nsscope.runtime.commands.logs", "print what a detached nsscope container wrote"),
+    "gc": ("nsscope.runtime.commands.gc", "remove what crashed nsscope runs left behind"),
 }
 
 
@@ -32,8 +39,19 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+#: global options that take a value (their value is not a command name)
+_VALUED = ("--proc", "--cgroup-root")
+
+
 def _command_for(argv: Sequence[str]) -> str | None:
+    skip = False
     for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a in _VALUED:
+            skip = True
+            continue
         if a in COMMANDS:
             return a
         if not a.startswith("-"):
@@ -63,7 +81,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     cmd = _command_for(argv)
-    parser = build_parser(cmd if cmd or "-h" not in argv and "--help" not in argv else None)
+    parser = build_parser(cmd if cmd or ("-h" not in argv and "--help" not in argv) else None)
     args = parser.parse_args(argv)
     try:
         if args.command is None:

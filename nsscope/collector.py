@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from nsscope import cgroups, namespaces, processes
+from nsscope import cgroups, containers, namespaces, processes
 from nsscope.model import Snapshot
 
 
@@ -15,6 +15,8 @@ class Roots:
 
     proc: str = processes.PROC
     cgroup: str = cgroups.CGROUP_ROOT
+    #: where runtimes keep their state (/var/lib/docker, /run/runc, /var/log/pods, …)
+    state: containers.StatePaths = containers.StatePaths()
 
 
 def _uptime(proc: str) -> float:
@@ -37,7 +39,7 @@ def collect(roots: Roots = Roots(), *, cgroup_figures: bool = True,
     nss = namespaces.build(procs, roots.proc, fds=fds)
     hs = cgroups.hierarchies(roots.cgroup, roots.proc)
     cgs = cgroups.build(hs, figures=cgroup_figures)
-    return Snapshot(
+    snap = Snapshot(
         processes=procs,
         namespaces=nss,
         cgroups=cgs,
@@ -48,6 +50,8 @@ def collect(roots: Roots = Roots(), *, cgroup_figures: bool = True,
         cpu_pressure=cgroups.host_pressure(roots.proc),
         hidden=tuple(pid for pid, p in procs.items() if not p.visible),
     )
+    # containers are recognised from the finished snapshot plus runtime state files
+    return replace(snap, containers=containers.find(snap, roots.proc, roots.state))
 
 
 def roots_of(args: object) -> Roots:

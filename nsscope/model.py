@@ -6,9 +6,13 @@ views (CLI tables, JSON, the TUI) only read them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nsscope.containers import Container
 
 #: The eight namespace types, in lsns's order of ``-t`` names.
 NS_TYPES: tuple[str, ...] = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
@@ -202,6 +206,8 @@ class Snapshot:
     cpu_pressure: Pressure | None = None
     #: pids whose details were hidden by the kernel
     hidden: tuple[int, ...] = field(default_factory=tuple)
+    #: containers and sandboxes (nsscope.containers.find), sorted by runtime and name
+    containers: tuple[Container, ...] = field(default_factory=tuple)
 
     @staticmethod
     def freeze(d: dict) -> Mapping:
@@ -213,3 +219,10 @@ class Snapshot:
 
     def is_host(self, ns: Namespace) -> bool:
         return self.host_ns.get(ns.type) == ns.ino
+
+    def container_of(self, pid: int) -> Container | None:
+        """The container (or sandbox) ``pid`` belongs to, if any."""
+        for c in self.containers:
+            if pid in c.pids:
+                return c
+        return None

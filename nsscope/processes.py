@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections import deque
 
 from nsscope.errors import AccessDenied, BadInput, NoSuchProcess
 from nsscope.model import NS_LINKS, Process
@@ -169,3 +170,69 @@ def starttime(pid: int, proc: str = PROC) -> int:
         raise NoSuchProcess(pid) from None
     except PermissionError:
         raise AccessDenied(f"{proc}/{pid}/stat") from None
+
+
+def tgid(pid: int, proc: str = PROC) -> int:
+    """The thread-group id (the process) of a task id; NoSuchProcess if gone.
+
+    /proc/TID exists for every thread although only thread-group leaders are
+    listed (proc(5)); ``Tgid:`` in its status names the process.
+    """
+    try:
+        with open(f"{proc}/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Tgid:"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        raise NoSuchProcess(pid) from None
+    return pid
+
+
+def children(pid: int, proc: str = PROC) -> list[int]:
+    """The direct children of process ``pid`` (of all its threads), ascending.
+
+    From /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN, proc(5)); where
+    that file is missing, from the ppid of every process.
+    """
+    try:
+        tids = os.listdir(f"{proc}/{pid}/task")
+    except FileNotFoundError:
+        return []
+    out: set[int] = set()
+    for tid in tids:
+        try:
+            with open(f"{proc}/{pid}/task/{tid}/children", "rb") as f:
+                out.update(int(x) for x in f.read().split())
+        except FileNotFoundError:
+            if not os.path.exists(f"{proc}/{pid}/task/{tid}"):
+                continue  # the thread exited
+            return _children_by_ppid(pid, proc)
+        except ProcessLookupError:
+            continue
+    return sorted(out)
+
+
+def _children_by_ppid(pid: int, proc: str) -> list[int]:
+    out = []
+    for other in list_pids(proc):
+        try:
+            with open(f"{proc}/{other}/stat", "rb") as f:
+                if parse_stat(f.read())[2] == pid:
+                    out.append(other)
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def descendants(pid: int, proc: str = PROC) -> list[int]:
+    """Every process below ``pid`` in the process tree, parents before children."""
+    out: list[int] = []
+    todo = deque([pid])
+    seen = {pid}
+    while todo:
+        for child in children(todo.popleft(), proc):
+            if child not in seen:
+                seen.add(child)
+                out.append(child)
+                todo.append(child)
+    return out

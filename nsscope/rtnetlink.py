@@ -36,7 +36,7 @@ class NetnsIds:
         self.sock.settimeout(1.0)
         self.seq = 0
 
-    def __enter__(self) -> "NetnsIds":
+    def __enter__(self) -> NetnsIds:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -9,7 +9,6 @@ failure.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import fcntl
 import os
@@ -53,7 +52,10 @@ NSFS_MAGIC = 0x6E736673
 _SYS_pidfd_open = 434  # same number on every architecture (since 5.3)
 _SYS_pidfd_send_signal = 424
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# dlopen(NULL): the C library the interpreter is already linked with. Asking
+# ctypes.util.find_library("c") would run `ldconfig -p` in a subprocess at every
+# import (~15 ms, and the subprocess module with it): too slow for `nsscope enter`.
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def _check(ret: int, what: str) -> int:
@@ -131,3 +133,125 @@ def statfs_magic(path: str) -> int:
 def is_missing(exc: OSError) -> bool:
     """True for the errnos that mean 'the process or file went away'."""
     return exc.errno in (errno.ENOENT, errno.ESRCH)
+
+
+# --- mounts, pivot_root, prctl (nsscope run) ----------------------------------
+# <linux/mount.h> (the MS_* flags of mount(2))
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_REMOUNT = 0x20
+MS_NOATIME = 0x400
+MS_NODIRATIME = 0x800
+MS_BIND = 0x1000
+MS_MOVE = 0x2000
+MS_REC = 0x4000
+MS_PRIVATE = 0x40000
+MS_SLAVE = 0x80000
+MS_RELATIME = 0x200000
+MS_STRICTATIME = 0x1000000
+# umount2(2)
+MNT_DETACH = 0x2
+# <linux/prctl.h>
+PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
+PR_SET_CHILD_SUBREAPER = 36
+
+# glibc has no pivot_root() wrapper (pivot_root(2)): the raw syscall number per architecture
+_SYS_pivot_root = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203,
+                   "s390x": 217, "i686": 217, "armv7l": 218}
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,
+          data: str | None = None) -> None:
+    """mount(2); OSError names the target (EINVAL, EPERM … are the caller's to explain)."""
+    def enc(s: str | None) -> bytes | None:
+        return None if s is None else os.fsencode(s)
+    if _libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags),
+                   enc(data)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {fstype or 'bind'} on {target}: {os.strerror(err)}", target)
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    if _libc.umount2(os.fsencode(target), ctypes.c_int(flags)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"umount {target}: {os.strerror(err)}", target)
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    machine = os.uname().machine
+    nr = _SYS_pivot_root.get(machine)
+    if nr is None:
+        raise OSError(errno.ENOSYS, f"pivot_root: unknown syscall number on {machine}")
+    if _libc.syscall(ctypes.c_long(nr), os.fsencode(new_root), os.fsencode(put_old)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"pivot_root {new_root}: {os.strerror(err)}", new_root)
+
+
+def prctl(option: int, arg2: int | bytes = 0) -> None:
+    if _libc.prctl(ctypes.c_int(option),
+                   arg2 if isinstance(arg2, bytes) else ctypes.c_ulong(arg2),
+                   ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"prctl({option}): {os.strerror(err)}")
+
+
+# --- capabilities, no_new_privs, pidfd setns (nsscope enter) ------------------
+# <linux/prctl.h>
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+# <uapi/linux/capability.h>
+CAP_SYS_ADMIN = 21
+
+
+def capbset_drop(cap: int) -> None:
+    """Remove ``cap`` from the bounding set (needs CAP_SETPCAP; capabilities(7))."""
+    prctl(PR_CAPBSET_DROP, cap)
+
+
+def set_no_new_privs() -> None:
+    """PR_SET_NO_NEW_PRIVS: execve never grants privileges again (one way, inherited)."""
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+
+
+def cap_ambient_clear_all() -> None:
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+
+
+def cap_last_cap(proc: str = "/proc") -> int:
+    """The highest capability number this kernel knows (CAP_LAST_CAP)."""
+    fd = os.open(f"{proc}/sys/kernel/cap_last_cap", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return int(os.read(fd, 32))
+    finally:
+        os.close(fd)
+
+
+def setns_takes_pidfd() -> bool:
+    """setns(pidfd, CLONE_NEW*…) joins several namespaces at once since Linux 5.8 (setns(2))."""
+    release = os.uname().release
+    try:
+        major, minor = (int(x) for x in release.split("-")[0].split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= (5, 8)
+
+
+def sethostname(name: str) -> None:
+    """sethostname(2) without importing socket (the container helper stays lean)."""
+    raw = name.encode()
+    if _libc.sethostname(raw, ctypes.c_size_t(len(raw))) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"sethostname: {os.strerror(err)}")
+
+
+PR_SET_DUMPABLE = 4
+
+
+def set_dumpable(dumpable: bool) -> None:
+    """PR_SET_DUMPABLE: a process that is not dumpable leaves no core file (core(5))."""
+    prctl(PR_SET_DUMPABLE, int(dumpable))

@@ -8,8 +8,8 @@ import time
 import uuid
 
 import pytest
-
 from conftest import V2_FIXTURE, need_root, run_nsscope
+
 from nsscope import cgroups
 from nsscope.collector import Roots, collect
 from nsscope.model import UNIFIED

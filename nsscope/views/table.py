@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def render(headers: Sequence[str], rows: Sequence[Sequence[object]],
