@@ -7,7 +7,6 @@ provides ``add_arguments(parser)`` and ``run(args) -> int``.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import sys
@@ -16,12 +15,19 @@ from collections.abc import Sequence
 from nsscope import __version__
 from nsscope.errors import NsscopeError
 
+# argparse (with gettext and locale) is imported only when a parser is built:
+# `nsscope enter` parses its own words and must start fast
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "ls": ("nsscope.views.ls", "list namespaces (like lsns), processless ones too"),
     "tree": ("nsscope.views.tree", "the user-namespace tree, or the cgroup tree (--cgroups)"),
     "show": ("nsscope.views.show", "everything about one process"),
     "ps": ("nsscope.views.ps", "list containers (any runtime) and sandboxes"),
+    "enter": ("nsscope.views.enter", "run a command inside a process's or container's namespaces"),
     "run": ("nsscope.runtime.commands.run", "run a command in a new container (built by hand)"),
     "stop": ("nsscope.runtime.commands.stop", "stop nsscope containers (SIGTERM, then SIGKILL)"),
     "kill": ("nsscope.runtime.commands.kill", "send a signal to nsscope containers"),
@@ -31,12 +37,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but usage errors are one line (no usage dump) and exit 2."""
+def _parser_class() -> type[argparse.ArgumentParser]:
+    import argparse
 
-    def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"{self.prog}: {message}\n")
-        raise SystemExit(2)
+    class _Parser(argparse.ArgumentParser):
+        """argparse, but usage errors are one line (no usage dump) and exit 2."""
+
+        def error(self, message: str) -> None:  # type: ignore[override]
+            sys.stderr.write(f"{self.prog}: {message}\n")
+            raise SystemExit(2)
+
+    return _Parser
 
 
 #: global options that take a value (their value is not a command name)
@@ -60,7 +71,10 @@ def _command_for(argv: Sequence[str]) -> str | None:
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    parser = _Parser(prog="nsscope",
+    import argparse
+
+    parser_class = _parser_class()
+    parser = parser_class(prog="nsscope",
                      description="See a Linux host the way the kernel sees it: namespaces, "
                                  "cgroups, containers, throttling. With no command: the TUI.")
     parser.add_argument("-V", "--version", action="version", version=f"nsscope {__version__}")
@@ -69,21 +83,42 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--cgroup-root",
                         default=os.environ.get("NSSCOPE_CGROUP_ROOT", "/sys/fs/cgroup"),
                         help=argparse.SUPPRESS)
-    subs = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    # prog given, so argparse does not build a HelpFormatter (and import shutil,
+    # with zlib, bz2 and lzma) just to name the subcommands' usage
+    subs = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_class,
+                                 prog="nsscope")
+    # When the command is known, only its parser is built and only its module
+    # imported: each add_parser costs gettext look-ups on disk, and `nsscope
+    # enter` is meant to start as fast as the interpreter allows. Without one
+    # (`nsscope --help`, a typo) every command is listed, arguments unparsed.
     for name, (modname, helptext) in COMMANDS.items():
+        if only is not None and name != only:
+            continue
         sub = subs.add_parser(name, help=helptext, description=helptext)
-        if only is None or only == name:
-            # only the module being run is imported; --help lists the rest by name
+        if only == name:
             importlib.import_module(modname).add_arguments(sub)
     return parser
 
 
+class _EnterArgs:
+    """What ``nsscope.views.enter.run`` reads from parsed arguments."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.command = "enter"
+        self.argv = argv
+        self.proc = os.environ.get("NSSCOPE_PROC", "/proc")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    cmd = _command_for(argv)
-    parser = build_parser(cmd if cmd or ("-h" not in argv and "--help" not in argv) else None)
-    args = parser.parse_args(argv)
     try:
+        if argv[:1] == ["enter"]:
+            # enter parses its own words (nsenter's getopt) and is meant to start
+            # as fast as the interpreter allows: argparse and its gettext look-ups
+            # would be a quarter of its start-up, so it is skipped
+            enter_view = importlib.import_module(COMMANDS["enter"][0])
+            return int(enter_view.run(_EnterArgs(argv[1:])) or 0)
+        args = build_parser(_command_for(argv)).parse_args(argv)
         if args.command is None:
             return _run_tui(args)
         module = importlib.import_module(COMMANDS[args.command][0])

@@ -11,13 +11,15 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+# the links in /proc/PID/ns, the eight types plus the two *_for_children, are
+# defined with their reader (which must not import this module)
+from nsscope.processes import NS_LINKS
+
 if TYPE_CHECKING:
     from nsscope.containers import Container
 
 #: The eight namespace types, in lsns's order of ``-t`` names.
-NS_TYPES: tuple[str, ...] = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
-#: The links in /proc/PID/ns: the eight types plus the two *_for_children.
-NS_LINKS: tuple[str, ...] = NS_TYPES + ("pid_for_children", "time_for_children")
+NS_TYPES: tuple[str, ...] = NS_LINKS[:8]
 
 #: cgroup v2's key in /proc/PID/cgroup ("0::/path") and in ``Process.cgroups``.
 UNIFIED = ""
