@@ -1,0 +1,196 @@
+"""``nsscope`` with no command: the Textual app.
+
+The app owns the collector thread (a thread worker that samples the host
+once a second and posts each ``Frame`` as a message), the history of CPU
+rates, and the runners of the actions. What is on screen is the
+``MainScreen``'s business.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import threading
+import time
+from typing import ClassVar
+from collections.abc import Callable
+
+from textual import work
+from textual.app import App, SuspendNotSupported
+from textual.binding import Binding, BindingType
+from textual.worker import get_current_worker
+
+from nsscope.collector import roots_of
+from nsscope.errors import NsscopeError
+from nsscope.history import CpuRates, History, snapshot_rates
+from nsscope.tui import actions
+from nsscope.tui.commands import NsscopeCommands
+from nsscope.tui.frame import Frame
+from nsscope.tui.messages import ActionDone, FrameReady
+from nsscope.tui.screens.help import HelpScreen
+from nsscope.tui.screens.main import MainScreen
+from nsscope.tui.source import FixedSource, LiveSource
+
+#: runs an interactive command on the terminal, returns its exit status
+Runner = Callable[[list[str]], int]
+#: runs a command, returns (exit status, its output)
+Capture = Callable[[list[str]], "tuple[int, str]"]
+
+
+def run_on_terminal(argv: list[str]) -> int:
+    return subprocess.run(argv, check=False).returncode
+
+
+def run_captured(argv: list[str]) -> tuple[int, str]:
+    p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=120, check=False)
+    return p.returncode, (p.stdout + p.stderr).strip()
+
+
+class NsscopeApp(App[int]):
+    CSS_PATH = "nsscope.tcss"
+    TITLE = "nsscope"
+    COMMANDS = App.COMMANDS | {NsscopeCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit", id="nsscope.quit"),
+        Binding("question_mark", "help", "Help", key_display="?", id="nsscope.help"),
+    ]
+
+    def __init__(self, source: LiveSource | FixedSource, *, interval: float = 1.0,
+                 span: float = 300.0, runner: Runner = run_on_terminal,
+                 capture: Capture = run_captured, euid: int | None = None) -> None:
+        super().__init__()
+        self.source = source
+        self.interval = interval
+        self.history = History(span)
+        self.runner = runner
+        self.capture = capture
+        #: why actions are off (None: they are on)
+        self.read_only = actions.read_only_reason(source.is_host, euid)
+        self.frame: Frame | None = None
+        self._wake = threading.Event()
+        self._stopping = False
+
+    @property
+    def main(self) -> MainScreen:
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                return screen
+        raise LookupError("no main screen")
+
+    def on_mount(self) -> None:
+        self.push_screen(MainScreen())
+        self.collect()
+
+    def on_unmount(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    # --- the collector thread
+
+    @work(thread=True, exclusive=True, group="collector", name="collector")
+    def collect(self) -> None:
+        """Sample, compute rates, post a frame; once a second (or when woken)."""
+        worker = get_current_worker()
+        prev = None
+        seq = 0
+        while not worker.is_cancelled and not self._stopping:
+            started = time.monotonic()
+            try:
+                snap = self.source.sample()
+            except NsscopeError as e:
+                self.call_from_thread(self.notify, str(e), severity="error", markup=False)
+                snap = None if not self.source.live else prev
+            if snap is None:
+                return
+            rates: dict[str, CpuRates] = snapshot_rates(prev, snap) if prev is not None else {}
+            self.history.add(rates)
+            seq += 1
+            self.post_message(FrameReady(Frame.of(snap, rates, seq)))
+            prev = snap
+            if self.source.live:
+                self._wake.wait(max(0.0, self.interval - (time.monotonic() - started)))
+                self._wake.clear()
+
+    def wake(self, pids: tuple[int, ...] = ()) -> None:
+        """Sample again now, re-reading these processes (an action changed them)."""
+        self.source.refresh(pids)
+        self._wake.set()
+
+    def on_frame_ready(self, message: FrameReady) -> None:
+        self.frame = message.frame
+        try:
+            main = self.main
+        except LookupError:
+            return
+        main.show_frame(message.frame)
+
+    # --- actions
+
+    def enter(self, plan: actions.Plan) -> None:
+        """Suspend, run `nsscope enter …` on the terminal, resume and refresh."""
+        assert plan.argv is not None
+        argv = plan.argv
+        try:
+            with self.suspend():
+                rc = self.runner(argv)
+                if rc == 127 and "--" in argv:
+                    # $SHELL is not in the target's root (a busybox container has no
+                    # bash): let `nsscope enter` pick the target's own shell
+                    argv = argv[:argv.index("--")]
+                    rc = self.runner(argv)
+        except SuspendNotSupported:
+            self.notify("this terminal cannot be handed over (suspend is not supported)",
+                        severity="error", markup=False)
+            return
+        self.last_enter = (argv, rc)
+        self.notify(f"back from {plan.what} (exit status {rc})",
+                    severity="information" if rc == 0 else "warning", markup=False)
+        self.wake(plan.pids)
+
+    def run_plan(self, what: str, plan: actions.Plan) -> None:
+        if plan.argv is None:
+            self.notify(plan.why, title="not available", severity="warning", markup=False)
+            return
+        self.notify(f"{what}: {plan.what} …", markup=False, timeout=2)
+        self._run_action(what, plan)
+
+    @work(thread=True, group="actions")
+    def _run_action(self, what: str, plan: actions.Plan) -> None:
+        assert plan.argv is not None
+        try:
+            rc, out = self.capture(plan.argv)
+        except (OSError, subprocess.SubprocessError) as e:
+            rc, out = 1, str(e)
+        self.post_message(ActionDone(what, plan.argv, rc, out))
+        self.wake(plan.pids)
+
+    def on_action_done(self, message: ActionDone) -> None:
+        self.last_action = message
+        first = message.output.splitlines()[0] if message.output else ""
+        if message.ok:
+            self.notify(message.output or f"{message.what}: done", title=message.what,
+                        markup=False)
+        else:
+            self.notify(first or f"exit status {message.returncode}",
+                        title=f"{message.what} failed", severity="error", markup=False)
+
+    def action_help(self) -> None:
+        keys = [(b.key_display or b.key, b.description)
+                for screen in (self.main, self) for b in screen.BINDINGS
+                if isinstance(b, Binding) and b.show]
+        keys.append(("ctrl+p", "command palette"))
+        keys.append(("enter / arrows", "expand and move in the tree"))
+        self.push_screen(HelpScreen(keys))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point from cli.py: `nsscope` with no command."""
+    roots = roots_of(args)
+    for path in (roots.proc, roots.cgroup):
+        if not os.path.isdir(path):
+            raise NsscopeError(f"no such directory: {path}")
+    app = NsscopeApp(LiveSource(roots))
+    app.run()
+    return app.return_code or 0

@@ -1,0 +1,52 @@
+"""The command palette's nsscope commands (ctrl+p): the same actions as the keys."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+#: (action on the main screen, title, help)
+COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("enter", "Enter the selection", "suspend and run nsscope enter TARGET -- $SHELL (e)"),
+    ("throttle", "Throttle the selection", "set a CPU limit: nsscope throttle TARGET VALUE (t)"),
+    ("reset", "Reset the throttle", "restore the limit: nsscope throttle TARGET --reset (r)"),
+    ("stop", "Stop the container", "nsscope stop ID, for containers made by nsscope run (k)"),
+    ("view('containers')", "View: containers", "runtime → container → processes (1)"),
+    ("view('namespaces')", "View: namespaces", "user namespaces → owned namespaces (2)"),
+    ("view('cgroups')", "View: cgroups", "the cgroup tree with CPU and throttling (3)"),
+    ("filter", "Filter the tree", "incremental filter on names, pids, paths (/)"),
+    ("follow", "Follow a pid", "keep the cursor on one process (f)"),
+    ("sort", "Sort by throttling", "most throttled first, or back to names (s)"),
+    ("next_plot", "Next plot", "CPU vs limit, throttled time, PSI (p)"),
+)
+
+
+class NsscopeCommands(Provider):
+    """Hits for the actions; an action that cannot run says why in its help."""
+
+    def _hit_help(self, action: str, text: str) -> str:
+        reason = getattr(self.app, "read_only", None)
+        if reason and action in ("enter", "throttle", "reset", "stop"):
+            return f"{text} — unavailable: {reason}"
+        return text
+
+    def _run(self, action: str) -> None:
+        from nsscope.tui.screens.main import MainScreen
+        for screen in reversed(self.app.screen_stack):
+            if isinstance(screen, MainScreen):
+                self.app.call_later(screen.run_action, action)
+                return
+
+    async def discover(self) -> Hits:
+        for action, title, text in COMMANDS:
+            yield DiscoveryHit(title, partial(self._run, action),
+                               help=self._hit_help(action, text))
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for action, title, text in COMMANDS:
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), partial(self._run, action),
+                          text=title, help=self._hit_help(action, text))

@@ -1,0 +1,38 @@
+"""Messages the collector thread and the action runners post to the app."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from nsscope.tui.frame import Frame
+
+
+class FrameReady(Message):
+    """A new frame from the collector thread.
+
+    A newer frame supersedes one still waiting in the queue (toolong's
+    pattern): when the UI falls behind it draws the latest, never a backlog.
+    The history of rates is kept by the collector, so nothing is lost.
+    """
+
+    def __init__(self, frame: Frame) -> None:
+        super().__init__()
+        self.frame = frame
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, FrameReady)
+
+
+class ActionDone(Message):
+    """An action subprocess (throttle, reset, stop) finished."""
+
+    def __init__(self, what: str, argv: list[str], returncode: int, output: str) -> None:
+        super().__init__()
+        self.what = what
+        self.argv = argv
+        self.returncode = returncode
+        self.output = output
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0

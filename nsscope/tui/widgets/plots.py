@@ -1,0 +1,138 @@
+"""Live plots of one cgroup's CPU rates over the last minutes (plotext via textual-plotext).
+
+A plotext build is the dearest thing the TUI does (tens of ms for a large
+plot), so: only the plot on the visible tab is given new data and redrawn,
+it is redrawn only when a new sample arrived, and the series is thinned to
+about two points per column before plotext sees it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import TabbedContent, TabPane
+from textual_plotext import PlotextPlot
+
+from nsscope.history import CpuRates
+from nsscope.tui.outline import shorten
+
+#: tab id -> (tab title, [(field of CpuRates, legend label, colour)])
+PLOTS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
+    "plot-cpu": ("CPU % vs limit", [("usage_pct", "cpu %", "cyan"),
+                                    ("limit_pct", "limit %", "red"),
+                                    ("throttled_pct", "throttled % of periods", "orange")]),
+    "plot-throttled": ("Throttled time", [("throttled_ms", "throttled ms/s", "orange")]),
+    "plot-psi": ("PSI cpu.pressure", [("pressure_some_pct", "some %", "magenta"),
+                                      ("pressure_full_pct", "full %", "red")]),
+}
+
+
+def thin(xs: Sequence[float], ys: Sequence[float | None],
+         points: int) -> tuple[list[float], list[float]]:
+    """At most ``points`` (x, y) pairs: consecutive samples averaged per bucket; None skipped."""
+    pairs = [(x, y) for x, y in zip(xs, ys, strict=True) if y is not None]
+    if len(pairs) <= points or points <= 0:
+        return [p[0] for p in pairs], [p[1] for p in pairs]
+    out_x: list[float] = []
+    out_y: list[float] = []
+    step = len(pairs) / points
+    for i in range(points):
+        chunk = pairs[int(i * step):int((i + 1) * step)] or [pairs[-1]]
+        out_x.append(chunk[-1][0])
+        out_y.append(sum(p[1] for p in chunk) / len(chunk))
+    return out_x, out_y
+
+
+class RatePlot(PlotextPlot):
+    """One plot of a ``PLOTS`` entry for one cgroup's series."""
+
+    def __init__(self, kind: str, span: float = 300.0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.kind = kind
+        self.span = span
+        self.subject = ""
+        self.series: tuple[CpuRates, ...] = ()
+        self.now = 0.0
+        self._shown: tuple[str, float | None, int, float] | None = None
+        #: builds done (tests and the benchmark count redraws with it)
+        self.draws = 0
+
+    def set_series(self, subject: str, series: tuple[CpuRates, ...], now: float) -> None:
+        """New data; redraws only when it differs from what is on screen."""
+        # the collector may be ahead of the frame on screen: plot up to that frame
+        if series and series[-1].at > now:
+            series = tuple(r for r in series if r.at <= now)
+        stamp = (subject, series[-1].at if series else None, len(series), now)
+        if stamp == self._shown:
+            return
+        self._shown = stamp
+        self.subject, self.series, self.now = subject, series, now
+        self.refresh()
+
+    def render(self):
+        self.draws += 1
+        plt = self.plt
+        plt.clear_figure()
+        fields = PLOTS[self.kind][1]
+        width = max(self.size.width - 10, 10)
+        xs = [r.at - self.now for r in self.series]
+        top = 0.0
+        drawn = 0
+        for attr, label, color in fields:
+            ys = [getattr(r, attr) for r in self.series]
+            px, py = thin(xs, ys, width * 2)
+            if not px:
+                continue
+            top = max(top, *py)
+            # "hd" (2x2 dots a cell) costs plotext about a third less than braille
+            plt.plot(px, py, label=label, color=color, marker="hd")
+            drawn += 1
+        plt.xlim(-self.span, 0)
+        if self.kind != "plot-throttled":
+            plt.ylim(0, max(100.0, top * 1.1))
+        elif top:
+            plt.ylim(0, top * 1.15)
+        subject = shorten(self.subject, max(20, self.size.width - 40))
+        if not drawn:
+            plt.title(f"{subject}: waiting for a second sample" if subject
+                      else "select a container, cgroup or process")
+        else:
+            plt.title(subject)
+        plt.xlabel("seconds")
+        return super().render()
+
+
+class PlotPanel(Vertical):
+    """The plots, one per tab; the hidden ones are left alone."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._pending: tuple[str, tuple[CpuRates, ...], float] | None = None
+
+    def compose(self) -> ComposeResult:
+        with TabbedContent(initial="plot-cpu", id="plot-tabs"):
+            for tab_id, (title, _) in PLOTS.items():
+                with TabPane(title, id=tab_id):
+                    yield RatePlot(tab_id, id=f"{tab_id}-plot")
+
+    @property
+    def active(self) -> str:
+        return self.query_one("#plot-tabs", TabbedContent).active
+
+    @active.setter
+    def active(self, tab_id: str) -> None:
+        self.query_one("#plot-tabs", TabbedContent).active = tab_id
+
+    def plot(self, kind: str) -> RatePlot:
+        return self.query_one(f"#{kind}-plot", RatePlot)
+
+    def show(self, subject: str, series: tuple[CpuRates, ...], now: float) -> None:
+        self._pending = (subject, series, now)
+        if self.active:
+            self.plot(self.active).set_series(subject, series, now)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if self._pending is not None and self.active:
+            self.plot(self.active).set_series(*self._pending)

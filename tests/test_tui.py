@@ -1,0 +1,504 @@
+"""The TUI driven with Pilot (App.run_test): views, filter, follow, sort, actions.
+
+Fixture tests replay the cgroup-v2 capture (nsscope.tui.scenario); live tests
+run the app on this host against processes and cgroups they make, and check
+the effect of an action with an independent oracle (the cgroup files, the
+target's /proc/PID/ns links).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from textual.drivers.headless_driver import HeadlessDriver
+from textual.widgets import Static
+
+from conftest import NSSCOPE, V2_FIXTURE, need_root, need_tool
+from scenario import Scenario, ns_ino, wait_for
+from nsscope import cgroups
+from nsscope.tui import actions, scenario
+from nsscope.tui.app import NsscopeApp, run_on_terminal
+from nsscope.tui.frame import Frame
+from nsscope.tui.outline import Ref
+from nsscope.tui.screens.help import HelpScreen
+from nsscope.tui.screens.throttle import ThrottleDialog, step
+from nsscope.tui.screenshots import loaded
+from nsscope.tui.source import FixedSource, LiveSource
+
+SIZE = (160, 48)
+DOCKER = ("/system.slice/docker-"
+          "4f1c2a9e8b7d6c5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e.scope")
+
+
+def fixture_app(seconds: int = 20, throttle_at: int | None = None) -> NsscopeApp:
+    return NsscopeApp(FixedSource(scenario.frames(V2_FIXTURE, seconds, throttle_at)),
+                      interval=0.0)
+
+
+async def until(pilot, pred, timeout: float = 20.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        await pilot.pause(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def summary(app: NsscopeApp) -> str:
+    return str(app.main.query_one("#summary", Static).render())
+
+
+def messages(app: NsscopeApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+# --- fixture: navigation, views, filter, sort, follow ---------------------------------
+
+async def test_views_switch_and_navigate():
+    app = fixture_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        main = app.main
+        assert main.view == "containers"
+        keys = main.active_tree.visible_keys()
+        assert keys == ["rt:containerd", "rt:docker"]
+        await pilot.press("down", "enter")  # docker: expand
+        await pilot.pause()
+        keys = main.active_tree.visible_keys()
+        assert keys[2].startswith("rt:docker|ctr:docker:4f1c2a9e8b7d")
+        await pilot.press("down")
+        await pilot.pause()
+        assert main.selection.kind == "container"
+        assert "docker container" in summary(app) and "cpu 20%" in summary(app)
+        await pilot.press("2")
+        await pilot.pause()
+        assert main.view == "namespaces"
+        assert main.active_tree.visible_keys() == ["u:4026531837"]
+        await pilot.press("enter")
+        await pilot.pause()
+        keys = main.active_tree.visible_keys()
+        # the host's seven other namespaces under the initial user namespace, then members
+        assert [k.split("|")[-1] for k in keys[1:8]] == [
+            "ns:4026531835", "ns:4026531839", "ns:4026531841", "ns:4026531840",
+            "ns:4026531836", "ns:4026531834", "ns:4026531838"]
+        await pilot.press("3", "enter")
+        await pilot.pause()
+        assert main.view == "cgroups"
+        assert main.active_tree.visible_keys()[:4] == [
+            "cg:/", "cg:/kubepods.slice", "cg:/system.slice", "cg:/user.slice"]
+        # each cgroup's label carries its CPU and throttling figures
+        node = main.active_tree.node_for("cg:/")
+        assert "cpu" in main.active_tree.entry(node).label.plain
+        # the first view kept its own state
+        await pilot.press("1")
+        await pilot.pause()
+        assert main.active_tree.cursor_entry.ref.kind == "container"
+
+
+async def test_filter_is_incremental_and_clears():
+    app = fixture_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await pilot.press("3", "slash")
+        await pilot.pause()
+        await pilot.press(*"dock")
+        await pilot.pause()
+        tree = app.main.active_tree
+        assert tree.visible_keys() == ["cg:/", "cg:/system.slice", f"cg:{DOCKER}"]
+        await pilot.press("e", "r", "x")  # no match: an empty tree, not an error
+        await pilot.pause()
+        assert tree.visible_keys() == []
+        await pilot.press("escape")
+        await pilot.pause()
+        # back to the tree as it was: what only the filter expanded is folded again
+        assert tree.visible_keys() == ["cg:/"]
+        assert not app.main.query_one("#filter").display
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "cg:/kubepods.slice" in tree.visible_keys()
+        # processes match by pid and name
+        await pilot.press("slash", *"111")
+        await pilot.pause()
+        assert tree.visible_keys()[-1].endswith("|pid:111")
+
+
+async def test_sort_by_throttling():
+    # docker unlimited and busy (100 %): it sorts before kubepods (50 %) by usage
+    app = fixture_app(throttle_at=10_000)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await pilot.press("3", "enter")
+        await pilot.pause()
+        tree = app.main.active_tree
+        assert tree.visible_keys()[1:4] == [
+            "cg:/kubepods.slice", "cg:/system.slice", "cg:/user.slice"]
+        await pilot.press("s")
+        await pilot.pause()
+        assert tree.visible_keys()[1:4] == [
+            "cg:/system.slice", "cg:/kubepods.slice", "cg:/user.slice"]
+        assert "sorted by throttling" in str(app.main.query_one("#status", Static).render())
+        await pilot.press("s")
+        await pilot.pause()
+        assert tree.visible_keys()[1] == "cg:/kubepods.slice"
+
+
+async def test_follow_a_pid_across_views():
+    app = fixture_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await pilot.press("f")
+        await pilot.pause()
+        await pilot.press(*"111", "enter")
+        await pilot.pause()
+        main = app.main
+        assert main.follow_pid == 111
+        entry = main.active_tree.cursor_entry
+        assert entry.ref == Ref("process", 111)
+        assert entry.key.startswith("rt:containerd|ctr:containerd:9a8b")
+        assert summary(app).startswith("process 111 python3")
+        await pilot.press("3")
+        await pilot.pause()
+        entry = main.active_tree.cursor_entry
+        assert entry.ref == Ref("process", 111) and "cri-containerd-" in entry.key
+        await pilot.press("2")
+        await pilot.pause()
+        assert main.active_tree.cursor_entry.key == "u:4026531837|ns:4026531836|pid:111"
+        # f with an empty field stops following
+        await pilot.press("f", "ctrl+a", "ctrl+k", "enter")
+        await pilot.pause()
+        assert main.follow_pid is None
+
+
+async def test_plots_draw_only_the_visible_tab():
+    app = fixture_app(seconds=30)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await pilot.press("3", "enter", "down", "down", "enter", "down")
+        await pilot.pause()
+        assert app.main.selection == Ref("cgroup", DOCKER)
+        panel = app.main.query_one("#plots")
+        cpu, throttled = panel.plot("plot-cpu"), panel.plot("plot-throttled")
+        await pilot.pause(0.2)
+        assert cpu.draws >= 1 and cpu.subject == DOCKER and len(cpu.series) == 30
+        assert throttled.draws == 0, "a hidden plot is never built"
+        await pilot.press("p")
+        await until(pilot, lambda: throttled.draws >= 1, what="the throttled plot drawn")
+        assert throttled.series[-1].throttled_ms > 500
+
+
+async def test_help_and_command_palette():
+    app = fixture_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"View: cgr")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await until(pilot, lambda: app.main.view == "cgroups", what="the palette's command")
+        # actions through the palette say why they cannot run on a capture
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Throttle the")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await until(pilot, lambda: any("captured scenario" in m for m in messages(app)),
+                    what="the read-only explanation")
+
+
+def test_action_plans_on_the_capture():
+    frames = scenario.frames(V2_FIXTURE, 2)
+    frame = Frame.of(frames[-1], {})
+    docker = next(c for c in frame.containers if c.runtime == "docker")
+    plan = actions.enter_plan(frame, Ref("container", docker.key), shell="/bin/zsh")
+    assert plan.argv == [sys.executable, "-m", "nsscope", "enter", "109", "--", "/bin/zsh"]
+    plan = actions.enter_plan(frame, Ref("namespace", 4026531840), shell="/bin/sh")
+    assert plan.argv[4:] == ["1", "--net", "--", "/bin/sh"]
+    plan = actions.throttle_plan(frame, Ref("container", docker.key), "30%")
+    assert plan.argv[3:] == ["throttle", docker.id, "30%"] and set(plan.pids) == {109, 110}
+    assert actions.reset_plan(frame, Ref("process", 112)).argv[3:] == [
+        "throttle", "112", "--reset"]
+    # a cgroup of one process family is throttled through its top process
+    assert actions.throttle_plan(frame, Ref("cgroup", "/user.slice"), "max").argv[4] == "112"
+    why = actions.throttle_plan(frame, Ref("cgroup", DOCKER), "20%").why
+    assert "2 unrelated processes" in why
+    assert "belongs to docker" in actions.stop_plan(frame, Ref("container", docker.key)).why
+    assert actions.stop_plan(frame, Ref("cgroup", "/")).argv is None
+    assert actions.current_limit(frame, Ref("container", docker.key)) == "20%"
+    assert actions.read_only_reason(True, euid=1000).startswith("read-only: nsscope runs as "
+                                                                "uid 1000")
+    assert actions.read_only_reason(True, euid=0) is None
+
+
+def test_throttle_dialog_steps():
+    assert step("20%", 5) == "25%" and step("20%", -5) == "15%"
+    assert step("5%", -5) == "5%"  # never below one step
+    assert step("0.5", 5) == "55%" and step("max", -5) == "95%"
+
+
+# --- live: markup, throttle, reset, enter, non-root --------------------------------------
+
+async def test_a_process_named_like_markup_shows_literally(tmp_path):
+    link = tmp_path / "[red]x"
+    link.symlink_to("/bin/sleep")
+    p = subprocess.Popen([str(link), "100"])
+    try:
+        wait_for(lambda: Path(f"/proc/{p.pid}/comm").read_text().strip() == "[red]x",
+                 what="the comm")
+        app = NsscopeApp(LiveSource(), interval=0.3)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.frame is not None and p.pid in
+                        app.frame.snapshot.processes, what="the process in a frame")
+            app.main.follow(p.pid)
+            await pilot.press("3")
+            await until(pilot, lambda: app.main.active_tree.cursor_entry is not None and
+                        app.main.active_tree.cursor_entry.ref == Ref("process", p.pid),
+                        what="the cursor on it")
+            label = app.main.active_tree.cursor_entry.label
+            assert label.plain.endswith("[red]x")
+            assert not any("red" in str(span.style) for span in label.spans)
+            assert f"process {p.pid} [red]x" in summary(app)
+            svg = app.export_screenshot()
+            assert "[red]x" in svg.replace("&#160;", " ")
+    finally:
+        p.kill()
+        p.wait()
+
+
+class _TestCgroup:
+    """A cgroup of the test's own in the cpu hierarchy, with one process in it."""
+
+    def __init__(self, name: str, argv: list[str]) -> None:
+        hs = cgroups.hierarchies()
+        self.h = cgroups.cpu_hierarchy(hs)
+        if self.h is None:
+            pytest.skip("no cpu controller")
+        self.path = f"/{name}"
+        self.dir = self.h.mountpoint + self.path
+        # on a v1 host with cpuacct mounted apart, usage is there: join it too
+        acct = next((h for h in hs if h.version == 1 and "cpuacct" in h.controllers
+                     and h is not self.h), None)
+        self.dirs = [self.dir] + ([acct.mountpoint + self.path] if acct else [])
+        for d in self.dirs:
+            os.mkdir(d)
+        self.proc = subprocess.Popen(argv, start_new_session=True)
+        for d in self.dirs:
+            fd = os.open(d + "/cgroup.procs", os.O_WRONLY)
+            try:
+                os.write(fd, str(self.proc.pid).encode())
+            finally:
+                os.close(fd)
+
+    def quota(self) -> str:
+        """The limit file's content: cfs_quota_us on v1, cpu.max on v2."""
+        name = "cpu.cfs_quota_us" if self.h.version == 1 else "cpu.max"
+        with open(f"{self.dir}/{name}") as f:
+            return f.read().strip()
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        for d in self.dirs:
+            for _ in range(50):
+                try:
+                    os.rmdir(d)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+
+
+async def test_throttle_dialog_applies_and_reset_restores():
+    need_root()
+    cg = _TestCgroup(f"nsscope-test-tui-{os.getpid()}", ["sleep", "1000"])
+    pid = cg.proc.pid
+    before = cg.quota()
+    try:
+        app = NsscopeApp(LiveSource(), interval=0.3, euid=0)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.frame is not None and pid in
+                        app.frame.snapshot.processes, what="the process in a frame")
+            await pilot.press("3")
+            app.main.follow(pid)
+            await pilot.pause()
+            assert app.main.selection == Ref("process", pid)
+            await pilot.press("t")
+            dialog = await until(pilot, lambda: isinstance(app.screen, ThrottleDialog)
+                                 and app.screen, what="the dialog")
+            field = dialog.query_one("#throttle-value")
+            assert field.value == "50%"  # unlimited: the dialog starts at 50 %
+            await pilot.press(*["down"] * 6)
+            assert field.value == "20%"
+            await pilot.press("enter")
+            done = await until(pilot, lambda: getattr(app, "last_action", None),
+                               timeout=60, what="nsscope throttle to finish")
+            assert done.ok, done.output
+            assert done.argv == [sys.executable, "-m", "nsscope", "throttle", str(pid), "20%"]
+            # the oracle: the cgroup's own limit file
+            assert cg.quota() in ("20000", "20000 100000")
+            await until(pilot, lambda: "cpu 20%" in summary(app), what="the limit shown")
+            app.last_action = None
+            await pilot.press("r")
+            done = await until(pilot, lambda: getattr(app, "last_action", None),
+                               timeout=60, what="the reset")
+            assert done.ok, done.output
+            assert cg.quota() == before
+            await until(pilot, lambda: "cpu unlimited" in summary(app),
+                        what="the reset shown")
+    finally:
+        subprocess.run([NSSCOPE, "throttle", str(pid), "--reset"], capture_output=True, check=False)
+        cg.close()
+
+
+async def test_enter_suspends_runs_the_cli_and_resumes(tmp_path, monkeypatch):
+    need_root()
+    need_tool("unshare")
+    out = tmp_path / "inside"
+    shell = tmp_path / "shell.sh"
+    shell.write_text(f"#!/bin/sh\nreadlink /proc/self/ns/uts > {out}\nhostname >> {out}\n")
+    shell.chmod(0o755)
+    monkeypatch.setenv("SHELL", str(shell))
+    # a headless driver that can hand the terminal over, counting the handovers
+    calls: list[str] = []
+    monkeypatch.setattr(HeadlessDriver, "can_suspend", property(lambda self: True))
+    monkeypatch.setattr(HeadlessDriver, "suspend_application_mode",
+                        lambda self: calls.append("suspend"), raising=False)
+    monkeypatch.setattr(HeadlessDriver, "resume_application_mode",
+                        lambda self: calls.append("resume"), raising=False)
+    argvs: list[list[str]] = []
+
+    def runner(argv: list[str]) -> int:
+        argvs.append(argv)
+        calls.append("run")
+        return run_on_terminal(argv)
+
+    sc = Scenario()
+    try:
+        pid = sc.spawn(["unshare", "--uts", "sh", "-c", "hostname nsscope-test-uts; "
+                        "exec sleep 1000"], settle="sleep")
+        app = NsscopeApp(LiveSource(), interval=0.3, runner=runner, euid=0)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.frame is not None and pid in
+                        app.frame.snapshot.processes, what="the target in a frame")
+            app.main.follow(pid)
+            await pilot.pause()
+            await pilot.press("e")
+            await until(pilot, lambda: getattr(app, "last_enter", None), timeout=60,
+                        what="the enter to return")
+            assert argvs == [[sys.executable, "-m", "nsscope", "enter", str(pid), "--",
+                              str(shell)]]
+            assert calls == ["suspend", "run", "resume"]
+            assert app.last_enter[1] == 0
+            # the oracle: the shell ran in the target's uts namespace
+            assert out.read_text().split() == [f"uts:[{ns_ino(pid, 'uts')}]",
+                                               "nsscope-test-uts"]
+            # the app is back and answers keys
+            await pilot.press("2")
+            await pilot.pause()
+            assert app.main.view == "namespaces"
+            assert any("exit status 0" in m for m in messages(app))
+    finally:
+        sc.close()
+
+
+NON_ROOT = """
+import asyncio, json, sys
+from nsscope.tui.app import NsscopeApp
+from nsscope.tui.source import LiveSource
+from nsscope.tui.screens.throttle import ThrottleDialog
+
+async def main():
+    app = NsscopeApp(LiveSource(), interval=0.3)
+    async with app.run_test(size=(160, 48)) as pilot:
+        for _ in range(200):
+            if app.frame is not None:
+                break
+            await pilot.pause(0.05)
+        await pilot.press("3")
+        await pilot.pause()
+        dialogs = 0
+        for key in "tekr":
+            await pilot.press(key)
+            await pilot.pause()
+            dialogs += isinstance(app.screen, ThrottleDialog)
+        print(json.dumps({"read_only": app.read_only, "dialogs": dialogs,
+                          "frames": app.frame.seq if app.frame else 0,
+                          "processes": len(app.frame.snapshot.processes),
+                          "messages": [n.message for n in app._notifications]}))
+
+asyncio.run(main())
+"""
+
+
+def test_non_root_is_read_only_and_says_why():
+    need_root()
+    setpriv = need_tool("setpriv")
+    p = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
+                        "--inh-caps=-all", sys.executable, "-c", NON_ROOT],
+                       capture_output=True, text=True, timeout=120,
+                       cwd="/", env={**os.environ, "HOME": "/nonexistent"}, check=False)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert out["read_only"].startswith("read-only: nsscope runs as uid 65534")
+    assert out["frames"] >= 1 and out["processes"] > 1
+    assert out["dialogs"] == 0
+    assert len([m for m in out["messages"] if m.startswith("read-only")]) == 4
+
+
+def test_nsscope_without_command_needs_a_terminal_not_a_traceback():
+    # the CLI's bad-input rule holds for the TUI's roots too
+    p = subprocess.run([NSSCOPE, "--proc", "/nonexistent"], capture_output=True, text=True,
+                       timeout=60, stdin=subprocess.DEVNULL, check=False)
+    assert p.returncode != 0
+    assert "Traceback" not in p.stderr
+    assert "no such directory: /nonexistent" in p.stderr
+
+
+
+async def test_stop_a_container_made_by_nsscope_run():
+    need_root()
+    name = f"nsscope-test-tui-stop-{os.getpid()}"
+    p = subprocess.run([NSSCOPE, "run", "-d", "--name", name, "--", "sleep", "1000"],
+                       capture_output=True, text=True, timeout=120, check=False)
+    assert p.returncode == 0, p.stderr
+    cid = p.stdout.strip()
+    try:
+        app = NsscopeApp(LiveSource(), interval=0.3, euid=0)
+        async with app.run_test(size=SIZE) as pilot:
+            def container():
+                f = app.frame
+                return f and next((c for c in f.containers if c.id == cid), None)
+            c = await until(pilot, container, what="the container in a frame")
+            assert c.runtime == "nsscope" and c.name == name
+            await until(pilot, lambda: app.main.active_tree.node_for("rt:nsscope"),
+                        what="its runtime in the tree")
+            tree = app.main.active_tree
+            tree.node_for("rt:nsscope").expand()
+            await pilot.pause()
+            key = f"rt:nsscope|ctr:{c.key}"
+            await until(pilot, lambda: tree.node_for(key), what="its node")
+            tree.reveal(["rt:nsscope", key])
+            await pilot.pause()
+            assert app.main.selection == Ref("container", c.key)
+            await pilot.press("k")
+            done = await until(pilot, lambda: getattr(app, "last_action", None),
+                               timeout=60, what="nsscope stop to finish")
+            assert done.ok, done.output
+            assert done.argv[3:] == ["stop", cid]
+            # the oracle: its main process is gone
+            await until(pilot, lambda: not os.path.exists(f"/proc/{c.pid}"),
+                        what="the container's process to exit")
+    finally:
+        subprocess.run([NSSCOPE, "rm", "-f", cid], capture_output=True, timeout=60,
+                       check=False)
