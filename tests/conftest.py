@@ -28,6 +28,20 @@ V2_FIXTURE = FIXTURES / "cgroup-v2-vm"
 NSSCOPE = str(Path(sys.executable).with_name("nsscope"))
 
 
+def write_file(path: str, value: str) -> None:
+    """Write a kernel file unbuffered, so EINVAL surfaces here (not at close)."""
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+def read_file(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
 def need_root() -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root")

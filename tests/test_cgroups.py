@@ -8,7 +8,7 @@ import time
 import uuid
 
 import pytest
-from conftest import V2_FIXTURE, need_root, run_nsscope
+from conftest import V2_FIXTURE, need_root, read_file, run_nsscope, write_file
 
 from nsscope import cgroups
 from nsscope.collector import Roots, collect
@@ -19,17 +19,6 @@ DOCKER = ("/system.slice/docker-4f1c2a9e8b7d6c5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c
           ".scope")
 
 
-def _write(path: str, value: str) -> None:
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, value.encode())
-    finally:
-        os.close(fd)
-
-
-def _read(path: str) -> str:
-    with open(path) as f:
-        return f.read()
 
 
 # --- the captured v2 tree ------------------------------------------------------------
@@ -45,21 +34,21 @@ def test_v2_fixture_figures_equal_the_files():
     snap = collect(V2)
     for path, cg in snap.cgroups.items():
         d = V2.cgroup + ("" if path == "/" else path)
-        stat = dict(line.split() for line in _read(d + "/cpu.stat").splitlines())
+        stat = dict(line.split() for line in read_file(d + "/cpu.stat").splitlines())
         assert cg.cpu.usage_usec == int(stat["usage_usec"])
         assert cg.cpu.nr_throttled == int(stat["nr_throttled"])
         assert cg.cpu.throttled_usec == int(stat["throttled_usec"])
-        assert cg.procs == tuple(sorted(int(x) for x in _read(d + "/cgroup.procs").split()))
+        assert cg.procs == tuple(sorted(int(x) for x in read_file(d + "/cgroup.procs").split()))
         if os.path.exists(d + "/cpu.max"):
-            quota, period = _read(d + "/cpu.max").split()
+            quota, period = read_file(d + "/cpu.max").split()
             assert cg.cpu.quota_usec == (None if quota == "max" else int(quota))
             assert cg.cpu.period_usec == int(period)
         if os.path.exists(d + "/memory.max"):
-            m = _read(d + "/memory.max").strip()
+            m = read_file(d + "/memory.max").strip()
             assert cg.memory.max == (None if m == "max" else int(m))
-            assert cg.memory.current == int(_read(d + "/memory.current"))
+            assert cg.memory.current == int(read_file(d + "/memory.current"))
         if os.path.exists(d + "/cpu.pressure"):
-            some = _read(d + "/cpu.pressure").splitlines()[0].split()
+            some = read_file(d + "/cpu.pressure").splitlines()[0].split()
             assert cg.cpu.pressure.some_avg10 == float(some[1].split("=")[1])
     docker = snap.cgroups[DOCKER]
     assert docker.cpu.limit_cpus == 0.2
@@ -114,7 +103,7 @@ class LiveCgroup:
         hs = {h.key: h for h in cgroups.hierarchies()}
         if self.mode == "unified":
             root = hs[UNIFIED].mountpoint
-            _write(root + "/cgroup.subtree_control", "+cpu +memory +pids")
+            write_file(root + "/cgroup.subtree_control", "+cpu +memory +pids")
             self.dirs = {c: root + self.name for c in ("cpu", "cpuacct", "memory", "pids")}
         else:
             for h in hs.values():
@@ -126,7 +115,7 @@ class LiveCgroup:
 
     def add(self, pid: int) -> None:
         for d in set(self.dirs.values()):
-            _write(d + "/cgroup.procs", str(pid))
+            write_file(d + "/cgroup.procs", str(pid))
 
     def remove(self) -> None:
         for d in set(self.dirs.values()):
@@ -159,12 +148,12 @@ def test_live_figures_equal_the_files(live):
     procs.append(p)
     cg.add(p.pid)
     if cg.mode == "unified":
-        _write(cg.dirs["cpu"] + "/cpu.max", "30000 100000")
-        _write(cg.dirs["memory"] + "/memory.max", str(64 << 20))
+        write_file(cg.dirs["cpu"] + "/cpu.max", "30000 100000")
+        write_file(cg.dirs["memory"] + "/memory.max", str(64 << 20))
     else:
-        _write(cg.dirs["cpu"] + "/cpu.cfs_quota_us", "30000")
-        _write(cg.dirs["memory"] + "/memory.limit_in_bytes", str(64 << 20))
-    _write(cg.dirs["pids"] + "/pids.max", "50")
+        write_file(cg.dirs["cpu"] + "/cpu.cfs_quota_us", "30000")
+        write_file(cg.dirs["memory"] + "/memory.limit_in_bytes", str(64 << 20))
+    write_file(cg.dirs["pids"] + "/pids.max", "50")
     snap = collect()
     got = snap.cgroups[cg.name]
     assert got.procs == (p.pid,)
@@ -173,10 +162,10 @@ def test_live_figures_equal_the_files(live):
     assert got.memory.max == 64 << 20
     assert got.pids.max == 50 and got.pids.current == 1
     if cg.mode == "unified":
-        usage = int(dict(x.split() for x in _read(cg.dirs["cpu"] + "/cpu.stat")
+        usage = int(dict(x.split() for x in read_file(cg.dirs["cpu"] + "/cpu.stat")
                          .splitlines())["usage_usec"])
     else:
-        usage = int(_read(cg.dirs["cpuacct"] + "/cpuacct.usage")) // 1000
+        usage = int(read_file(cg.dirs["cpuacct"] + "/cpuacct.usage")) // 1000
     # a sleeping process: usage does not move between the snapshot and the read
     assert got.cpu.usage_usec == usage
     assert snap.processes[p.pid].cgroup_for("cpu") == cg.name

@@ -24,7 +24,8 @@ import uuid
 
 import pytest
 
-from conftest import NSSCOPE, need_root, need_tool, need_v2_host, run_nsscope
+from conftest import (NSSCOPE, need_root, need_tool, need_v2_host, read_file, run_nsscope,
+                      write_file)
 from nsscope import cgroups, throttle
 from nsscope.errors import BadInput, NsscopeError
 from nsscope.targets import Target
@@ -47,22 +48,11 @@ TOLERANCE = 2.0  # points of one CPU
 
 # --- helpers ---------------------------------------------------------------------------------
 
-def _write(path: str, value: str) -> None:
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, value.encode())
-    finally:
-        os.close(fd)
-
-
-def _read(path: str) -> str:
-    with open(path) as f:
-        return f.read()
 
 
 def cpu_seconds(pid: int) -> float:
     """utime + stime of the whole process (fields 14 and 15 of /proc/PID/stat, proc(5))."""
-    data = _read(f"/proc/{pid}/stat")
+    data = read_file(f"/proc/{pid}/stat")
     rest = data[data.rindex(")") + 2:].split()
     return (int(rest[11]) + int(rest[12])) / CLK_TCK
 
@@ -76,11 +66,11 @@ def measure(pid: int, seconds: float = 3.0) -> float:
 
 
 def proc_cgroups(pid: int) -> str:
-    return _read(f"/proc/{pid}/cgroup")
+    return read_file(f"/proc/{pid}/cgroup")
 
 
 def cpu_stat(d: str) -> dict[str, int]:
-    return {k: int(v) for k, v in (line.split() for line in _read(d + "/cpu.stat").splitlines())}
+    return {k: int(v) for k, v in (line.split() for line in read_file(d + "/cpu.stat").splitlines())}
 
 
 def limit_text(d: str) -> dict[str, str]:
@@ -91,7 +81,7 @@ def limit_text(d: str) -> dict[str, str]:
         names = ("cpu.cfs_quota_us", "cpu.cfs_period_us")
     else:
         names = ()  # the v2 root cgroup has no cpu.max
-    return {n: _read(f"{d}/{n}") for n in names}
+    return {n: read_file(f"{d}/{n}") for n in names}
 
 
 def nsscope_dirs() -> list[str]:
@@ -115,9 +105,9 @@ def favour(dirs: list[str]) -> None:
     limit (sched-bwc.rst: a quota is a ceiling, the weight decides under contention)."""
     for d in dirs:
         if os.path.exists(d + "/cpu.weight"):
-            _write(d + "/cpu.weight", "10000")
+            write_file(d + "/cpu.weight", "10000")
         elif os.path.exists(d + "/cpu.shares"):
-            _write(d + "/cpu.shares", "262144")
+            write_file(d + "/cpu.shares", "262144")
 
 
 class OwnCgroup:
@@ -133,8 +123,8 @@ class OwnCgroup:
         self.hst = throttle.host()
         if self.mode == "unified":
             root = self.hst.cpu.mountpoint
-            if parent is None and "cpu" not in _read(root + "/cgroup.subtree_control").split():
-                _write(root + "/cgroup.subtree_control", "+cpu")
+            if parent is None and "cpu" not in read_file(root + "/cgroup.subtree_control").split():
+                write_file(root + "/cgroup.subtree_control", "+cpu")
             self.dirs = [root + self.path]
         else:
             self.dirs = [h.mountpoint + self.path for h in hs
@@ -149,11 +139,11 @@ class OwnCgroup:
 
     def enable_cpu_below(self) -> None:
         if self.mode == "unified":
-            _write(self.cpu_dir + "/cgroup.subtree_control", "+cpu")
+            write_file(self.cpu_dir + "/cgroup.subtree_control", "+cpu")
 
     def add(self, pid: int) -> None:
         for d in self.dirs:
-            _write(d + "/cgroup.procs", str(pid))
+            write_file(d + "/cgroup.procs", str(pid))
 
     def remove(self) -> None:
         for c in self.children:
@@ -294,7 +284,7 @@ def test_more_cpus_than_the_host_kernel_thread_and_gone_pid(lab):
     assert r.returncode == 2 and "more than this host's" in r.stderr
     assert r.stderr.count("\n") == 1
     # kthreadd is pid 2 on Linux; the oracle is PF_KTHREAD in its stat flags
-    flags = int(_read("/proc/2/stat").rsplit(")", 1)[1].split()[6])
+    flags = int(read_file("/proc/2/stat").rsplit(")", 1)[1].split()[6])
     assert flags & 0x00200000
     r = run_nsscope("throttle", "2", "20%")
     assert r.returncode == 2 and "kernel thread" in r.stderr and r.stderr.count("\n") == 1
@@ -329,7 +319,7 @@ def test_20_percent_moves_a_process_out_of_a_shared_cgroup_and_reset_undoes_it(l
     assert f"{hst.cpu.key}:{cg}" in proc_cgroups(pid)
     parent = os.path.dirname(d)
     weight_file = parent + ("/cpu.weight" if hst.version == 2 else "/cpu.shares")
-    weight = _read(weight_file)
+    weight = read_file(weight_file)
     try:
         favour([parent, d])
         time.sleep(0.3)
@@ -338,7 +328,7 @@ def test_20_percent_moves_a_process_out_of_a_shared_cgroup_and_reset_undoes_it(l
         s1 = cpu_stat(d)
         print(f"throttle 20% (moved, cgroup v{hst.version}): measured {share:.2f}%")
     finally:
-        _write(weight_file, weight.strip())  # /nsscope may outlive this test (others use it)
+        write_file(weight_file, weight.strip())  # /nsscope may outlive this test (others use it)
     assert abs(share - 20.0) <= TOLERANCE, f"measured {share:.1f}%"
     assert s1["nr_throttled"] > s0["nr_throttled"]
 
@@ -388,9 +378,9 @@ def test_50_and_150_percent_in_a_container_like_cgroup_limited_in_place(lab):
     assert "moved" not in r.stdout
     favour([cg2.cpu_dir])
     if cg2.mode == "unified":
-        assert _read(cg2.cpu_dir + "/cpu.max").split() == ["150000", "100000"]
+        assert read_file(cg2.cpu_dir + "/cpu.max").split() == ["150000", "100000"]
     else:
-        assert _read(cg2.cpu_dir + "/cpu.cfs_quota_us").strip() == "150000"
+        assert read_file(cg2.cpu_dir + "/cpu.cfs_quota_us").strip() == "150000"
     time.sleep(0.3)
     share = measure(two)
     print(f"throttle 150% (in place, two threads, {cg2.mode}): measured {share:.2f}%")
@@ -409,7 +399,7 @@ def test_a_container_target_is_limited_in_place_even_with_other_processes(lab):
     cg.add(main)
     cg.add(other)
     original = limit_text(cg.cpu_dir)
-    start = int(_read(f"/proc/{main}/stat").rsplit(")", 1)[1].split()[19])
+    start = int(read_file(f"/proc/{main}/stat").rsplit(")", 1)[1].split()[19])
     t = Target(pid=main, starttime=start, container="web", cgroup=cg.path)
     out = throttle.apply(t, throttle.parse_limit("30%"))
     assert out.cgroup == cg.path and out.moved == () and out.cgroups == ()
@@ -429,8 +419,8 @@ def test_tree_moves_descendants_and_reset_brings_back_children_forked_later(lab)
     # a shell whose children come and go: children forked after the move are in the
     # new cgroup too, and --reset must still empty and remove it
     sh = lab.spawn(["sh", "-c", "sleep 1000 & while :; do sleep 0.05; done"])
-    kid = wait_for(lambda: next((int(k) for k in _read(f"/proc/{sh}/task/{sh}/children").split()
-                                 if _read(f"/proc/{k}/cmdline").startswith("sleep\0001000")),
+    kid = wait_for(lambda: next((int(k) for k in read_file(f"/proc/{sh}/task/{sh}/children").split()
+                                 if read_file(f"/proc/{k}/cmdline").startswith("sleep\0001000")),
                                 None), what="the long sleep")
     origin_sh, origin_kid = proc_cgroups(sh), proc_cgroups(kid)
     r = run_nsscope("throttle", str(sh), "20%", "--tree", check=True)
@@ -464,7 +454,7 @@ def test_failed_write_leaves_the_old_value(lab):
     if cgroups.detect_mode() == "unified":
         pytest.skip("v1 rule; the v2 refusal is test_v2_no_internal_process_refusal")
     parent = lab.cgroup()
-    _write(parent.cpu_dir + "/cpu.cfs_quota_us", "20000")
+    write_file(parent.cpu_dir + "/cpu.cfs_quota_us", "20000")
     child = lab.cgroup(parent, "")
     pid = lab.spawn(["sleep", "1000"])
     child.add(pid)
@@ -489,12 +479,12 @@ def test_v2_no_internal_process_refusal(lab):
     squatter, pid = lab.spawn(["sleep", "1000"]), lab.spawn(["sleep", "1000"])
     parent.add(squatter)
     child.add(pid)
-    sc = _read(parent.cpu_dir + "/cgroup.subtree_control")
-    start = int(_read(f"/proc/{pid}/stat").rsplit(")", 1)[1].split()[19])
+    sc = read_file(parent.cpu_dir + "/cgroup.subtree_control")
+    start = int(read_file(f"/proc/{pid}/stat").rsplit(")", 1)[1].split()[19])
     with pytest.raises(NsscopeError, match="no internal process"):
         throttle.apply(Target(pid, start, container="c", cgroup=child.path),
                        throttle.parse_limit("20%"))
-    assert _read(parent.cpu_dir + "/cgroup.subtree_control") == sc
+    assert read_file(parent.cpu_dir + "/cgroup.subtree_control") == sc
     out = throttle.apply(Target(pid, start), throttle.parse_limit("20%"))
     assert out.moved == (pid,) and "no internal process" in out.reason
     throttle.reset(Target(pid, start))
@@ -512,7 +502,7 @@ def test_systemd_unit_falls_back_to_the_file(lab, tmp_path):
     pid = lab.spawn(["sleep", "1000"])
     cg.add(pid)
     original = limit_text(cg.cpu_dir)
-    start = int(_read(f"/proc/{pid}/stat").rsplit(")", 1)[1].split()[19])
+    start = int(read_file(f"/proc/{pid}/stat").rsplit(")", 1)[1].split()[19])
     t = Target(pid, start)
     plan = throttle.plan(t, throttle.host(), systemd_dir=str(tmp_path))
     assert plan.unit == cg.path.rsplit("/", 1)[1]
@@ -534,7 +524,7 @@ def _blocked_on(path: str) -> set[int]:
     '1: -> FLOCK  ADVISORY  WRITE PID MAJ:MIN:INODE 0 EOF')."""
     ino = os.stat(path).st_ino
     out = set()
-    for line in _read("/proc/locks").splitlines():
+    for line in read_file("/proc/locks").splitlines():
         f = line.split()
         if "->" in f and "FLOCK" in f:
             i = f.index("->")

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 
 from rich.text import Text
 
+from nsscope.views.tree import user_tree
 from nsscope.history import CpuRates
 from nsscope.model import Namespace
 from nsscope.tui.frame import Container, Frame
@@ -262,24 +263,7 @@ class NamespacesOutline(Outline):
         def make() -> dict[str, Any]:
             snap = frame.snapshot
             users = {ino: ns for ino, ns in snap.namespaces.items() if ns.type == "user"}
-            host_user = snap.host_ns.get("user")
-            kids: dict[int, list[Namespace]] = {}
-            roots: list[Namespace] = []
-            for ns in sorted(users.values(), key=lambda n: n.ino):
-                if ns.parent is not None and ns.parent in users:
-                    kids.setdefault(ns.parent, []).append(ns)
-                else:
-                    roots.append(ns)
-            owned: dict[int | None, list[Namespace]] = {}
-            for ns in sorted(snap.namespaces.values(), key=lambda n: (n.type, n.ino)):
-                if ns.type == "user":
-                    continue
-                owner = ns.owner if ns.owner in users else None
-                if owner is None and snap.is_host(ns) and host_user in users:
-                    # the initial namespaces belong to the initial user namespace
-                    # (init_nsproxy, kernel/nsproxy.c); a captured tree cannot ask
-                    owner = host_user
-                owned.setdefault(owner, []).append(ns)
+            roots, kids, owned = user_tree(snap)
             return {"roots": roots, "kids": kids, "owned": owned, "users": users}
         return frame.cached("ns_index", make)
 

@@ -30,9 +30,11 @@ def user_tree(snap: Snapshot) -> tuple[list[Namespace], dict[int, list[Namespace
     """(root user namespaces, user ns -> child user namespaces, owner -> owned namespaces).
 
     A namespace whose owner is unknown (a captured tree has no nsfs files to
-    ask) is filed under owner None.
+    ask) is filed under owner None, except the initial ones, which belong to
+    the initial user namespace (init_nsproxy, kernel/nsproxy.c).
     """
     users = {ino: ns for ino, ns in snap.namespaces.items() if ns.type == "user"}
+    host_user = snap.host_ns.get("user")
     children: dict[int, list[Namespace]] = {}
     roots: list[Namespace] = []
     for ns in sorted(users.values(), key=lambda n: n.ino):
@@ -45,6 +47,8 @@ def user_tree(snap: Snapshot) -> tuple[list[Namespace], dict[int, list[Namespace
         if ns.type == "user":
             continue
         owner = ns.owner if ns.owner in users else None
+        if owner is None and snap.is_host(ns) and host_user in users:
+            owner = host_user
         owned.setdefault(owner, []).append(ns)
     return roots, children, owned
 
