@@ -70,7 +70,8 @@ def proc_cgroups(pid: int) -> str:
 
 
 def cpu_stat(d: str) -> dict[str, int]:
-    return {k: int(v) for k, v in (line.split() for line in read_file(d + "/cpu.stat").splitlines())}
+    lines = read_file(d + "/cpu.stat").splitlines()
+    return {k: int(v) for k, v in (line.split() for line in lines)}
 
 
 def limit_text(d: str) -> dict[str, str]:
