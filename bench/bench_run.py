@@ -1,26 +1,37 @@
-"""`nsscope run --rm --busybox -- true` vs `runc run` of the same rootfs vs `unshare`.
+"""`nsscope run --rm --busybox -- true` vs `runc run` and `crun run` of the same root.
 
-All three start `true` in new mnt, uts, ipc, pid and net namespaces on the same
-busybox root (nsscope's cache) and tear everything down again:
+Every subject starts `true` in new mnt, uts, ipc, pid and net namespaces on the
+same busybox root (nsscope's cache) and tears everything down again:
 
-- nsscope: `nsscope run --rm --busybox -- true` (plus a cgroup namespace and
-  /nsscope/<id> in every hierarchy, an overlay upper layer, /proc, /dev, /sys,
-  masked paths, pivot_root; interpreter start-ups included: the CLI and the
-  helper);
-- runc: `runc create` + `runc start` + wait + `runc delete` of a bundle whose
-  root is that directory (runc's own spec, with cgroupsPath
-  /nsscope-bench-run/runc and a cgroup namespace: the same namespace set);
+- nsscope: `nsscope run --rm --busybox -- true`, the console script users run
+  (plus a cgroup namespace, /nsscope/<id> in 6 hierarchies with runc's device
+  rules, an overlay upper layer, /proc, /dev, /sys, masked paths, pivot_root,
+  docker's capabilities and no_new_privs);
+- runc: `runc run` of a bundle whose root is that directory: create, start,
+  wait and delete in one process (runc's own spec with docker's capabilities,
+  cgroupsPath /nsscope-bench-run/runc and a cgroup namespace: the same work);
+  and the same as four commands, `runc create` + `start` + `state` until
+  stopped + `delete`;
+- crun: `crun run` of that bundle, if crun is installed (on a hybrid host with
+  a hugetlb-only unified hierarchy, inside `unshare -m` with that mount hidden:
+  RUNTIMES.md);
 - unshare: `unshare -fmuipn --mount-proc true` (no root change, no cgroup):
-  the floor of the kernel work.
+  the floor of the kernel work;
+- floors of nsscope itself: the interpreter bare (`python -I -S -c pass`),
+  with site (`python -c pass`: the console script cannot skip site, which in
+  an editable install includes its import hook), and the CLI parsing `run` and
+  importing everything a run imports, without running.
 
-The three run round-robin, RUNS times each (env BENCH_RUN_RUNS, default 30);
+Subjects run round-robin, RUNS times each (env BENCH_RUN_RUNS, default 30);
 medians of wall-clock time and of CPU time (user + sys of the whole process
-tree: steadier than wall-clock on a loaded machine) and the ratios to runc are
-printed. The issue's goal
-is "faster than runc"; youki's README measures runc 225 ms, youki 112 ms,
-crun 47 ms on its machine. Last, the floor of nsscope's two interpreter
-start-ups (`python -I -S -c pass`, as the helper starts). The package is
-byte-compiled first, as an installed one is.
+tree: steadier than wall-clock on a loaded machine), with ratios to `runc run`.
+The issue's goal is "faster than runc"; youki's README measures runc 225 ms,
+youki 112 ms, crun 47 ms on its machine.
+
+BENCH_RUN_NSSCOPE=PATH times another nsscope executable (e.g. one installed
+from a wheel, without the editable hook); BENCH_RUN_BASELINE=DIR adds a row for
+the nsscope package found in DIR (another checkout: before/after a change).
+The package is byte-compiled first, as an installed one is.
 """
 
 from __future__ import annotations
@@ -39,10 +50,24 @@ import uuid
 from pathlib import Path
 
 RUNS = int(os.environ.get("BENCH_RUN_RUNS", "30"))
-#: runc's cgroup parent (runc delete removes the child; we remove this one)
+#: runc's and crun's cgroup parent (their delete removes the child; we remove this one)
 CGROUP = "/nsscope-bench-run"
-PY = sys.executable
-NSSCOPE = str(Path(PY).with_name("nsscope"))
+NSSCOPE = os.environ.get("BENCH_RUN_NSSCOPE") or str(Path(sys.executable).with_name("nsscope"))
+
+
+def _interpreter(script: str) -> str:
+    """The python a console script runs with (its #! line): the floors use it."""
+    with open(script, "rb") as f:
+        first = f.readline()
+    return first[2:].decode().strip() if first.startswith(b"#!") else sys.executable
+
+
+PY = _interpreter(NSSCOPE)
+#: docker's default capability set, as nsscope run keeps it
+DOCKER_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
+               "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
+               "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE"]
+RUNC = "runc run"
 
 
 def _measure(fn) -> tuple[float, float]:
@@ -57,12 +82,12 @@ def _measure(fn) -> tuple[float, float]:
     return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 
 
-def _run(argv: list[str]) -> None:
-    subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=True)
+def _run(argv: list[str], **kw) -> None:
+    subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=True, **kw)
 
 
-def _bundle(tmp: str, rootfs: str) -> str:
-    bundle = os.path.join(tmp, "bundle")
+def _bundle(tmp: str, rootfs: str, runtime: str) -> str:
+    bundle = os.path.join(tmp, f"bundle-{runtime}")
     os.mkdir(bundle)
     subprocess.run(["runc", "spec"], cwd=bundle, check=True)
     with open(os.path.join(bundle, "config.json")) as f:
@@ -70,9 +95,12 @@ def _bundle(tmp: str, rootfs: str) -> str:
     config["root"] = {"path": rootfs, "readonly": True}
     config["process"]["args"] = ["true"]
     config["process"]["terminal"] = False
+    # `runc spec` keeps 3 capabilities; nsscope keeps docker's 14, so do they here
+    config["process"]["capabilities"] = {k: DOCKER_CAPS for k in
+                                         ("bounding", "effective", "permitted")}
     if {"type": "cgroup"} not in config["linux"]["namespaces"]:
         config["linux"]["namespaces"].append({"type": "cgroup"})
-    config["linux"]["cgroupsPath"] = f"{CGROUP}/runc"
+    config["linux"]["cgroupsPath"] = f"{CGROUP}/{runtime}"
     with open(os.path.join(bundle, "config.json"), "w") as f:
         json.dump(config, f)
     return bundle
@@ -89,6 +117,23 @@ def _runc_cycle(bundle: str) -> None:
     _run(["runc", "delete", cid])
 
 
+def _crun_argv(bundle: str) -> list[str]:
+    cid = f"nsscope-bench-{uuid.uuid4().hex[:8]}"
+    run = f"crun run --bundle {bundle} {cid}"
+    if os.path.ismount("/sys/fs/cgroup/unified"):
+        # crun refuses a hybrid host whose unified hierarchy holds only hugetlb;
+        # hide it in a private mount namespace (RUNTIMES.md), the host is untouched
+        return ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                f"umount /sys/fs/cgroup/unified && exec {run}"]
+    return run.split()
+
+
+def _nsscope_from(pkg_parent: str) -> list[str]:
+    """The CLI of the nsscope package under ``pkg_parent`` (as the console script does)."""
+    return [PY, "-c", f"import sys; sys.path.insert(0, {pkg_parent!r}); "
+                      "from nsscope.cli import main; sys.exit(main())"]
+
+
 def main() -> None:
     if os.geteuid() != 0:
         print("bench_run: needs root (skipped)")
@@ -102,19 +147,31 @@ def main() -> None:
     # byte-compiled as an install would be (PYTHONDONTWRITEBYTECODE may be set here)
     compileall.compile_dir(os.path.dirname(nsscope.__file__), quiet=1)
     rootfs = busybox_rootfs()
+    run_true = ["run", "--rm", "--busybox", "--", "true"]
     tmp = tempfile.mkdtemp(prefix="nsscope-bench-")
     try:
-        bundle = _bundle(tmp, rootfs)
+        runc_bundle = _bundle(tmp, rootfs, "runc")
         subjects = {
-            "nsscope run --rm --busybox -- true":
-                lambda: _run([NSSCOPE, "run", "--rm", "--busybox", "--", "true"]),
-            "runc create+start+delete": lambda: _runc_cycle(bundle),
-            "unshare -fmuipn --mount-proc true":
-                lambda: _run(["unshare", "-fmuipn", "--mount-proc", "true"]),
-            "floor: 2 x python -I -S -c pass":
-                lambda: (_run([PY, "-I", "-S", "-c", "pass"]),
-                         _run([PY, "-I", "-S", "-c", "pass"])),
+            "nsscope run --rm --busybox -- true": lambda: _run([NSSCOPE, *run_true]),
         }
+        baseline = os.environ.get("BENCH_RUN_BASELINE")
+        if baseline:
+            compileall.compile_dir(os.path.join(baseline, "nsscope"), quiet=1)
+            subjects[f"nsscope from {baseline}"[:36]] = \
+                lambda: _run([*_nsscope_from(baseline), *run_true])
+        subjects[RUNC] = lambda: _run(["runc", "run", "--bundle", runc_bundle,
+                                       f"nsscope-bench-{uuid.uuid4().hex[:8]}"])
+        subjects["runc create+start+state+delete"] = lambda: _runc_cycle(runc_bundle)
+        if shutil.which("crun"):
+            crun_bundle = _bundle(tmp, rootfs, "crun")
+            subjects["crun run"] = lambda: _run(_crun_argv(crun_bundle))
+        subjects["unshare -fmuipn --mount-proc true"] = \
+            lambda: _run(["unshare", "-fmuipn", "--mount-proc", "true"])
+        subjects["floor: python -I -S -c pass"] = lambda: _run([PY, "-I", "-S", "-c", "pass"])
+        subjects["floor: python -c pass (with site)"] = lambda: _run([PY, "-c", "pass"])
+        subjects["floor: CLI parses run, imports"] = lambda: _run([PY, "-c", (
+            "import os, sys; import nsscope.cli; from nsscope.runtime.commands import run; "
+            "assert run.parse_fast(sys.argv[2:]); os._exit(0)"), *run_true])
         times: dict[str, list[float]] = {k: [] for k in subjects}
         cpu: dict[str, list[float]] = {k: [] for k in subjects}
         for fn in subjects.values():  # warm-up (the busybox cache, page cache)
@@ -127,11 +184,13 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         for d in Path("/sys/fs/cgroup").glob(f"*{CGROUP}"):
+            for child in d.iterdir():
+                if child.is_dir():
+                    child.rmdir()  # crun may leave its (empty) cgroup in a hidden hierarchy
             d.rmdir()
-    runc = "runc create+start+delete"
-    runc_wall, runc_cpu = statistics.median(times[runc]), statistics.median(cpu[runc])
+    runc_wall, runc_cpu = statistics.median(times[RUNC]), statistics.median(cpu[RUNC])
     print(f"container start+teardown of `true`, busybox root, median of {RUNS} (ms); "
-          f"load average {os.getloadavg()[0]:.1f}")
+          f"load average {os.getloadavg()[0]:.1f}; nsscope: {NSSCOPE}")
     print(f"{'':36} {'wall':>7} {'min':>7} {'vs runc':>8} {'CPU':>7} {'vs runc':>8}")
     for name in subjects:
         wall, used = statistics.median(times[name]), statistics.median(cpu[name])

@@ -25,6 +25,7 @@ from nsscope import cgroups
 from nsscope.errors import BadInput, NsscopeError
 from nsscope.model import NS_TYPES, UNIFIED, CpuStats, Hierarchy, Process, Snapshot
 from nsscope.processes import PROC
+from nsscope.runtime import state as nsscope_state
 
 if TYPE_CHECKING:
     from nsscope.targets import Target
@@ -50,7 +51,8 @@ class Container:
     #: processes whose parent is outside the container)
     pid: int | None
     pids: tuple[int, ...]
-    #: running, or paused (cgroup freezer)
+    #: running, or paused (cgroup freezer); for nsscope run's own containers that
+    #: are not running (``ps -a``): stopped, or creating
     state: str
     #: the cgroup path that names the container (where its runtime put it)
     cgroup: str | None
@@ -70,6 +72,8 @@ class Container:
     infra: bool = False
     #: isolated processes of no known runtime, grouped by namespaces
     sandbox: bool = False
+    #: a stopped nsscope container's exit status (128+N: killed by signal N)
+    exit_code: int | None = None
 
     @property
     def host_ns_label(self) -> str:
@@ -521,15 +525,39 @@ def _lxc(ctx: _Context, info: _Info) -> None:
 
 
 def _nsscope(ctx: _Context, info: _Info) -> None:
-    """nsscope run's state.json: name, pid, rootfs ("" = the host's /)."""
+    """nsscope run's own record (nsscope.runtime.state): name, PID 1, rootfs ("" = the
+    host's /)."""
     for run_dir in ctx.paths.nsscope:
-        st = _read_json(os.path.join(run_dir, "containers", info.id, "state.json"))
-        if isinstance(st, dict):
-            info.name = st.get("name") or info.name
-            info.rootfs = st.get("rootfs") or None
-            if isinstance(st.get("pid"), int):
-                info.pid = st["pid"]
+        rec = nsscope_state.load(info.id, run_dir, ctx.proc)
+        if rec is not None:
+            info.name = rec.name or info.name
+            info.rootfs = rec.rootfs or None
+            if rec.pid:
+                info.pid = rec.pid
             return
+
+
+def not_running(snap: Snapshot, proc: str = PROC,
+                paths: StatePaths = StatePaths()) -> list[Container]:
+    """nsscope run's containers that have no running PID 1: stopped ones (kept, with
+    their exit status, until ``nsscope rm``: what ``docker ps -a`` adds) and ones
+    being created. From the runtime's records (nsscope.runtime.state.list_containers,
+    which derives the status from the live pid); those in ``snap.containers`` (seen
+    running) are not listed twice. The cgroup is named only while it exists."""
+    seen = {c.id for c in snap.containers if c.runtime == "nsscope"}
+    out = []
+    for run_dir in paths.nsscope:
+        for rec in nsscope_state.list_containers(run_dir, proc):
+            if rec.id in seen or rec.status == nsscope_state.RUNNING:
+                continue
+            seen.add(rec.id)
+            cgroup = rec.cgroup if any(os.path.isdir(h.mountpoint + rec.cgroup)
+                                       for h in snap.hierarchies) else None
+            out.append(Container(
+                id=rec.id, short_id=rec.short_id, name=rec.name or rec.short_id,
+                runtime="nsscope", pid=None, pids=(), state=rec.status, cgroup=cgroup,
+                rootfs=rec.rootfs or None, exit_code=rec.exit_code))
+    return out
 
 
 def _describe(ctx: _Context, m: _Match, main: int) -> _Info:

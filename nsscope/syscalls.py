@@ -324,3 +324,13 @@ def thread_count(proc: str = "/proc") -> int:
             if line.startswith(b"Threads:"):
                 return int(line.split()[1])
     raise OSError(errno.ENOENT, "no Threads: line in /proc/self/status")
+
+
+# The C module behind `signal`: the same functions and constants, without the
+# IntEnum wrappers signal.py adds (CPython's signal.py is `from _signal import *`
+# plus enums), whose `import enum` would cost every `nsscope run` ~3 ms. It is
+# loaded at interpreter start-up in any case (the SIGINT handler).
+try:
+    import _signal as signals
+except ImportError:  # not CPython
+    import signal as signals  # type: ignore[no-redef]  # noqa: F401

@@ -25,6 +25,8 @@ import time
 import uuid
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import need_root, need_tool, run_nsscope, NSSCOPE
 from nsscope.runtime import state
@@ -103,6 +105,22 @@ def _logs(name: str) -> str:
     return run_nsscope("logs", name).stdout
 
 
+#: docker's default capabilities (moby oci/caps/defaults.go), nsscope run's default
+DOCKER_CAPS = ("CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
+               "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
+               "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE")
+#: their mask as /proc/PID/status prints it under docker: CapBnd 00000000a80425fb
+DOCKER_MASK = "00000000a80425fb"
+PRIVILEGE_FIELDS = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs")
+
+
+def _privileges(pid: int | str, text: str | None = None) -> dict[str, str]:
+    """Capability sets and no_new_privs from /proc/PID/status (or its text)."""
+    text = _read(f"/proc/{pid}/status") if text is None else text
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    return {k: fields[k].strip() for k in PRIVILEGE_FIELDS}
+
+
 def _stopped(name: str) -> state.Container:
     return _wait_for(lambda: (c := state.find(name)).status == state.STOPPED and c,
                      what=f"{name} to stop")
@@ -172,6 +190,8 @@ V2 = pytest.mark.v2
     (["-e", "NOVALUE"], "KEY=VALUE"),
     (["-d", "-t"], "-d cannot be combined"),
     (["--name", "bad name!"], "bad container name"),
+    (["--cap-add", "NOT_A_CAP"], "unknown capability 'NOT_A_CAP'"),
+    (["--privileged", "--cap-drop", "NET_RAW"], "--privileged keeps every capability"),
     # refused by the kernel, after the cgroup was made: must be undone (v1 and v2 files)
     pytest.param(["--cpuset", "999"], "the kernel refused '999' for cpuset.cpus", marks=V2),
     # 100 µs per 100 ms period: under the 1 ms minimum
@@ -242,10 +262,16 @@ def test_limit_files_hold_the_limits_outside_and_inside(containers):
         assert files["memory.limit_in_bytes"] == str(64 << 20)
     assert files["pids.max"] == "50"
     assert files["cpuset.cpus"] == "0"
-    # PID 1 is in /nsscope/<id> in every hierarchy (the kernel's word, /proc/PID/cgroup)
+    # PID 1 is in /nsscope/<id> in the hierarchies of the controllers a container
+    # needs (cgroup.py; cpuset for --cpuset), and nowhere else (the kernel's word,
+    # /proc/PID/cgroup); on a v2-only host in its one hierarchy
     with open(f"/proc/{c.pid}/cgroup") as f:
-        paths = {line.rstrip("\n").split(":", 2)[2] for line in f}
-    assert paths == {f"/nsscope/{c.id}"}
+        paths = {key: path for _, key, path in (line.rstrip("\n").split(":", 2) for line in f)}
+    ours = {key for key, path in paths.items() if path == f"/nsscope/{c.id}"}
+    wanted = {"cpu", "cpuacct", "memory", "pids", "devices", "freezer", "cpuset"}
+    assert ours == ({""} if set(paths) == {""} else
+                    {key for key in paths if set(key.split(",")) & wanted})
+    assert not any(path.startswith("/nsscope") for key, path in paths.items() if key not in ours)
     # inside, its cgroup namespace root is that cgroup, whose files it sees read-only
     out = _wait_for(lambda: _logs(c.name).split(), what="output")
     assert out == ["50", str(64 << 20)]
@@ -634,12 +660,268 @@ def test_list_containers_record(containers):
     assert rec.starttime == state.proc_stat(c.pid)[1]
     assert rec.cgroup == f"/nsscope/{c.id}" and rec.rootfs == busybox_rootfs()
     assert rec.command == ("sleep", "100")
+    # the monitor forked PID 1 itself into a new pid namespace, and set its own
+    # pid_for_children back: nothing it forks later lands in the container's
+    mon = rec.monitor_pid
+    assert os.readlink(f"/proc/{mon}/ns/pid_for_children") == os.readlink(f"/proc/{mon}/ns/pid")
+    assert os.readlink(f"/proc/{c.pid}/ns/pid") != os.readlink(f"/proc/{mon}/ns/pid")
+    assert int(_read(f"/proc/{c.pid}/stat").rsplit(")", 1)[1].split()[1]) == mon  # its parent
+
+
+# --- privileges ------------------------------------------------------------------------
+
+def _status_inside(*opts: str) -> dict[str, str]:
+    r = run_nsscope("run", "--rm", "--busybox", *opts, "--", "cat", "/proc/self/status")
+    assert r.returncode == 0, r.stderr
+    return _privileges(0, r.stdout)
+
+
+def test_capabilities_and_no_new_privs_are_dockers_unless_privileged():
+    need_root()
+    need_tool("busybox")
+    mine = _privileges("self")  # the caller: root, whose bounding set CMD may keep whole
+    # default: docker's 14 in the bounding, permitted and effective sets, nothing
+    # inheritable or ambient, no_new_privs (the runc comparison below checks the same)
+    assert _status_inside() == {"CapInh": "0000000000000000", "CapPrm": DOCKER_MASK,
+                                "CapEff": DOCKER_MASK, "CapBnd": DOCKER_MASK,
+                                "CapAmb": "0000000000000000", "NoNewPrivs": "1"}
+    # --privileged: everything the caller has, no no_new_privs
+    privileged = _status_inside("--privileged")
+    assert privileged["CapBnd"] == privileged["CapEff"] == mine["CapBnd"]
+    assert privileged["NoNewPrivs"] == "0"
+    # docker's --cap-add/--cap-drop: CAP_SYS_ADMIN is bit 21, CAP_NET_RAW bit 13
+    added = _status_inside("--cap-add", "sys_admin", "--cap-drop", "CAP_NET_RAW")
+    assert int(added["CapBnd"], 16) == (int(DOCKER_MASK, 16) | 1 << 21) & ~(1 << 13)
+    assert added["CapEff"] == added["CapBnd"] and added["NoNewPrivs"] == "1"
+    only = _status_inside("--cap-drop", "ALL", "--cap-add", "KILL")
+    assert only["CapBnd"] == only["CapEff"] == f"{1 << 5:016x}"
+    # a user that is not root keeps the bounding set and has no effective capability
+    user = _status_inside("--user", "1000:1000")
+    assert user["CapBnd"] == DOCKER_MASK and user["CapEff"] == user["CapPrm"] == "0" * 16
+
+
+def test_sys_admin_work_needs_privileged_or_the_capability():
+    need_root()
+    need_tool("busybox")
+    script = "mkdir -p /mnt && mount -t tmpfs x /mnt && grep -c ' /mnt ' /proc/mounts"
+    r = run_nsscope("run", "--rm", "--busybox", "--", "sh", "-c", script)
+    assert r.returncode != 0 and "permission denied" in r.stderr.lower(), r.stderr
+    for opts in (["--privileged"], ["--cap-add", "SYS_ADMIN"]):
+        r = run_nsscope("run", "--rm", "--busybox", *opts, "--", "sh", "-c", script)
+        assert r.returncode == 0 and r.stdout == "1\n", (opts, r.stderr)
+    # masked paths go with --privileged, as with docker: /proc/keys is /dev/null
+    # bound over it by default, the kernel's list of keys (some are always there)
+    size = "wc -c < /proc/keys"
+    assert run_nsscope("run", "--rm", "--busybox", "--", "sh", "-c", size).stdout == "0\n"
+    assert int(run_nsscope("run", "--rm", "--busybox", "--privileged", "--", "sh", "-c",
+                           size).stdout) > 0
+
+
+@V2
+def test_device_nodes_it_makes_cannot_open_the_hosts_devices():
+    """CAP_MKNOD stays (docker's set); opening what it makes is refused: by runc's
+    device rules in a v1 devices cgroup, by nodev mounts where there is none (v2)."""
+    need_root()
+    need_tool("busybox")
+    # block 8:0 (sda): absent here, so an unguarded open would say ENXIO instead
+    script = "mknod /tmp/sda b 8 0 && head -c1 /tmp/sda >/dev/null"
+    r = run_nsscope("run", "--rm", "--busybox", "--", "sh", "-c", script)
+    assert r.returncode != 0, r.stderr
+    assert "Operation not permitted" in r.stderr or "Permission denied" in r.stderr, r.stderr
+    r = run_nsscope("run", "--rm", "--busybox", "--privileged", "--", "sh", "-c", script)
+    assert "No such device" in r.stderr, r.stderr  # nothing in the way: the driver answers
+    # what the rules allow (1:3, null) works through a node made on a v1 host
+    if ContainerCgroup("x").device_rules:
+        r = run_nsscope("run", "--rm", "--busybox", "--", "sh", "-c",
+                        "mknod /tmp/n c 1 3 && echo x > /tmp/n && echo ok")
+        assert r.stdout == "ok\n", r.stderr
+
+
+# --- start-up ----------------------------------------------------------------------------
+
+def test_a_run_imports_nothing_heavy():
+    """What makes ``nsscope run`` start fast (bench/bench_run.py measures it): the
+    whole of a run, its children included, imports none of these (argparse with
+    re, enum, gettext, locale and shutil; the model's dataclasses with inspect;
+    typing, json, socket, subprocess, threads). The oracle is the interpreter's
+    own -X importtime report, in an interpreter without site (whose packages'
+    hooks may import some of these themselves)."""
+    need_root()
+    need_tool("busybox")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(state.__file__)))
+    code = (f"import sys; sys.path.insert(0, {os.path.dirname(repo)!r}); "
+            "from nsscope.cli import main; "
+            "sys.exit(main(['run', '--rm', '--busybox', '--', 'true']))")
+    r = subprocess.run([NSSCOPE.replace("/nsscope", "/python"), "-I", "-S", "-X", "importtime",
+                        "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode == 0, r.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[1].strip() for line in r.stderr.splitlines()
+                if line.startswith("import time:") and "|" in line}
+    assert "nsscope.runtime.nsexec" in imported  # the whole run path was imported
+    heavy = {"argparse", "re", "enum", "gettext", "locale", "shutil", "signal", "dataclasses",
+             "inspect", "typing", "json", "socket", "subprocess", "threading",
+             "nsscope.model", "nsscope.cgroups", "nsscope.processes"}
+    assert imported & heavy == set()
+
+
+# the forms parse_fast reads itself; anything else goes to argparse
+_VALUES = st.text(alphabet="abcxyz019:/=,.% _", min_size=1, max_size=6) | st.sampled_from(
+    ["-5", "-0.5", "64M", "0.5"])
+
+
+@st.composite
+def _run_command_lines(draw) -> list[str]:
+    from nsscope.runtime.commands.run import OPTIONS
+    argv: list[str] = []
+    for _, flags, kind, _, _, _ in draw(st.lists(st.sampled_from(OPTIONS), max_size=8)):
+        short = [f for f in flags if not f.startswith("--")]
+        flag = draw(st.sampled_from(flags))
+        if kind == "flag":
+            argv.append(flag)
+            continue
+        value = draw(st.sampled_from(kind) if isinstance(kind, tuple) else _VALUES)
+        form = draw(st.sampled_from(["apart", "equals", "attached"]))
+        if form == "equals" and flag.startswith("--"):
+            argv.append(f"{flag}={value}")
+        elif form == "attached" and short and "=" not in value:
+            argv.append(short[0] + value)
+        else:
+            argv += [flag, value]
+    if draw(st.booleans()):  # a cluster of short flags: -it, -dit
+        argv.append("-" + "".join(draw(st.lists(st.sampled_from("dit"), min_size=2,
+                                                max_size=3))))
+    tail = draw(st.lists(st.text(alphabet="ab-=x ", min_size=1, max_size=4), max_size=3))
+    lead = draw(st.sampled_from(["--", "sh", None]))
+    return argv + ([lead] if lead else []) + (tail if lead else [])
+
+
+@settings(max_examples=300, deadline=None)
+@given(_run_command_lines())
+def test_run_options_parse_as_argparse_parses_them(argv):
+    from nsscope.cli import build_parser
+    from nsscope.runtime.commands.run import parse_fast
+    fast = parse_fast(argv)
+    assert fast is not None, argv  # these forms never need argparse
+    assert vars(fast) == vars(build_parser("run").parse_args(["run", *argv]))
+
+
+@pytest.mark.parametrize("argv", [
+    ["--help"], ["-h"], ["--rm", "--bus", "true"], ["--net", "bogus", "true"], ["--name"],
+    ["--name", "--rm", "true"], ["--rm", "-e=A=1", "true"], ["-x", "true"], ["--rm=1", "true"],
+])
+def test_what_parse_fast_does_not_read_goes_to_argparse(argv):
+    from nsscope.runtime.commands.run import parse_fast
+    assert parse_fast(argv) is None
+    # and argparse answers: help, an abbreviation's meaning, or a one-line error
+    r = run_nsscope("run", *argv)
+    if "-h" in argv or "--help" in argv:
+        assert r.returncode == 0 and "--privileged" in r.stdout
+    elif argv[1:2] in (["--bus"], ["-e=A=1"]):  # --busybox abbreviated; -e's value after =
+        assert r.returncode == 0, r.stderr  # argparse reads them: it runs (and removes) `true`
+    else:
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+@pytest.mark.parametrize("text", ["abc", "a" * 64, "a" * 65, "-a", "a.b-c_d", "a b", "a\n",
+                                  "é", "0", "", ".a", "A9"])
+def test_name_and_hostname_checks_are_the_documented_patterns(text):
+    import re
+    from nsscope.runtime import spec
+    assert spec.is_name(text) == bool(re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}", text,
+                                                   re.ASCII))
+    assert spec.is_hostname(text) == bool(re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9.-]{0,62}",
+                                                       text, re.ASCII))
+    assert spec.is_env_key(text) == bool(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text, re.ASCII))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="0123456789.,- kmgtibKMGTIB\n", max_size=8))
+def test_cpu_lists_and_sizes_are_read_as_the_documented_patterns(text):
+    import re
+    from nsscope.errors import BadInput
+    from nsscope.runtime import spec
+    assert spec.is_cpu_list(text) == bool(re.fullmatch(r"\d+(-\d+)?(,\d+(-\d+)?)*", text,
+                                                       re.ASCII))
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?", text.strip(), re.ASCII | re.I)
+    try:
+        size = spec.parse_size(text)
+    except BadInput:
+        assert m is None or float(m.group(1)) * 1024 ** " kmgt".index(
+            (m.group(2) or " ").lower()) < 1
+    else:
+        assert m is not None and size == int(float(m.group(1)) * 1024 ** " kmgt".index(
+            (m.group(2) or " ").lower()))
+
+
+def test_fork_refuses_a_threaded_process():
+    """The helper and PID 1 are forks of the CLI: only safe single-threaded."""
+    import threading
+    from nsscope.errors import NsscopeError
+    from nsscope.runtime import nsexec
+    assert nsexec.single_threaded() == (threading.active_count() == 1)
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        assert not nsexec.single_threaded()
+        with pytest.raises(NsscopeError, match="single-threaded"):
+            nsexec.fork_child(lambda: 0)
+    finally:
+        stop.set()
+        t.join()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # and nothing was forked
+
+
+def test_runtime_reads_the_hierarchies_as_nsscope_cgroups_does():
+    from nsscope import cgroups
+    from nsscope.runtime.cgroup import hierarchies
+    theirs = [(h.key, h.version, h.controllers, h.mountpoint, h.root)
+              for h in cgroups.hierarchies()]
+    assert [tuple(h) for h in hierarchies()] == theirs and theirs
+
+
+def test_state_files_are_json():
+    import json as json_module
+    value = {"b": [1, 2.5, None, True, False, "q\"\\\n\x01é😀\udcff"], "a": {"z": [], "y": {}},
+             "n": -0.0, "big": 2 ** 70, "t": (1, "x")}
+    text = state.to_json(value)
+    assert json_module.loads(text) == json_module.loads(json_module.dumps(value))
+    with pytest.raises(ValueError):
+        state.to_json({"x": float("nan")})
+
+
+def test_ps_all_lists_stopped_containers(containers):
+    running = containers("--busybox", "--", "sleep", "100")
+    stopped = containers("--busybox", "--", "sh", "-c", "exit 5", running=False)
+    _stopped(stopped.name)
+
+    def ps(*opts: str) -> dict[str, dict]:
+        r = run_nsscope("ps", "--json", *opts)
+        assert r.returncode == 0, r.stderr
+        return {c["name"]: c for c in json.loads(r.stdout)["containers"]
+                if c["runtime"] == "nsscope"}
+
+    live, every = ps(), ps("-a")
+    assert stopped.name not in live
+    e = every[stopped.name]
+    assert (e["id"], e["state"], e["exit_code"], e["pid"], e["pids"], e["cgroup"]) == \
+        (stopped.id, "stopped", 5, None, [], None)
+    assert e["rootfs"] == busybox_rootfs()
+    for seen in (live, every):  # the running one as before, once
+        assert (seen[running.name]["state"], seen[running.name]["pid"]) == ("running",
+                                                                           running.pid)
+    table = run_nsscope("ps", "-a").stdout
+    assert re.search(rf"^{stopped.short_id}\s+{re.escape(stopped.name)}\s+nsscope\s+stopped\s",
+                     table, re.M), table
+    assert run_nsscope("rm", stopped.name).returncode == 0
+    assert stopped.name not in ps("-a")
 
 
 # --- the same rootfs under runc ------------------------------------------------------
 
 @V2
-def test_same_namespaces_and_limit_files_as_runc(containers, tmp_path):
+def test_same_namespaces_limit_files_and_privileges_as_runc(containers, tmp_path):
     runc = need_tool("runc")
     rootfs = busybox_rootfs()
     bundle = tmp_path / "bundle"
@@ -649,6 +931,10 @@ def test_same_namespaces_and_limit_files_as_runc(containers, tmp_path):
     config["root"] = {"path": rootfs, "readonly": True}
     config["process"]["args"] = ["sleep", "100"]
     config["process"]["terminal"] = False
+    # `runc spec` keeps only AUDIT_WRITE, KILL and NET_BIND_SERVICE; docker (moby's
+    # oci defaults) runs runc with these 14, nsscope's default
+    config["process"]["capabilities"] = {k: list(DOCKER_CAPS) for k in
+                                         ("bounding", "effective", "permitted")}
     tag = uuid.uuid4().hex[:8]
     config["linux"]["cgroupsPath"] = f"/nsscope-test-rt5-runc/{tag}"
     config["linux"]["resources"].update({"cpu": {"quota": 50000, "period": 100000},
@@ -687,7 +973,17 @@ def test_same_namespaces_and_limit_files_as_runc(containers, tmp_path):
             runc_keys = {line.split(":")[1] for line in f}
         with open(f"/proc/{ours.pid}/cgroup") as f:
             our_keys = {line.split(":")[1] for line in f}
-        assert our_keys == runc_keys  # the same hierarchies joined
+        assert our_keys == runc_keys  # the same hierarchies listed
+        # the same privileges: capability sets and no_new_privs (runc's spec says
+        # noNewPrivileges: true) from the kernel's /proc/PID/status
+        assert _privileges(ours.pid) == _privileges(runc_pid)
+        assert _privileges(ours.pid)["CapBnd"] == DOCKER_MASK
+        # the same device rules where a v1 devices cgroup holds them
+        ours_cg = ContainerCgroup(ours.id)
+        if ours_cg.device_rules:
+            runc_devices = RuncCgroup().dir_for("devices") + "/devices.list"
+            assert _read(ours_cg.dir_for("devices") + "/devices.list").splitlines() == \
+                _read(runc_devices).splitlines()
     finally:
         def runc_cmd(*args: str) -> int:
             return subprocess.run([runc, *args], capture_output=True, check=False).returncode

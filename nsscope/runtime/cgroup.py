@@ -1,33 +1,93 @@
-"""A container's cgroup: ``/nsscope/<id>`` in every mounted hierarchy, v1 and v2.
+"""A container's cgroup: ``/nsscope/<id>`` in the hierarchies it needs, v1 and v2.
 
 Like runc with an explicit ``cgroupsPath``, the path is absolute in each
 hierarchy, never below the caller's own cgroup (here that is the machine's
 ``/process_api/…`` in the memory hierarchy, which nsscope must not touch). The
-cgroup is made and limited before PID 1 is moved in, and PID 1 is moved in
-before it unshares its cgroup namespace and before CMD runs.
+cgroup is made and limited before PID 1 exists; PID 1 moves itself in before it
+unshares its cgroup namespace, mounts anything or runs CMD.
+
+Which hierarchies a container joins (a v2 host has one; this is for v1 and hybrid):
+
+- ``cpu``, ``cpuacct``: --cpus, CPU usage and throttling (``nsscope top``) and a
+  later ``nsscope throttle``;
+- ``memory``: --memory, usage, the OOM killer's scope; it also takes the
+  container out of the caller's memory cgroup;
+- ``pids``: --pids (fork bombs), pids.current;
+- ``devices``: runc's device rules (deny, then allow null zero full random
+  urandom tty ptmx pts tun, and mknod of any), needed because the container
+  keeps CAP_MKNOD as docker's default set does;
+- ``freezer``: a race-free kill where v1 has no cgroup.kill (freeze, SIGKILL
+  every task, thaw: runc's signalAllProcesses) and the "paused" state of ``ps``;
+- ``cpuset`` only with --cpuset: a new v1 cpuset is empty, so joining one costs
+  four writes and nothing of nsscope reads it otherwise;
+- not blkio, net_cls, perf_event, hugetlb, rdma, named hierarchies
+  (name=systemd) nor a hybrid host's unified hierarchy, unless a requested limit
+  lives there: nothing of nsscope limits or reads them, and a v2 hierarchy
+  costs the slow placement described next.
+
+Placement: the supervisor opens ``tasks`` (v1) or ``cgroup.procs`` (v2) of each,
+and PID 1 writes "0" (itself) into them before anything else. Moving a single
+thread that is the writer itself skips the global cgroup_threadgroup_rwsem
+(kernel/cgroup/cgroup.c, cgroup_procs_write_start: "If we migrate a single
+thread, we don't care about threadgroup stability … we can skip the global
+lock"), whose write side waits for an RCU grace period: 6-20 ms here, paid by
+runc for every ``cgroup.procs`` write. PID 1 has one thread, so the process
+moves whole. The permission check uses the opener's credentials
+(``of->file->f_cred``, the fix of CVE-2021-4197), so it works from a user
+namespace mapping root elsewhere. A v2 hierarchy only takes whole processes
+(``cgroup.threads`` refuses to leave the thread's domain, EOPNOTSUPP), so
+there it is ``cgroup.procs`` and the global lock.
 
 References: Documentation/admin-guide/cgroup-v2.rst (cpu.max, memory.max,
 pids.max, cgroup.subtree_control, cgroup.kill), Documentation/scheduler/
 sched-bwc.rst (cfs_quota_us / cfs_period_us), Documentation/admin-guide/
-cgroup-v1/{memory,cpusets,pids}.rst.
+cgroup-v1/{memory,cpusets,pids,devices,freezer-subsystem}.rst.
+
+This module does not use nsscope.cgroups (the model's dataclasses, the
+namespace readers and the socket module behind them cost ~25 ms of every
+run's start-up); ``hierarchies`` here reads the same mount table the same way,
+and a test holds the two to the same answer.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import signal
 import time
 
-from nsscope import cgroups
 from nsscope.errors import NsscopeError
-from nsscope.model import Hierarchy
-from nsscope.processes import PROC
+from nsscope.runtime.records import Record
 from nsscope.runtime.spec import CPU_PERIOD_US, Limits
-from nsscope.runtime.state import CGROUP_PARENT
+from nsscope.runtime.state import CGROUP_PARENT, PROC
+from nsscope.syscalls import signals as signal  # _signal: no enum import (syscalls.py)
 
+CGROUP_ROOT = "/sys/fs/cgroup"
 #: v2 controllers enabled down the tree for a container (those it may be limited by)
 V2_CONTROLLERS = ("cpu", "cpuset", "memory", "pids")
+#: controllers whose hierarchy every container joins (see the module doc)
+JOINED_CONTROLLERS = ("cpu", "cpuacct", "memory", "pids", "devices", "freezer")
+#: runc's default device rules (libcontainer/specconv AllowedDevices, as `devices.list`
+#: of a `runc run` container shows them): mknod of anything, open only of these
+DEVICE_RULES = ("b *:* m", "c *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm",
+                "c 1:9 rwm", "c 5:0 rwm", "c 5:2 rwm", "c 10:200 rwm", "c 136:* rwm")
+
+_V1_NON_CONTROLLER_OPTS = {"rw", "ro", "relatime", "noatime", "nosuid", "nodev", "noexec",
+                           "xattr", "clone_children", "noprefix", "cpuset_v2_mode",
+                           "nsdelegate", "memory_recursiveprot", "memory_localevents",
+                           "favordynmods"}
+
+
+class Hierarchy(Record):
+    """A mounted cgroup hierarchy, with model.Hierarchy's fields."""
+
+    #: the key /proc/PID/cgroup uses ("cpu", "cpu,cpuacct", "name=systemd", "" for v2)
+    key: str
+    version: int
+    controllers: tuple[str, ...]
+    #: where its root is, re-rooted at the cgroup root given
+    mountpoint: str
+    #: the mount's root within the hierarchy (mountinfo field 4), usually "/"
+    root: str = "/"
 
 
 def write_file(path: str, value: str) -> None:
@@ -44,28 +104,86 @@ def read_file(path: str) -> str:
         return f.read().strip()
 
 
-class ContainerCgroup:
-    """``/nsscope/<id>`` across the hierarchies mounted under ``cgroup_root``."""
+def _unescape(field: str) -> str:
+    """mountinfo escapes space, tab, newline and backslash as octal (\\040 …)."""
+    if "\\" not in field:
+        return field
+    out, i = [], 0
+    while i < len(field):
+        if field[i] == "\\" and field[i + 1:i + 4].isdigit() and len(field[i + 1:i + 4]) == 3:
+            out.append(chr(int(field[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
 
-    def __init__(self, cid: str, cgroup_root: str = cgroups.CGROUP_ROOT,
-                 proc: str = PROC) -> None:
+
+def hierarchies(cgroup_root: str = CGROUP_ROOT, proc: str = PROC) -> tuple[Hierarchy, ...]:
+    """The cgroup hierarchies mounted under /sys/fs/cgroup, their mountpoints re-rooted
+    at ``cgroup_root`` (the same answer as nsscope.cgroups.hierarchies)."""
+    with open(f"{proc}/self/mountinfo", "rb") as f:
+        text = f.read().decode("utf-8", "replace")
+    out: list[Hierarchy] = []
+    seen: set[str] = set()
+    for line in text.splitlines():
+        left, _, right = line.partition(" - ")
+        r = right.split(" ")
+        if len(r) < 3 or r[0] not in ("cgroup", "cgroup2"):
+            continue
+        fields = left.split(" ")
+        point, root = _unescape(fields[4]), _unescape(fields[3])
+        if point != CGROUP_ROOT and not point.startswith(CGROUP_ROOT + "/"):
+            continue
+        where = cgroup_root + point[len(CGROUP_ROOT):]
+        if r[0] == "cgroup2":
+            try:
+                controllers = tuple(read_file(where + "/cgroup.controllers").split())
+            except OSError:
+                controllers = ()
+            key, version = "", 2
+        else:
+            parts = [o for o in r[2].split(",") if o not in _V1_NON_CONTROLLER_OPTS
+                     and not o.startswith("release_agent=")]
+            controllers = tuple(o for o in parts if "=" not in o)
+            # /proc/PID/cgroup lists a hierarchy's controllers in this order, then name=
+            key = ",".join(controllers + tuple(o for o in parts if o.startswith("name=")))
+            version = 1
+        if key in seen:
+            continue  # the same hierarchy mounted twice
+        seen.add(key)
+        out.append(Hierarchy(key, version, controllers, where, root))
+    return tuple(out)
+
+
+class ContainerCgroup:
+    """``/nsscope/<id>``: made in the hierarchies of ``joined`` (see the module doc),
+    looked for and removed in every hierarchy mounted under ``cgroup_root``."""
+
+    def __init__(self, cid: str, cgroup_root: str = CGROUP_ROOT, proc: str = PROC,
+                 limits: Limits | None = None) -> None:
         self.id = cid
         self.path = f"{CGROUP_PARENT}/{cid}"
-        self.hierarchies: tuple[Hierarchy, ...] = cgroups.hierarchies(cgroup_root, proc)
-        #: hierarchy key -> directory of this cgroup
+        self.hierarchies: tuple[Hierarchy, ...] = hierarchies(cgroup_root, proc)
+        #: hierarchy key -> directory of this cgroup, in every hierarchy
         self.dirs = {h.key: h.mountpoint + self.path for h in self.hierarchies}
+        self.joined = self._joined(limits or Limits())
 
     # --- finding files ---------------------------------------------------------
 
-    def dir_for(self, controller: str) -> str | None:
-        """The directory whose files govern ``controller`` (v1 first, then v2 if enabled)."""
+    def hierarchy_for(self, controller: str) -> Hierarchy | None:
+        """The hierarchy whose files govern ``controller`` (v1 first, then v2 if enabled)."""
         for h in self.hierarchies:
             if h.version == 1 and controller in h.controllers:
-                return self.dirs[h.key]
+                return h
         for h in self.hierarchies:
             if h.version == 2 and controller in h.controllers:
-                return self.dirs[h.key]
+                return h
         return None
+
+    def dir_for(self, controller: str) -> str | None:
+        h = self.hierarchy_for(controller)
+        return None if h is None else self.dirs[h.key]
 
     def v2_dir(self) -> str | None:
         for h in self.hierarchies:
@@ -74,19 +192,29 @@ class ContainerCgroup:
         return None
 
     def is_v2(self, controller: str) -> bool:
-        d = self.dir_for(controller)
-        return d is not None and d == self.v2_dir()
+        h = self.hierarchy_for(controller)
+        return h is not None and h.version == 2
+
+    def _joined(self, limits: Limits) -> tuple[Hierarchy, ...]:
+        if not any(h.version == 1 for h in self.hierarchies):
+            return self.hierarchies  # cgroup v2 only: its one hierarchy
+        wanted = JOINED_CONTROLLERS + (("cpuset",) if limits.cpuset is not None else ())
+        keys = {h.key for h in map(self.hierarchy_for, wanted) if h is not None}
+        return tuple(h for h in self.hierarchies if h.key in keys)
 
     # --- creation ---------------------------------------------------------------
 
-    def create(self, limits: Limits) -> None:
-        """mkdir in every hierarchy, then write the limits; on any refusal remove it all."""
-        if not self.hierarchies:
+    def create(self, limits: Limits, device_rules: bool = True) -> None:
+        """mkdir in the joined hierarchies, then the limits and (unless --privileged)
+        the device rules; on any refusal remove it all."""
+        if not self.joined:
             raise NsscopeError("no cgroup hierarchy is mounted under /sys/fs/cgroup")
         try:
-            for h in self.hierarchies:
+            for h in self.joined:
                 self._mkdir(h)
             self._limit(limits)
+            if device_rules:
+                self._device_rules()
         except BaseException:
             self.remove(timeout=1.0)
             raise
@@ -158,42 +286,105 @@ class ContainerCgroup:
                 raise NsscopeError(f"the kernel refused {value!r} for {name}: "
                                    f"{e.strerror}") from None
 
+    def _device_rules(self) -> None:
+        """v1: deny every device, then allow runc's (cgroup-v1/devices.rst). A v2
+        host has no devices file: runc loads an eBPF program there, nsscope does
+        not; the container's own mounts are nodev instead (mounts.py)."""
+        h = self.hierarchy_for("devices")
+        if h is None or h.version != 1:
+            return
+        d = self.dirs[h.key]
+        try:
+            write_file(d + "/devices.deny", "a")
+            for rule in DEVICE_RULES:
+                write_file(d + "/devices.allow", rule)
+        except OSError as e:
+            raise NsscopeError(f"the kernel refused the device rules in {d}: "
+                               f"{e.strerror}") from None
+
+    @property
+    def device_rules(self) -> bool:
+        """Whether this host enforces device rules through a v1 devices hierarchy."""
+        h = self.hierarchy_for("devices")
+        return h is not None and h.version == 1
+
     # --- members ------------------------------------------------------------------
 
-    def attach(self, pid: int) -> None:
-        """Move ``pid`` into the cgroup in every hierarchy."""
-        for d in self.dirs.values():
-            try:
-                write_file(d + "/cgroup.procs", str(pid))
-            except OSError as e:
-                raise NsscopeError(f"cannot move pid {pid} into {d}: {e.strerror}") from None
+    def open_attach(self) -> list[int]:
+        """Close-on-exec fds PID 1 writes "0" into to move itself in (module doc):
+        ``tasks`` in v1 hierarchies, ``cgroup.procs`` in v2."""
+        fds: list[int] = []
+        try:
+            for h in self.joined:
+                name = "tasks" if h.version == 1 else "cgroup.procs"
+                fds.append(os.open(f"{self.dirs[h.key]}/{name}", os.O_WRONLY | os.O_CLOEXEC))
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            raise
+        return fds
 
     def procs(self) -> set[int]:
         out: set[int] = set()
         for d in self.dirs.values():
-            out.update(cgroups.read_procs(d))
+            try:
+                with open(d + "/cgroup.procs", "rb") as f:
+                    out.update(int(x) for x in f.read().split())
+            except OSError:
+                continue
         return out
 
     def kill_all(self) -> None:
-        """SIGKILL everything in the cgroup: cgroup.kill where the kernel has it (v2,
-        5.14+, also the unified hierarchy of a hybrid host), else one by one until empty."""
+        """SIGKILL everything in the cgroup, forks racing or not: cgroup.kill where the
+        kernel has it (v2, 5.14+), else freeze (v1 freezer), kill each, thaw; else
+        one by one until empty."""
         v2 = self.v2_dir()
+        # joined or not (a hybrid host's unified hierarchy is joined only for a limit
+        # living there): when the directory exists, every member is in it
         if v2 is not None and os.path.exists(v2 + "/cgroup.kill"):
             try:
                 write_file(v2 + "/cgroup.kill", "1")
                 return
             except OSError:
                 pass
-        for _ in range(100):
-            pids = self.procs()
-            if not pids:
-                return
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.01)
+        freezer = self.dir_for("freezer")
+        frozen = freezer is not None and self._freeze(freezer)
+        try:
+            for _ in range(100):
+                pids = self.procs()
+                if not pids:
+                    return
+                for pid in pids:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                if frozen:
+                    return  # frozen tasks cannot fork; they die once thawed
+                time.sleep(0.01)
+        finally:
+            if frozen:
+                write_file(freezer + "/freezer.state", "THAWED")  # type: ignore[operator]
+
+    @staticmethod
+    def _freeze(d: str) -> bool:
+        """v1 freezer: FROZEN, waiting out FREEZING (freezer-subsystem.rst); False if
+        the cgroup has no freezer here or it does not freeze within a second."""
+        try:
+            write_file(d + "/freezer.state", "FROZEN")
+        except OSError:
+            return False
+        deadline = time.monotonic() + 1.0
+        while True:
+            try:
+                if read_file(d + "/freezer.state") == "FROZEN":
+                    return True
+            except OSError:
+                return False
+            if time.monotonic() > deadline:
+                write_file(d + "/freezer.state", "THAWED")
+                return False
+            time.sleep(0.001)
 
     # --- removal --------------------------------------------------------------------
 
@@ -201,8 +392,9 @@ class ContainerCgroup:
         return any(os.path.isdir(d) for d in self.dirs.values())
 
     def remove(self, timeout: float = 5.0) -> list[str]:
-        """rmdir in every hierarchy (retrying while exiting tasks leave), then the parent
-        ``/nsscope`` where it is empty. Returns the directories that could not be removed."""
+        """rmdir in every hierarchy (retrying only while exiting tasks leave), then the
+        parent ``/nsscope`` where it is empty. Returns the directories that could not
+        be removed."""
         deadline = time.monotonic() + timeout
         left = []
         for h in self.hierarchies:
@@ -238,13 +430,22 @@ def _cpuset_init(d: str, parent: str) -> None:
             write_file(f"{d}/{name}", read_file(f"{parent}/{name}"))
 
 
-def cgroup_ids(cgroup_root: str = cgroups.CGROUP_ROOT, proc: str = PROC) -> set[str]:
-    """The ids of every ``/nsscope/<id>`` cgroup in any hierarchy (for gc)."""
+def _is_container_id(name: str) -> bool:
+    return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
+
+
+def cgroup_ids(cgroup_root: str = CGROUP_ROOT, proc: str = PROC) -> set[str]:
+    """The ids of every ``/nsscope/<id>`` cgroup in any hierarchy (for gc).
+
+    Only container ids (64 hex digits): ``nsscope throttle`` keeps its
+    ``/nsscope/throttle-<pid>`` cgroups beside them, and gc must not touch those.
+    """
     out: set[str] = set()
-    for h in cgroups.hierarchies(cgroup_root, proc):
+    for h in hierarchies(cgroup_root, proc):
         try:
             with os.scandir(h.mountpoint + CGROUP_PARENT) as it:
-                out.update(e.name for e in it if e.is_dir(follow_symlinks=False))
+                out.update(e.name for e in it if e.is_dir(follow_symlinks=False)
+                           and _is_container_id(e.name))
         except (FileNotFoundError, NotADirectoryError):
             continue
     return out

@@ -17,12 +17,12 @@ import signal
 import sys
 import time
 
-from nsscope import cgroups, syscalls
+from nsscope import syscalls
 from nsscope.errors import BadInput, NsscopeError
-from nsscope.processes import PROC
-from nsscope.runtime import state
-from nsscope.runtime.cgroup import ContainerCgroup, cgroup_ids, remove_parent
-from nsscope.runtime.state import RUNNING, Container
+from nsscope.runtime import net, state
+from nsscope.runtime.cgroup import (CGROUP_ROOT, ContainerCgroup, cgroup_ids, hierarchies,
+                                    remove_parent)
+from nsscope.runtime.state import PROC, RUNNING, Container
 
 
 def parse_signal(text: str) -> int:
@@ -130,14 +130,15 @@ def remove(c: Container, force: bool = False, proc: str = PROC) -> None:
     cleanup(c)
 
 
-def cleanup(c: Container, keep_state: bool = False, cgroup_root: str = cgroups.CGROUP_ROOT,
+def cleanup(c: Container, keep_state: bool = False, cgroup_root: str = CGROUP_ROOT,
             proc: str = PROC) -> list[str]:
-    """Remove what a container left: cgroup (after killing its members), state, name."""
+    """Remove what a container left: cgroup (after killing its members), veth, state, name."""
     cg = ContainerCgroup(c.id, cgroup_root, proc)
     left: list[str] = []
     if cg.exists():
         cg.kill_all()
         left = cg.remove()
+    net.disconnect(c.id)
     if keep_state:
         state.update_state(c.dir, status=state.STOPPED, leftover=left or None)
     else:
@@ -180,7 +181,7 @@ def print_log(c: Container, follow: bool = False, proc: str = PROC) -> None:
         os.close(fd)
 
 
-def gc(run_dir: str = state.RUN_DIR, cgroup_root: str = cgroups.CGROUP_ROOT,
+def gc(run_dir: str = state.RUN_DIR, cgroup_root: str = CGROUP_ROOT,
        proc: str = PROC, stopped: bool = False) -> list[str]:
     """Remove what crashed runs left (and, with ``stopped``, stopped containers too).
 
@@ -226,7 +227,7 @@ def gc(run_dir: str = state.RUN_DIR, cgroup_root: str = cgroups.CGROUP_ROOT,
         left = cg.remove()
         done.append(f"removed cgroup {cg.path}" + (f" (except {', '.join(left)})" if left
                                                    else ""))
-    for h in cgroups.hierarchies(cgroup_root, proc):
+    for h in hierarchies(cgroup_root, proc):
         remove_parent(h)
     for name in state.stale_names(run_dir):
         try:

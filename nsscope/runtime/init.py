@@ -8,16 +8,16 @@ SIGINT, and never reaps the orphans the kernel reparents to it.
 
 This init forks CMD, forwards every signal it can catch to it, reaps every
 child, and exits with CMD's status (128+N if a signal N killed it). When it
-exits, the kernel kills what is left in the namespace. It runs in the helper's
+exits, the kernel kills what is left in the namespace. It runs in PID 1's
 interpreter after ``pivot_root``: everything it uses is imported already.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 
 from nsscope import syscalls as sc
+from nsscope.syscalls import signals as signal  # _signal: no enum import (syscalls.py)
 
 #: not forwarded: the ones that cannot be caught, SIGCHLD (ours), and the
 #: synchronous faults that only make sense for the process that caused them

@@ -16,7 +16,17 @@ Order (runc's libcontainer/rootfs_linux.go, and the issue's rules):
 6. volumes, then runc's masked and read-only paths;
 7. ``pivot_root(".", ".")`` then detach the old root (pivot_root(2), "NOTES").
 
-This module runs in the lean helper: it imports nothing beyond ``syscalls``.
+Device nodes: the container keeps CAP_MKNOD (docker's default set). On a v1
+host the devices cgroup decides what it may open (cgroup.py, runc's rules); a
+v2 host has no devices file (runc loads an eBPF program there, nsscope does
+not), so there, unless ``--privileged``, the root, the /dev tmpfs and the
+volumes are ``nodev`` (``rt["nodev"]``): a node made on them cannot be opened.
+The nodes the container needs are bind mounts of the host's, which keep the
+flags of the host's /dev. With ``--privileged``: no masked or read-only paths,
+/sys and its cgroups writable (docker's --privileged).
+
+This module runs in PID 1, after ``pivot_root`` too: it imports nothing beyond
+``syscalls``.
 """
 
 from __future__ import annotations
@@ -89,20 +99,28 @@ def _touch_in(root: str, path: str) -> str:
     return target
 
 
-def remount_ro(path: str) -> None:
-    """Make the mount at ``path`` read-only, keeping its other flags."""
+def remount(path: str, add: int) -> None:
+    """Add the mount flags ``add`` (MS_RDONLY, MS_NODEV) to the mount at ``path``,
+    keeping its others."""
     flags = os.statvfs(path).f_flag
     keep = 0
     for st_flag, ms_flag in _KEEP_FLAGS:
         if flags & st_flag:
             keep |= ms_flag
-    sc.mount(None, path, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | keep)
+    sc.mount(None, path, None, sc.MS_BIND | sc.MS_REMOUNT | add | keep)
 
 
-def bind(src: str, dst: str, read_only: bool = False, recursive: bool = True) -> None:
+def remount_ro(path: str) -> None:
+    remount(path, sc.MS_RDONLY)
+
+
+def bind(src: str, dst: str, read_only: bool = False, recursive: bool = True,
+         nodev: bool = False) -> None:
+    """A bind mount of ``src`` at ``dst``; the flags apply to its top mount (a
+    recursive bind's submounts keep theirs)."""
     sc.mount(src, dst, None, sc.MS_BIND | (sc.MS_REC if recursive else 0))
-    if read_only:
-        remount_ro(dst)
+    if read_only or nodev:
+        remount(dst, (sc.MS_RDONLY if read_only else 0) | (sc.MS_NODEV if nodev else 0))
 
 
 def make_private() -> None:
@@ -125,8 +143,9 @@ def setup_host_root(spec: dict) -> None:
 def mount_root(spec: dict, rt: dict, userns: bool) -> None:
     """The container's / at ``rt["layers"]["rootfs"]``: an overlay (or a bind of the dir)."""
     root, lower = rt["layers"]["rootfs"], rt["lower"]
+    nodev = rt["nodev"]
     if not spec["cow"]:
-        bind(lower, root)
+        bind(lower, root, nodev=nodev)
         return
     opts = f"lowerdir={lower},upperdir={rt['layers']['upper']},workdir={rt['layers']['work']}"
     if userns:
@@ -135,7 +154,7 @@ def mount_root(spec: dict, rt: dict, userns: bool) -> None:
         # (Documentation/filesystems/overlayfs.rst, "userxattr")
         opts += ",userxattr"
     try:
-        sc.mount("overlay", root, "overlay", 0, opts)
+        sc.mount("overlay", root, "overlay", sc.MS_NODEV if nodev else 0, opts)
     except OSError as e:
         if e.errno == errno.ENODEV:  # the kernel knows no filesystem of that name
             raise OSError(e.errno, "overlayfs is not available in this kernel (modprobe "
@@ -143,14 +162,14 @@ def mount_root(spec: dict, rt: dict, userns: bool) -> None:
         raise
 
 
-def mount_volumes(root: str, volumes: list[dict]) -> None:
+def mount_volumes(root: str, volumes: list[dict], nodev: bool) -> None:
     """-v HOST:CTR[:ro]: a recursive bind (read-only with :ro) of HOST at CTR, the target
     created in the upper layer if the image lacks it."""
     for v in volumes:
         src = v["host"]
         dst = _mkdir_in(root, v["container"]) if os.path.isdir(src) else _touch_in(
             root, v["container"])
-        bind(src, dst, v["read_only"])
+        bind(src, dst, v["read_only"], nodev=nodev)
 
 
 def setup_rootfs(spec: dict, rt: dict) -> None:
@@ -162,7 +181,7 @@ def setup_rootfs(spec: dict, rt: dict) -> None:
         # namespace: here those mounts are locked to their parents
         # (mount_namespaces(7)) and pivot_root refuses a locked new root; a
         # recursive bind of it on itself is not locked
-        bind(root, root)
+        bind(root, root, nodev=rt["nodev"])
     else:
         mount_root(spec, rt, userns="user" in spec["namespaces"])
 
@@ -170,8 +189,8 @@ def setup_rootfs(spec: dict, rt: dict) -> None:
     _mount_dev(root, spec, rt)
     _mount_sys(root, spec, rt)
     if not rt["premount"]:
-        mount_volumes(root, spec["volumes"])
-    for path in MASKED_PATHS:
+        mount_volumes(root, spec["volumes"], nodev=rt["nodev"])
+    for path in () if spec["privileged"] else MASKED_PATHS:
         target = root + path  # fresh proc and sysfs: no symlinks on these paths
         if not os.path.lexists(target):
             continue
@@ -179,7 +198,7 @@ def setup_rootfs(spec: dict, rt: dict) -> None:
             sc.mount("tmpfs", target, "tmpfs", sc.MS_RDONLY)
         else:
             bind(root + "/dev/null", target, recursive=False)
-    for path in READONLY_PATHS:
+    for path in () if spec["privileged"] else READONLY_PATHS:
         target = root + path
         if os.path.lexists(target):
             bind(target, target, read_only=True)
@@ -193,7 +212,8 @@ def setup_rootfs(spec: dict, rt: dict) -> None:
 
 def _mount_dev(root: str, spec: dict, rt: dict) -> None:
     dev = _mkdir_in(root, "/dev")
-    sc.mount("tmpfs", dev, "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME, "mode=755,size=65536k")
+    sc.mount("tmpfs", dev, "tmpfs", sc.MS_NOSUID | sc.MS_STRICTATIME
+             | (sc.MS_NODEV if rt["nodev"] else 0), "mode=755,size=65536k")
     # bind mounts work in a user namespace too, where mknod does not
     for name in DEV_NODES:
         target = os.path.join(dev, name)
@@ -223,17 +243,18 @@ def _mount_dev(root: str, spec: dict, rt: dict) -> None:
 def _mount_sys(root: str, spec: dict, rt: dict) -> None:
     new = spec["namespaces"]
     sysdir = _mkdir_in(root, "/sys")
+    ro = 0 if spec["privileged"] else sc.MS_RDONLY
     if "net" in new:
         # a sysfs shows the net namespace of its mounter (and needs it owned by
         # our user namespace, sysfs_get_tree): only with a new one
-        sc.mount("sysfs", sysdir, "sysfs", sc.MS_RDONLY | _NO_SUID_DEV_EXEC)
+        sc.mount("sysfs", sysdir, "sysfs", ro | _NO_SUID_DEV_EXEC)
     else:
-        bind("/sys", sysdir, read_only=True)
+        bind("/sys", sysdir, read_only=bool(ro))
         return
     if "cgroup" not in new or not rt["cgroup_mounts"]:
         return
     cg = os.path.join(sysdir, "fs", "cgroup")
-    flags = sc.MS_RDONLY | _NO_SUID_DEV_EXEC
+    flags = ro | _NO_SUID_DEV_EXEC
     mounts = rt["cgroup_mounts"]
     if len(mounts) == 1 and mounts[0][1] == "cgroup2":
         # cgroup v2 only: the namespace's root is the container's cgroup
@@ -244,4 +265,5 @@ def _mount_sys(root: str, spec: dict, rt: dict) -> None:
         target = os.path.join(cg, name)
         os.mkdir(target, 0o755)
         sc.mount(fstype, target, fstype, flags, options or None)
-    remount_ro(cg)
+    if ro:
+        remount_ro(cg)

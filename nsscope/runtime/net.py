@@ -8,14 +8,17 @@ container gets a veth whose peer becomes its ``eth0`` with the next free
 address and a default route via the bridge. No NAT and no ip_forward change:
 containers reach each other and the host's bridge address, nothing beyond.
 The veth dies with the container's net namespace (the kernel deletes both
-ends), so nothing is left when it ends, crash or not.
+ends), so nothing is left when it ends, crash or not; the supervisor deletes
+it itself at the end, since the kernel does so asynchronously.
 """
 
 from __future__ import annotations
 
 import fcntl
-import socket
+import os
 import struct
+
+from nsscope import syscalls
 
 BRIDGE = "nsscope0"
 #: the bridge's address and the containers' subnet (plain strings: the helper
@@ -23,18 +26,24 @@ BRIDGE = "nsscope0"
 BRIDGE_ADDR = "10.201.0.1"
 PREFIX_LEN = 16
 
-# <linux/sockios.h>, <linux/if.h>
+# <linux/sockios.h>, <linux/if.h>, <sys/socket.h>
+AF_INET = 2
+SOCK_DGRAM = 2
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
 
 
 def loopback_up() -> None:
-    """``ip link set lo up`` in the current net namespace."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    """``ip link set lo up`` in the current net namespace (a bare socket fd: the socket
+    module would cost every run ~4 ms of imports)."""
+    fd = syscalls.socket_fd(AF_INET, SOCK_DGRAM)
+    try:
         ifreq = struct.pack("16sH22x", b"lo", 0)
-        flags = struct.unpack("16sH22x", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, ifreq))[1]
-        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | IFF_UP))
+        flags = struct.unpack("16sH22x", fcntl.ioctl(fd, SIOCGIFFLAGS, ifreq))[1]
+        fcntl.ioctl(fd, SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | IFF_UP))
+    finally:
+        os.close(fd)
 
 
 def _ip(*args: str, stdin: str | None = None, netns_pid: int | None = None) -> None:
@@ -52,6 +61,7 @@ def _ip(*args: str, stdin: str | None = None, netns_pid: int | None = None) -> N
 def has_link(name: str) -> bool:
     """In the caller's net namespace (an ioctl on a socket of it; /sys/class/net shows
     the namespace of whoever mounted /sys, which is not ours after ``unshare -n``)."""
+    import socket
     try:
         socket.if_nametoindex(name)
         return True
@@ -82,6 +92,16 @@ def connect(cid: str, pid: int, address: str) -> None:
         stdin=(f"addr add {address}/{PREFIX_LEN} dev eth0\n"
                "link set eth0 up\n"
                f"route add default via {BRIDGE_ADDR}\n"))
+
+
+def disconnect(cid: str) -> None:
+    """Delete the container's veth pair now, if it still exists. The kernel deletes it
+    with the net namespace, but asynchronously (cleanup_net runs from a workqueue,
+    net/core/net_namespace.c): the end of a run must leave nothing behind at once."""
+    if has_link(veth_name(cid)):
+        import subprocess
+        # gone in between is fine: the kernel was quicker
+        subprocess.run(["ip", "link", "del", veth_name(cid)], capture_output=True, check=False)
 
 
 def pick_address(taken: set[str]) -> str:

@@ -1,48 +1,42 @@
 """The parent side of a run: prepare, start the helper, wait, clean up.
 
 The supervisor is the ``nsscope run`` process itself in the foreground, or,
-with ``-d``, a monitor process it starts in a session of its own (like
+with ``-d``, a monitor process it forks into a session of its own (like
 conmon). Either way it:
 
 1. prepares what needs no process: the rootfs (caches), the state directory,
-   the name, the cgroup with its limits, the overlay directories;
-2. fork/execs the helper (``nsexec``) and answers it: writes the user
-   namespace maps, moves PID 1 into the cgroup, connects the veth, says "go";
-3. waits for the helper (which exits with PID 1's status), forwarding signals
-   in the foreground (SIGINT, SIGTERM … go to PID 1, like docker's sig-proxy);
+   the name, the cgroup with its limits and device rules, the overlay directories;
+2. forks PID 1 (or, with a user namespace, the helper that forks it: nsexec),
+   handing it open cgroup files PID 1 moves itself in with, and answers it:
+   writes the user namespace maps, connects the veth, says "go";
+3. waits for its child (PID 1, or the helper, which exits with PID 1's status),
+   forwarding signals in the foreground (SIGINT, SIGTERM … go to PID 1, like
+   docker's sig-proxy);
 4. removes the cgroup (killing whatever outlived PID 1 when the pid namespace
    is shared), and records the end, or with ``--rm`` removes the whole state.
 
 Any failure before CMD runs undoes steps 1-2 and raises one NsscopeError line.
+Nothing here starts a thread: PID 1, the helper and the monitor are forks of
+this process (nsexec.fork_child checks it).
 """
 
 from __future__ import annotations
 
 import errno
 import fcntl
-import marshal
 import os
 import select
-import signal
-import sys
 import time
 
-import nsscope
-from nsscope import cgroups
 from nsscope.errors import NsscopeError
-from nsscope.processes import PROC
-from nsscope.runtime import rootfs, state
-from nsscope.runtime.cgroup import ContainerCgroup, write_file
+from nsscope.runtime import nsexec, rootfs, state
+from nsscope.runtime.cgroup import CGROUP_ROOT, ContainerCgroup, write_file
 from nsscope.runtime.init import exit_code
 from nsscope.runtime.spec import Spec, container_env
+from nsscope.runtime.state import PROC
+from nsscope.syscalls import signals as signal  # _signal: no enum import (syscalls.py)
 
-_PKG_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(nsscope.__file__)))
-#: the helper's entry: a fresh interpreter, no site (no .pth files, no user site)
-_HELPER_BOOT = (f"import sys; sys.path.insert(0, {_PKG_PARENT!r}); "
-                "from nsscope.runtime.nsexec import main; main()")
-_MONITOR_BOOT = (f"import sys; sys.path.insert(0, {_PKG_PARENT!r}); "
-                 "from nsscope.runtime.supervisor import monitor_main; monitor_main()")
-#: stdin/stdout/stderr argument of ``spawn``: /dev/null
+#: stdin/stdout/stderr argument of ``start``: /dev/null
 DEVNULL = -3
 #: signals the foreground supervisor passes on to the container's PID 1
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
@@ -68,33 +62,6 @@ def _pidfd_signal(pidfd: int, sig: int) -> None:
             raise
 
 
-def spawn(argv: list[str], keep_fds: tuple[int, ...] = (), stdin: int | None = None,
-          stdout: int | None = None, stderr: int | None = None, setsid: bool = False) -> int:
-    """posix_spawn ``argv`` (fork+exec without running Python in the child, safe in a
-    threaded process; cheaper to import than subprocess). ``keep_fds`` are inherited
-    under the same numbers; every other fd is close-on-exec already (PEP 446)."""
-    actions = []
-    opened = []
-    for target, given in ((0, stdin), (1, stdout), (2, stderr)):
-        if given is None:
-            continue
-        src = given
-        if given == DEVNULL:
-            src = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-            opened.append(src)
-        actions.append((os.POSIX_SPAWN_DUP2, src, target))
-    for fd in keep_fds:
-        os.set_inheritable(fd, True)
-    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
-    try:
-        return os.posix_spawn(argv[0], argv, env, file_actions=actions, setsid=setsid)
-    finally:
-        for fd in opened:
-            os.close(fd)
-        for fd in keep_fds:
-            os.set_inheritable(fd, False)
-
-
 class _Lines:
     """Line reader over a pipe (the helper's status messages)."""
 
@@ -113,7 +80,7 @@ class _Lines:
 
 class Supervisor:
     def __init__(self, spec: Spec, run_dir: str = state.RUN_DIR,
-                 cgroup_root: str = cgroups.CGROUP_ROOT, proc: str = PROC,
+                 cgroup_root: str = CGROUP_ROOT, proc: str = PROC,
                  cache_dir: str = rootfs.CACHE_DIR) -> None:
         self.spec = spec
         self.run_dir, self.cgroup_root, self.proc, self.cache_dir = (run_dir, cgroup_root, proc,
@@ -122,12 +89,15 @@ class Supervisor:
         self.cgroup: ContainerCgroup | None = None
         self.lower: str | None = None
         self.layers: dict[str, str] = {}
-        #: pid of the helper (our child: its pid cannot be reused before we reap it)
+        #: our child: the helper with a user namespace, else PID 1 itself (nsexec);
+        #: its pid cannot be reused before we reap it
         self.helper: int | None = None
         self.pid: int | None = None
         self.pidfd: int | None = None
         self.address: str | None = None
         self._name_taken = False
+        #: what state.json holds (``save``)
+        self.record: dict = {}
 
     # --- 1. prepare -------------------------------------------------------------
 
@@ -141,17 +111,18 @@ class Supervisor:
         try:
             me = state.proc_stat(os.getpid(), self.proc)
             state.write_json(os.path.join(self.dir, "config.json"), spec.to_dict())
-            state.write_json(os.path.join(self.dir, "state.json"), {
+            self.record = {
                 "id": spec.id, "name": spec.name, "status": state.CREATING, "pid": None,
                 "starttime": None, "monitor_pid": os.getpid(),
                 "monitor_starttime": me[1] if me else None, "created": time.time(),
                 "cgroup": f"{state.CGROUP_PARENT}/{spec.id}", "rootfs": self.lower or "",
                 "command": list(spec.command), "detach": spec.detach, "remove": spec.remove,
-                "exit_code": None})
+                "exit_code": None}
+            self.save()
             state.reserve_name(spec.name, spec.id, self.run_dir)
             self._name_taken = True
-            self.cgroup = ContainerCgroup(spec.id, self.cgroup_root, self.proc)
-            self.cgroup.create(spec.limits)
+            self.cgroup = ContainerCgroup(spec.id, self.cgroup_root, self.proc, spec.limits)
+            self.cgroup.create(spec.limits, device_rules=not spec.privileged)
             if self.lower is not None:
                 owner = self._mapped_root()
                 self.layers = rootfs.make_layers(self.dir, owner)
@@ -163,6 +134,12 @@ class Supervisor:
         except BaseException:
             self.destroy()
             raise
+
+    def save(self, **changes) -> None:
+        """Update state.json. The supervisor is its only writer while it lives, so it
+        keeps the record in memory instead of reading the file back."""
+        self.record.update(changes)
+        state.write_json(os.path.join(self.dir, "state.json"), self.record)
 
     def _mapped_root(self) -> tuple[int, int] | None:
         """The host uid/gid of the container's root when a user namespace maps it."""
@@ -177,12 +154,16 @@ class Supervisor:
     # --- 2. start ---------------------------------------------------------------
 
     def runtime_info(self) -> dict:
-        """What the helper needs besides the spec (computed here, where imports are cheap)."""
+        """What the helper needs besides the spec (computed here, before the fork)."""
+        from nsscope import syscalls
         cg_mounts = []
-        hs = self.cgroup.hierarchies if self.cgroup else ()
-        for h in hs:
+        joined = self.cgroup.joined if self.cgroup else ()
+        for h in joined:
+            # only the hierarchies PID 1 is in: in the others its cgroup namespace's
+            # root would be the caller's cgroup, a view of the host's tree
             if h.version == 2:
-                name = "" if len(hs) == 1 else os.path.basename(h.mountpoint)
+                name = "" if len(self.cgroup.hierarchies) == 1 else os.path.basename(  # type: ignore[union-attr]
+                    h.mountpoint)
                 cg_mounts.append((name, "cgroup2", ""))
             else:
                 cg_mounts.append((os.path.basename(h.mountpoint), "cgroup", h.key))
@@ -191,10 +172,17 @@ class Supervisor:
             gid5 = any(inner <= 5 < inner + n for inner, _, n in self.spec.gid_map)
         return {"lower": self.lower, "layers": self.layers, "cgroup_mounts": cg_mounts,
                 "env": container_env(self.spec), "tty_gid_mapped": gid5,
-                "premount": self.lower is not None and self._mapped_root() is not None}
+                "premount": self.lower is not None and self._mapped_root() is not None,
+                "cap_last_cap": syscalls.cap_last_cap(self.proc),
+                # no devices cgroup to refuse the nodes CAP_MKNOD makes (mounts.py)
+                "nodev": not self.spec.privileged and not (
+                    self.cgroup is not None and self.cgroup.device_rules),
+                # PID 1 waits for the supervisor only to be wired to the bridge
+                "wait_go": self.spec.net == "bridge"}
 
     def start(self, stdin=None, stdout=None, stderr=None) -> None:
-        """Spawn the helper and see it through to CMD's exec (NsscopeError otherwise)."""
+        """Fork the helper and see it through to CMD's exec (NsscopeError otherwise).
+        ``stdin``/``stdout``/``stderr``: fds for the container, DEVNULL, or None (ours)."""
         try:
             self._start(stdin, stdout, stderr)
         except BaseException:
@@ -202,29 +190,32 @@ class Supervisor:
             raise
 
     def _start(self, stdin, stdout, stderr) -> None:
-        r_status, w_status = os.pipe()
-        r_go, w_go = os.pipe()
-        r_spec, w_spec = os.pipe()
+        assert self.cgroup is not None
+        devnull = None
+        if DEVNULL in (stdin, stdout, stderr):
+            devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        stdio = tuple(devnull if fd == DEVNULL else fd for fd in (stdin, stdout, stderr))
+        attach = self.cgroup.open_attach()
         try:
-            self.helper = spawn(
-                [sys.executable, "-I", "-S", "-c", _HELPER_BOOT, str(w_status), str(r_go),
-                 str(r_spec), str(os.getpid())],
-                keep_fds=(w_status, r_go, r_spec), stdin=stdin, stdout=stdout, stderr=stderr)
+            self.helper, pid1, r_status, w_go = nsexec.fork_container(
+                self.spec.to_dict(), self.runtime_info(), stdio, attach)  # type: ignore[arg-type]
         finally:
-            for fd in (w_status, r_go, r_spec):
+            for fd in attach:
                 os.close(fd)
+            if devnull is not None:
+                os.close(devnull)
         try:
-            payload = marshal.dumps((self.spec.to_dict(), self.runtime_info()))
-            try:
-                os.write(w_spec, payload)
-            finally:
-                os.close(w_spec)
-            self._converse(_Lines(r_status), w_go)
+            starttime = None
+            if pid1 is not None:  # our child is PID 1 itself: not reaped before we wait
+                self.pid, self.pidfd = pid1, os.pidfd_open(pid1)
+                st = state.proc_stat(pid1, self.proc)
+                starttime = st[1] if st else None
+            self._converse(_Lines(r_status), w_go, starttime)
         finally:
             os.close(r_status)
             os.close(w_go)
 
-    def _converse(self, lines: _Lines, w_go: int) -> None:
+    def _converse(self, lines: _Lines, w_go: int, starttime: int | None) -> None:
         assert self.helper is not None and self.cgroup is not None
         unshared = False  # PID 1 unshared its namespaces (the messages come in any order)
         while True:
@@ -236,7 +227,9 @@ class Supervisor:
                 self._write_maps(self.helper)
                 os.write(w_go, b"maps\n")
             elif kind == "pid":
-                self.pid = int(rest)
+                pid, _, start = rest.partition(" ")
+                self.pid = int(pid)
+                starttime = int(start) if start.isdigit() else None
                 self.pidfd = os.pidfd_open(self.pid)
             elif kind == "unshared":
                 unshared = True
@@ -247,23 +240,14 @@ class Supervisor:
                 raise ExecFailed(msg, 127 if int(err) in (errno.ENOENT, errno.ENOTDIR) else 126)
             if self.pid is not None and unshared:
                 unshared = False
-                self._place(w_go)
+                self._connect()  # --net bridge: PID 1 waits for it
+                os.write(w_go, b"go\n")
         if self.pid is None:
             code = exit_code(os.waitpid(self.helper, 0)[1])
             self.helper = None
             raise NsscopeError(f"the container's helper exited ({code}) before starting it")
         # EOF: the pipe is close-on-exec in PID 1 (and in CMD with --init): CMD runs
-        state.update_state(self.dir, status=state.RUNNING, started=time.time())
-
-    def _place(self, w_go: int) -> None:
-        """PID 1 exists in its namespaces: into the cgroup, onto the bridge, then go."""
-        assert self.pid is not None and self.cgroup is not None
-        st = state.proc_stat(self.pid, self.proc)
-        self.cgroup.attach(self.pid)
-        if self.spec.net == "bridge":
-            self._connect()
-        state.update_state(self.dir, pid=self.pid, starttime=st[1] if st else None)
-        os.write(w_go, b"go\n")
+        self.save(status=state.RUNNING, pid=self.pid, starttime=starttime, started=time.time())
 
     def _write_maps(self, pid: int) -> None:
         def fmt(m):
@@ -293,7 +277,7 @@ class Supervisor:
                 if st.get("address") and c.status != state.STOPPED:
                     taken.add(st["address"])
             self.address = net.pick_address(taken)
-            state.update_state(self.dir, address=self.address)
+            self.save(address=self.address)
             net.connect(self.spec.id, self.pid, self.address)  # the bridge once, under the lock
         finally:
             os.close(lock)
@@ -397,11 +381,14 @@ class Supervisor:
                 # survivors of PID 1 (a shared pid namespace has no kernel cleanup)
                 self.cgroup.kill_all()
             left = self.cgroup.remove()
+        if self.spec.net == "bridge":
+            from nsscope.runtime import net
+            net.disconnect(self.spec.id)
         if self.spec.remove:
             self._remove_files()
         else:
-            state.update_state(self.dir, status=state.STOPPED, exit_code=code,
-                               finished=time.time(), leftover=left or None)
+            self.save(status=state.STOPPED, exit_code=code, finished=time.time(),
+                      leftover=left or None)
         return left
 
     def destroy(self) -> None:
@@ -418,19 +405,17 @@ class Supervisor:
     def _remove_files(self) -> None:
         if self._name_taken:
             state.release_name(self.spec.name, self.spec.id, self.run_dir)
-        import shutil
-        shutil.rmtree(self.dir, ignore_errors=True)
+        state.remove_tree(self.dir)
 
 
 # --- the detached monitor --------------------------------------------------------
 
 def start_detached(sup: Supervisor) -> None:
-    """-d: hand the prepared container to a monitor process and wait for its verdict."""
+    """-d: fork a monitor (in a session of its own, like conmon) that starts the
+    prepared container, reports, then supervises it; wait for its report."""
     r, w = os.pipe()
     try:
-        monitor = spawn([sys.executable, "-I", "-S", "-c", _MONITOR_BOOT, sup.dir, str(w)],
-                        keep_fds=(w,), stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL,
-                        setsid=True)
+        monitor = nsexec.fork_child(_monitor, sup, r, w)
     except BaseException:
         os.close(r)
         os.close(w)
@@ -443,8 +428,8 @@ def start_detached(sup: Supervisor) -> None:
         os.close(r)
     if reply == "ok":
         return
+    os.waitpid(monitor, 0)  # it exits after an error
     if reply is None:
-        os.waitpid(monitor, 0)
         sup.destroy()
         raise NsscopeError("the container's monitor died before starting it")
     _, _, rest = reply.partition(" ")  # "error <exit code> <message>"
@@ -454,34 +439,47 @@ def start_detached(sup: Supervisor) -> None:
     raise err
 
 
-def monitor_main() -> None:
-    """Entry of the -d monitor: start the prepared container, report, supervise it."""
-    cdir, report_fd = sys.argv[1], int(sys.argv[2])
-    spec = Spec.from_dict(state.read_json(os.path.join(cdir, "config.json")) or {})
-    run_dir = os.path.dirname(os.path.dirname(cdir))
-    sup = Supervisor(spec, run_dir=run_dir)
-    sup._name_taken = True
-    st = state.read_json(os.path.join(cdir, "state.json")) or {}
-    sup.lower = st.get("rootfs") or None
-    sup.cgroup = ContainerCgroup(spec.id)
-    if sup.lower is not None:
-        sup.layers = {name: os.path.join(cdir, name) for name in ("upper", "work", "rootfs")}
-    me = state.proc_stat(os.getpid())
-    state.update_state(cdir, monitor_pid=os.getpid(), monitor_starttime=me[1] if me else None)
-    log = os.open(os.path.join(cdir, "log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
-                  0o600)
+def _monitor(sup: Supervisor, r: int, report_fd: int) -> int:
+    """The -d monitor (a fork of the CLI, which exits once it reports): start the
+    container with its output in ``log``, report "ok" or the error, then wait and
+    record the end. Its stdio is /dev/null: whoever reads the CLI's output gets EOF
+    when the CLI exits."""
+    os.close(r)
+    # fork_child turned the cyclic collector off, for the short-lived children;
+    # the monitor lives as long as the container
+    import gc
+    gc.enable()
+    # a fork of the CLI says "python … nsscope run -d …" in ps: say what it is
+    from nsscope import syscalls
+    from nsscope.runtime.init import set_title
+    set_title("nsscope-monitor", sup.spec.short_id)
     try:
-        sup.start(stdin=DEVNULL, stdout=log, stderr=log)
+        syscalls.prctl(syscalls.PR_SET_NAME, b"nsscope-monitor")
+    except OSError:
+        pass
+    null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    os.setsid()
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        me = state.proc_stat(os.getpid(), sup.proc)
+        sup.save(monitor_pid=os.getpid(), monitor_starttime=me[1] if me else None)
+        log = os.open(os.path.join(sup.dir, "log"),
+                      os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        try:
+            sup.start(stdin=DEVNULL, stdout=log, stderr=log)
+        finally:
+            os.close(log)
     except NsscopeError as e:
         os.write(report_fd, f"error {e.exit_code} {e}\n".encode())
-        os._exit(e.exit_code)
+        return e.exit_code
     except BaseException as e:  # the CLI must hear of it
         os.write(report_fd, f"error 1 {type(e).__name__}: {e}\n".encode())
-        os._exit(1)
-    finally:
-        os.close(log)
+        return 1
     os.write(report_fd, b"ok\n")
     os.close(report_fd)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     code = sup.wait()
     sup.finish(code)
+    return 0

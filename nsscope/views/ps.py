@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from nsscope.collector import collect, roots_of
-from nsscope.containers import Container, StatePaths
+from nsscope.containers import Container, StatePaths, not_running
 from nsscope.views import table
 
 #: column -> right-aligned
@@ -62,7 +62,8 @@ def columns_for(cs: Sequence[Container]) -> tuple[str, ...]:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="JSON: every field of every container")
     p.add_argument("-a", "--all", action="store_true",
-                   help="also pause/infra containers (Kubernetes pod sandboxes, podman infra)")
+                   help="also pause/infra containers (Kubernetes pod sandboxes, podman infra) "
+                        "and nsscope run's stopped containers")
     # a captured tree's runtime state (var/lib/docker, run/runc, var/log/pods …)
     p.add_argument("--state-root", metavar="DIR", help=argparse.SUPPRESS)
 
@@ -73,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
         roots = dataclasses.replace(roots, state=StatePaths().under(args.state_root))
     snap = collect(roots, cgroup_figures=False, fds=False)
     cs = select(snap.containers, args.all)
+    if args.all:
+        cs += not_running(snap, roots.proc, roots.state)
     if args.json:
         json.dump({"containers": [record(c) for c in cs]}, sys.stdout, indent=2)
         sys.stdout.write("\n")
