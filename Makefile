@@ -12,7 +12,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -U pip
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,dev]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,dev]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
 run: $(STAMP)

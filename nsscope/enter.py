@@ -27,7 +27,13 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
+
+# _signal is signal without the IntEnum wrappers signal.py adds, whose `import
+# enum` would cost every enter a few ms; the interpreter loads it at start-up
+try:
+    import _signal as signal
+except ImportError:  # not CPython
+    import signal  # type: ignore[no-redef]
 import sys
 from collections.abc import Sequence
 
