@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from conftest import V2_FIXTURE, need_root, run_nsscope
+from conftest import V2_FIXTURE, need_root, read_file, run_nsscope, write_file
 from nsscope import cgroups
 from nsscope.collector import Roots
 from nsscope.views import top
-from test_throttle import Lab, _read, _write, favour
+from test_throttle import Lab, favour
 
 V2 = Roots(proc=str(V2_FIXTURE / "proc"), cgroup=str(V2_FIXTURE / "sys/fs/cgroup"))
 FIX = ("--proc", V2.proc, "--cgroup-root", V2.cgroup)
@@ -27,12 +27,13 @@ CTR = POD + "/cri-containerd-9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4
 
 def _stat(path: str) -> dict[str, int]:
     d = V2.cgroup + ("" if path == "/" else path)
-    return {k: int(v) for k, v in (line.split() for line in _read(d + "/cpu.stat").splitlines())}
+    lines = read_file(d + "/cpu.stat").splitlines()
+    return {k: int(v) for k, v in (line.split() for line in lines)}
 
 
 def _avg10(path: str) -> float:
     d = V2.cgroup + ("" if path == "/" else path)
-    return float(_read(d + "/cpu.pressure").split()[1].split("=")[1])
+    return float(read_file(d + "/cpu.pressure").split()[1].split("=")[1])
 
 
 # --- the captured v2 tree ------------------------------------------------------------
@@ -107,9 +108,9 @@ def test_live_child_throttled_by_its_parents_limit(lab):
     child = lab.cgroup(parent)
     parent.enable_cpu_below()
     if parent.mode == "unified":
-        _write(parent.cpu_dir + "/cpu.max", "20000 100000")
+        write_file(parent.cpu_dir + "/cpu.max", "20000 100000")
     else:
-        _write(parent.cpu_dir + "/cpu.cfs_quota_us", "20000")
+        write_file(parent.cpu_dir + "/cpu.cfs_quota_us", "20000")
     favour([parent.cpu_dir])  # limited first: a favoured busy loop must not starve the rest
     pid = lab.busy(1)
     child.add(pid)
@@ -145,9 +146,9 @@ def test_reader_follows_cgroups_made_removed_and_made_again(lab):
     with cgroups.CpuReader(hs) as reader:
         reader.read()
         cg = lab.cgroup()
-        quota = (lambda q: _write(cg.cpu_dir + "/cpu.max", f"{q} 100000")) \
+        quota = (lambda q: write_file(cg.cpu_dir + "/cpu.max", f"{q} 100000")) \
             if cg.mode == "unified" else \
-            (lambda q: _write(cg.cpu_dir + "/cpu.cfs_quota_us", str(q)))
+            (lambda q: write_file(cg.cpu_dir + "/cpu.cfs_quota_us", str(q)))
         quota(20000)
         assert reader.read()[cg.path].cpu.quota_usec == 20000
         for d in reversed(cg.dirs):
