@@ -21,6 +21,7 @@ import select
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import uuid
 
@@ -752,7 +753,7 @@ def test_a_run_imports_nothing_heavy():
     code = (f"import sys; sys.path.insert(0, {os.path.dirname(repo)!r}); "
             "from nsscope.cli import main; "
             "sys.exit(main(['run', '--rm', '--busybox', '--', 'true']))")
-    r = subprocess.run([NSSCOPE.replace("/nsscope", "/python"), "-I", "-S", "-X", "importtime",
+    r = subprocess.run([sys.executable, "-I", "-S", "-X", "importtime",
                         "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 0, r.stderr[-2000:]
     imported = {line.rsplit("|", 1)[1].strip() for line in r.stderr.splitlines()
