@@ -57,6 +57,9 @@ class Sampler:
         self._ns_at = -math.inf
         self._containers_at = -math.inf
         self._cgroup_paths: frozenset[str] = frozenset()
+        #: a process that may make or unmake a container came, went or moved since
+        #: containers were last recognised (see _notable)
+        self._notable = True
         self._last_tick: float | None = None
         self.last: Snapshot | None = None
 
@@ -88,6 +91,7 @@ class Sampler:
         old = self._procs
         out: dict[int, Process] = {}
         changed = False
+        host = self.last.host_ns if self.last is not None else None
         # how many known processes to re-read this time: all of them over one cycle
         elapsed = now - self._last_tick if self._last_tick is not None else self.cycle
         share = min(1.0, max(elapsed, 0.0) / self.cycle) if self.cycle > 0 else 1.0
@@ -109,9 +113,14 @@ class Sampler:
                 if q is None:
                     if p is not None:
                         changed = True
+                        self._notable = self._notable or _notable(p, host)
                     continue
-                if p is None or q.ns != p.ns or q.cgroups != p.cgroups:
+                if p is None:
+                    changed = True
+                    self._notable = self._notable or _notable(q, host)
+                elif q.ns != p.ns or q.cgroups != p.cgroups:
                     changed = True  # namespaces or cgroup membership moved
+                    self._notable = True
                 elif q == p:
                     q = p  # keep sharing the old record
                 out[pid] = q
@@ -121,6 +130,9 @@ class Sampler:
         if out.keys() != old.keys():
             self._order = list(out)
             changed = True
+            if not self._notable:
+                self._notable = any(_notable(p, host) for pid, p in old.items()
+                                    if pid not in out)
         self._procs = out
         return out, changed
 
@@ -183,7 +195,7 @@ class Sampler:
             hidden=tuple(pid for pid, p in procs.items() if not p.visible),
         )
         paths = frozenset(cgs)
-        snap = replace(snap, containers=self._containers(snap, changed, now,
+        snap = replace(snap, containers=self._containers(snap, now,
                                                          paths != self._cgroup_paths))
         self._cgroup_paths = paths
         self._last_tick = now
@@ -204,16 +216,30 @@ class Sampler:
         got = self._members
         return {path: replace(cg, procs=got.get(path, ())) for path, cg in cgs.items()}
 
-    def _containers(self, snap: Snapshot, changed: bool, now: float,
-                    new_cgroups: bool) -> tuple:
-        """Containers and sandboxes, recognised again when processes or cgroups came or
-        went (their cgroups and runtime state files are what recognition reads), at
-        most every ``settle`` seconds."""
+    def _containers(self, snap: Snapshot, now: float, new_cgroups: bool) -> tuple:
+        """Containers and sandboxes, recognised again when a process in namespaces of
+        its own came, went or moved, or cgroups came or went (their cgroups and runtime
+        state files are what recognition reads), at most every ``settle`` seconds."""
         last = self.last
         if last is not None:
             gone = any(c.pid is not None and c.pid not in snap.processes
                        for c in last.containers)
-            if not (changed or new_cgroups or gone) or now - self._containers_at < self.settle:
+            # a process in the host's namespaces coming or going (a shell's
+            # `sleep`, a test's subprocess) makes no container: recognition
+            # (tens of ms at 1,000 processes) waits for one that may
+            if not (self._notable or new_cgroups or gone) \
+                    or now - self._containers_at < self.settle:
                 return last.containers
         self._containers_at = now
+        self._notable = False
         return containers.find(snap, self.roots.proc, self.roots.state)
+
+
+def _notable(p: Process, host: dict[str, int] | None) -> bool:
+    """Whether a process coming or going may make or unmake a container or sandbox:
+    one in a namespace that is not the host's (every runtime's container and every
+    sandbox has at least its own mount namespace). One whose links could not be read
+    (exiting, hidden: no ``ns``) counts as the host's, as recognition treats it."""
+    if host is None:
+        return True
+    return any(host.get(t, ino) != ino for t, ino in p.ns.items())

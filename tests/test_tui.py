@@ -193,6 +193,33 @@ async def test_plots_draw_only_the_visible_tab():
         assert throttled.series[-1].throttled_ms > 500
 
 
+async def test_a_new_sample_repaints_only_the_lines_that_changed():
+    app = fixture_app(seconds=30)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await pilot.press("3", "enter", "down", "down", "enter", "down")
+        cpu = app.main.query_one("#plots").plot("plot-cpu")
+        await until(pilot, lambda: len(cpu.series) == 30 and cpu.draws >= 1,
+                    what="the CPU plot of the docker cgroup")
+        series = app.history.series(DOCKER)
+        cpu.set_series(DOCKER, series[:-1], series[-2].at)
+        await pilot.pause()
+        before = list(cpu._lines)
+        painted: list[tuple] = []
+        refresh = cpu.refresh
+        cpu.refresh = lambda *regions, **kw: (painted.append(regions), refresh(*regions, **kw))[1]
+        cpu.set_series(DOCKER, series, series[-1].at)
+        changed = {y for y, line in enumerate(cpu._lines) if line != before[y]}
+        rows = {y for regions in painted for r in regions for y in range(r.y, r.bottom)}
+        assert painted and all(painted), "repainted line by line, never as a whole"
+        assert rows == changed and 0 < len(rows) < len(before) // 2
+        # the lines patched in are those a build from scratch gives
+        patched = [list(strip) for strip in cpu._strips]
+        cpu._lines = []
+        cpu._rebuild()
+        assert patched == [list(strip) for strip in cpu._strips]
+
+
 async def test_help_and_command_palette():
     app = fixture_app()
     async with app.run_test(size=SIZE) as pilot:

@@ -168,6 +168,12 @@ def _members_below(snap: Snapshot, path: str) -> tuple[int, ...]:
 
 # --- the frame ----------------------------------------------------------------------
 
+#: the containers last adapted, and what they became: the sampler hands over the same
+#: tuple each second while no container came or went (Frame.of runs in the collector
+#: thread only)
+_adapted: tuple[object, tuple[Container, ...]] = (None, ())
+
+
 @dataclass(frozen=True)
 class Frame:
     snapshot: Snapshot
@@ -180,11 +186,15 @@ class Frame:
 
     @staticmethod
     def of(snapshot: Snapshot, rates: Mapping[str, CpuRates], seq: int = 0) -> Frame:
+        global _adapted
         found = getattr(snapshot, "containers", None)
         if found is None:
             containers = recognise(snapshot)
+        elif _adapted[0] is found:
+            containers = _adapted[1]
         else:
             containers = tuple(adapt(c) for c in found)
+            _adapted = (found, containers)
         return Frame(snapshot=snapshot, rates=rates, containers=containers, seq=seq)
 
     def cached(self, name: str, make) -> Any:

@@ -45,21 +45,28 @@ class Entry:
     process of the host but draws only those that match).
     """
 
-    __slots__ = ("_label", "_make", "expandable", "key", "ref", "search", "stamp")
+    __slots__ = ("_label", "_make", "_search", "expandable", "key", "ref", "stamp")
 
     def __init__(self, key: str, label: Text | None, ref: Ref, expandable: bool = False,
-                 search: str = "", make: Callable[[], Text] | None = None,
+                 search: str | Callable[[], str] = "", make: Callable[[], Text] | None = None,
                  stamp: object = None) -> None:
         self.key = key
         self.ref = ref
         self.expandable = expandable
-        #: lower-case text the filter matches
-        self.search = search
+        self._search = search
         #: what the label is made of, when cheaper to compare than the label (None:
         #: compare labels)
         self.stamp = stamp
         self._label = label
         self._make = make
+
+    @property
+    def search(self) -> str:
+        """Lower-case text the filter matches (made when first asked for: the tree
+        makes an entry for every listed process each second, the filter seldom)."""
+        if not isinstance(self._search, str):
+            self._search = self._search()
+        return self._search
 
     @property
     def label(self) -> Text:
@@ -131,7 +138,7 @@ def _process_label(frame: Frame, pid: int) -> Text:
 
 def process_entry(frame: Frame, parent_key: str, pid: int) -> Entry:
     p = frame.process(pid)
-    search = f"{pid} {p.comm} {p.command}".lower() if p is not None else str(pid)
+    search = (lambda: f"{pid} {p.comm} {p.command}".lower()) if p is not None else str(pid)
     return Entry(f"{parent_key}|pid:{pid}", None, Ref("process", pid), search=search,
                  make=lambda: _process_label(frame, pid),
                  stamp=(p.comm, p.state) if p is not None else None)

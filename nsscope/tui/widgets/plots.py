@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.text import Text
 from textual.app import ComposeResult
+from textual.geometry import Region
+from textual.strip import Strip
+from textual.visual import Visual, visualize
 from textual.containers import Vertical
 from textual.widgets import TabbedContent, TabPane
 from textual_plotext import PlotextPlot
@@ -46,7 +50,14 @@ def thin(xs: Sequence[float], ys: Sequence[float | None],
 
 
 class RatePlot(PlotextPlot):
-    """One plot of a ``PLOTS`` entry for one cgroup's series."""
+    """One plot of a ``PLOTS`` entry for one cgroup's series.
+
+    Drawn line by line (Textual's line API): a new sample rebuilds the plotext
+    figure, but only the terminal lines whose text changed are turned into
+    strips and repainted (from one second to the next that is the end of each
+    curve, a line or two, not the ~30 lines of the whole plot: the compositing
+    of the whole plot each second was most of the TUI's CPU cost, issue 8).
+    """
 
     def __init__(self, kind: str, span: float = 300.0, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -56,11 +67,15 @@ class RatePlot(PlotextPlot):
         self.series: tuple[CpuRates, ...] = ()
         self.now = 0.0
         self._shown: tuple[str, float | None, int, float] | None = None
+        #: the plot as built: its ANSI lines, their strips, and what they were built for
+        self._lines: list[str] = []
+        self._strips: list[Strip] = []
+        self._built_for: tuple | None = None
         #: builds done (tests and the benchmark count redraws with it)
         self.draws = 0
 
     def set_series(self, subject: str, series: tuple[CpuRates, ...], now: float) -> None:
-        """New data; redraws only when it differs from what is on screen."""
+        """New data; repaints only the lines that differ from what is on screen."""
         # the collector may be ahead of the frame on screen: plot up to that frame
         if series and series[-1].at > now:
             series = tuple(r for r in series if r.at <= now)
@@ -69,9 +84,52 @@ class RatePlot(PlotextPlot):
             return
         self._shown = stamp
         self.subject, self.series, self.now = subject, series, now
-        self.refresh()
+        if self._built_for is None or self._built_for != self._build_key():
+            self._built_for = None  # built (in full) when next painted
+            self.refresh()
+            return
+        for first, last in self._rebuild():
+            self.refresh(Region(0, first, self.size.width, last - first))
 
-    def render(self):
+    def _build_key(self) -> tuple:
+        return (self.size, self.app.theme, self.theme, self.visual_style)
+
+    def _rebuild(self) -> list[tuple[int, int]]:
+        """Build the figure again; the runs [first, last) of lines that changed."""
+        lines = self._build().split("\n")
+        width = self.size.width
+        old = self._lines if len(self._lines) == len(lines) else []
+        strips = self._strips if old else []
+        out: list[tuple[int, int]] = []
+        for y, line in enumerate(lines):
+            if old and old[y] == line:
+                continue
+            strip = Visual.to_strips(self, visualize(self, Text.from_ansi(line)), width, 1,
+                                     self.visual_style)[0]
+            if old:
+                strips[y] = strip
+                if out and out[-1][1] == y:
+                    out[-1] = (out[-1][0], y + 1)
+                else:
+                    out.append((y, y + 1))
+            else:
+                strips.append(strip)
+        if not old:
+            out = [(0, len(lines))]
+        self._lines, self._strips = lines, strips
+        self._built_for = self._build_key()
+        return out
+
+    def render_line(self, y: int) -> Strip:
+        if self._built_for != self._build_key():
+            self._rebuild()
+        self._dirty_regions.clear()
+        if 0 <= y < len(self._strips):
+            return self._strips[y]
+        return Strip.blank(self.size.width, self.visual_style.rich_style)
+
+    def _build(self) -> str:
+        """The plotext figure at the widget's size, as ANSI text."""
         self.draws += 1
         plt = self.plt
         plt.clear_figure()
@@ -101,7 +159,12 @@ class RatePlot(PlotextPlot):
         else:
             plt.title(subject)
         plt.xlabel("seconds")
-        return super().render()
+        # what PlotextPlot.render sets before building (textual-plotext 1.0)
+        size = self.size
+        plt.plotsize(size.width, size.height)
+        plt._set_size(size.width, size.height)
+        plt.theme(self._get_plotext_theme_name(self.app.theme))
+        return plt.build()
 
 
 class PlotPanel(Vertical):
