@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import replace
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from nsscope import cgroups, containers, namespaces, processes
 from nsscope.collector import Roots, _uptime
@@ -235,7 +235,7 @@ class Sampler:
         return containers.find(snap, self.roots.proc, self.roots.state)
 
 
-def _notable(p: Process, host: dict[str, int] | None) -> bool:
+def _notable(p: Process, host: Mapping[str, int] | None) -> bool:
     """Whether a process coming or going may make or unmake a container or sandbox:
     one in a namespace that is not the host's (every runtime's container and every
     sandbox has at least its own mount namespace). One whose links could not be read

@@ -186,7 +186,7 @@ class Frame:
 
     @staticmethod
     def of(snapshot: Snapshot, rates: Mapping[str, CpuRates], seq: int = 0) -> Frame:
-        global _adapted
+        global _adapted  # noqa: PLW0603 - the last conversion, reused while unchanged
         found = getattr(snapshot, "containers", None)
         if found is None:
             containers = recognise(snapshot)

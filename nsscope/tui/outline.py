@@ -138,7 +138,10 @@ def _process_label(frame: Frame, pid: int) -> Text:
 
 def process_entry(frame: Frame, parent_key: str, pid: int) -> Entry:
     p = frame.process(pid)
-    search = (lambda: f"{pid} {p.comm} {p.command}".lower()) if p is not None else str(pid)
+    # a lambda, so the text is built only when the filter asks (PLW0108's inlining
+    # would build it for every entry every second)
+    search = ((lambda: f"{pid} {p.comm} {p.command}".lower())  # noqa: PLW0108
+              if p is not None else str(pid))
     return Entry(f"{parent_key}|pid:{pid}", None, Ref("process", pid), search=search,
                  make=lambda: _process_label(frame, pid),
                  stamp=(p.comm, p.state) if p is not None else None)
