@@ -16,6 +16,7 @@ import time
 from typing import ClassVar
 from collections.abc import Callable
 
+from textual.css.query import NoMatches
 from textual import work
 from textual.app import App, SuspendNotSupported
 from textual.binding import Binding, BindingType
@@ -124,7 +125,13 @@ class NsscopeApp(App[int]):
             main = self.main
         except LookupError:
             return
-        main.show_frame(message.frame)
+        try:
+            main.show_frame(message.frame)
+        except NoMatches:
+            # the main screen's widgets are composed once and never removed: one
+            # is missing only when a frame arrives while the app shuts down and
+            # unmounts them, and then there is nothing left to show it on
+            return
 
     # --- actions
 
