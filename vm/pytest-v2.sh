@@ -8,6 +8,7 @@ echo "vm: kernel $(uname -r), /proc/self/cgroup: $(cat /proc/self/cgroup)," \
 # The root's cgroup.procs holds this shell: the no-internal-process rule
 # (cgroup-v2.rst) concerns non-root cgroups only, so tests may enable
 # controllers in /sys/fs/cgroup/cgroup.subtree_control from here.
-.venv/bin/python -m pytest -m v2 -p no:cacheprovider -v -rfEs --durations=5 \
+# -rP: the output of passed tests too (the throttle tests print what they measured)
+.venv/bin/python -m pytest -m v2 -p no:cacheprovider -v -rfEsP --durations=5 \
     --junitxml="$VM_RESULTS/junit.xml" "$@" 2>&1 | tee "$VM_RESULTS/pytest.log"
 exit "${PIPESTATUS[0]}"
