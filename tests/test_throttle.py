@@ -333,10 +333,17 @@ def test_20_percent_moves_a_process_out_of_a_shared_cgroup_and_reset_undoes_it(l
     assert abs(share - 20.0) <= TOLERANCE, f"measured {share:.1f}%"
     assert s1["nr_throttled"] > s0["nr_throttled"]
 
-    out = run_nsscope("top", "--json", check=True)
-    row = next(x for x in json.loads(out.stdout)["cgroups"] if x["path"] == cg)
+    # top --json samples over one short interval; under qemu TCG a sample
+    # occasionally sees no usage (seen once in four VM runs): up to 3 readings,
+    # a real error shows in all of them
+    for _ in range(3):
+        out = run_nsscope("top", "--json", check=True)
+        row = next(x for x in json.loads(out.stdout)["cgroups"] if x["path"] == cg)
+        if abs(row["usage_pct"] - 20.0) < 5 and row["throttled_pct"] > 50:
+            break
     assert row["limit_cpus"] == 0.2 and row["throttled_pct"] > 50
-    assert abs(row["usage_pct"] - 20.0) < 5 and row["container"] == f"nsscope throttle of pid {pid}"
+    assert abs(row["usage_pct"] - 20.0) < 5
+    assert row["container"] == f"nsscope throttle of pid {pid}"
 
     r = run_nsscope("throttle", str(pid), "--reset", check=True)
     assert f"moved pid {pid} back" in r.stdout and cg in r.stdout
