@@ -268,19 +268,38 @@ def links() -> set[str]:
     return set(os.listdir("/sys/class/net"))
 
 
+def unified() -> bool:
+    return cgroups.detect_mode() == "unified"
+
+
 def cpu_cgroup(pid: int) -> str:
+    """The cgroup that holds ``pid``'s CPU limit: the cpu hierarchy's on v1, the one
+    ``0::`` path on v2 (cgroups(7))."""
     with open(f"/proc/{pid}/cgroup") as f:
         for line in f:
-            _, key, path = line.rstrip("\n").split(":", 2)
-            if "cpu" in key.split(","):
+            hid, key, path = line.rstrip("\n").split(":", 2)
+            if (hid == "0" and unified()) or "cpu" in key.split(","):
                 return path
     raise AssertionError("no cpu hierarchy")
 
 
-def v1_quota(path: str) -> float:
-    base = f"/sys/fs/cgroup/cpu{path}"
-    return int(Path(base, "cpu.cfs_quota_us").read_text()) / \
-        int(Path(base, "cpu.cfs_period_us").read_text())
+def cpu_dir(path: str) -> Path:
+    """Where cgroup ``path`` of the cpu controller is mounted here."""
+    return Path("/sys/fs/cgroup" if unified() else "/sys/fs/cgroup/cpu", path.lstrip("/"))
+
+
+def raw_quota(path: str) -> str:
+    """The kernel's own text: cpu.max on v2, cpu.cfs_quota_us on v1."""
+    return (cpu_dir(path) / ("cpu.max" if unified() else "cpu.cfs_quota_us")).read_text().strip()
+
+
+def quota(path: str) -> float | None:
+    """CPUs allowed to ``path`` by its own limit, None without one."""
+    if unified():
+        q, period = raw_quota(path).split()
+        return None if q == "max" else int(q) / int(period)
+    q = int(raw_quota(path))
+    return None if q < 0 else q / int((cpu_dir(path) / "cpu.cfs_period_us").read_text())
 
 
 def nspid_init(pid: int) -> bool:
@@ -302,10 +321,6 @@ def one(entries: list[dict], name: str) -> dict:
     return hits[0]
 
 
-def raw_quota(path: str) -> int:
-    return int(Path(f"/sys/fs/cgroup/cpu{path}/cpu.cfs_quota_us").read_text())
-
-
 def check_by_name(name: str, pid: int, cid: str | None = None, throttle: bool = True) -> None:
     """`show`, `enter` and `throttle` take the container's name (and id prefix)."""
     data = json.loads(run_nsscope("show", name, "--json", check=True).stdout)
@@ -321,7 +336,7 @@ def check_by_name(name: str, pid: int, cid: str | None = None, throttle: bool = 
         # throttle: the container's own cgroup gets the quota; --reset restores it
         path, before = cpu_cgroup(pid), raw_quota(cpu_cgroup(pid))
         run_nsscope("throttle", name, "0.25", check=True)
-        assert cpu_cgroup(pid) == path and v1_quota(path) == 0.25
+        assert cpu_cgroup(pid) == path and quota(path) == 0.25
         run_nsscope("throttle", name, "--reset", check=True)
         assert cpu_cgroup(pid) == path and raw_quota(path) == before
 
@@ -375,13 +390,14 @@ def runc(rootfs, tmp_path_factory):
         guard.cleanup()
 
 
+@pytest.mark.v2
 class TestRunc:
     def test_listed(self, runc):
         e = one(runc["ps"], runc["name"])
         assert (e["runtime"], e["id"], e["pid"], e["state"]) == \
             ("runc", runc["name"], runc["pid"], "running")
         assert e["cgroup"] == cpu_cgroup(runc["pid"]) == f"/nsscope-test-runc/{runc['name']}"
-        assert e["cpu_limit"] == v1_quota(e["cgroup"]) == 0.5
+        assert e["cpu_limit"] == quota(e["cgroup"]) == 0.5
         assert e["rootfs"] == runc["rootfs"]
         assert "net" not in e["shares_host"] and "user" in e["shares_host"]
 
@@ -415,12 +431,13 @@ def crun(rootfs, tmp_path_factory):
         guard.cleanup()
 
 
+@pytest.mark.v2
 class TestCrun:
     def test_listed(self, crun):
         e = one(crun["ps"], crun["name"])
         assert (e["runtime"], e["pid"]) == ("crun", crun["pid"])
         assert e["cgroup"] == cpu_cgroup(crun["pid"]) == f"/nsscope-test-crun/{crun['name']}"
-        assert e["cpu_limit"] == v1_quota(e["cgroup"]) == 0.5
+        assert e["cpu_limit"] == quota(e["cgroup"]) == 0.5
 
     def test_by_name(self, crun):
         check_by_name(crun["name"], crun["pid"])
@@ -475,7 +492,7 @@ class TestPodman:
         assert e["cgroup"] == cpu_cgroup(podman["pid"]) == \
             f"/nsscope-test-podman/libpod-{podman['id']}"
         assert e["image"] == podman["image"] + ":latest"
-        assert e["cpu_limit"] == v1_quota(e["cgroup"]) == 0.5
+        assert e["cpu_limit"] == quota(e["cgroup"]) == 0.5
 
     def test_by_name(self, podman):
         check_by_name(podman["name"], podman["pid"], podman["id"])
@@ -542,7 +559,7 @@ class TestDocker:
         assert (e["runtime"], e["id"], e["pid"], e["image"]) == ("docker", cid, pid,
                                                                   docker["image"])
         assert e["cgroup"] == cpu_cgroup(pid) == f"/docker/{cid}"
-        assert e["cpu_limit"] == v1_quota(e["cgroup"]) == 0.5
+        assert e["cpu_limit"] == quota(e["cgroup"]) == 0.5
         assert e["shares_host"] == ["cgroup", "time", "user"]
 
     def test_cgroup_parent_and_host_network(self, docker):
@@ -751,20 +768,21 @@ def own():
     out = run_nsscope("run", "-d", "--name", name, "--cpus", "0.5", "sleep", "1000", check=True)
     cid = out.stdout.split()[-1]
     try:
-        procs = Path(f"/sys/fs/cgroup/cpu/nsscope/{cid}/cgroup.procs")
+        procs = cpu_dir(f"/nsscope/{cid}") / "cgroup.procs"
         pid = wait_for(lambda: procs.exists() and procs.read_text().split(), 10, "its pid")
         yield {"name": name, "id": cid, "pid": int(pid[0]), "ps": ps_json()}
     finally:
         run_nsscope("rm", "-f", name)
-        assert not os.path.exists(f"/sys/fs/cgroup/cpu/nsscope/{cid}")
+        assert not cpu_dir(f"/nsscope/{cid}").exists()
 
 
+@pytest.mark.v2
 class TestOwn:
     def test_listed(self, own):
         e = one(own["ps"], own["name"])
         assert (e["runtime"], e["id"], e["pid"]) == ("nsscope", own["id"], own["pid"])
         assert e["cgroup"] == cpu_cgroup(own["pid"]) == f"/nsscope/{own['id']}"
-        assert e["cpu_limit"] == v1_quota(e["cgroup"]) == 0.5
+        assert e["cpu_limit"] == quota(e["cgroup"]) == 0.5
 
     def test_by_name(self, own):
         check_by_name(own["name"], own["pid"], own["id"])
