@@ -7,19 +7,20 @@ provides ``add_arguments(parser)`` and ``run(args) -> int``.
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
-from collections.abc import Sequence
 
 from nsscope import __version__
 from nsscope.errors import NsscopeError
 
 # argparse (with gettext and locale) is imported only when a parser is built:
-# `nsscope enter` parses its own words and must start fast
+# `nsscope enter` parses its own words and must start fast; collections.abc
+# would import collections (~1.5 ms) for annotations alone
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Sequence
+    from typing import Any, NoReturn
 
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -37,6 +38,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logs": ("nsscope.runtime.commands.logs", "print what a detached nsscope container wrote"),
     "gc": ("nsscope.runtime.commands.gc", "remove what crashed nsscope runs left behind"),
 }
+
+
+def _module(name: str) -> Any:
+    """The module ``name``, imported (importlib.import_module, without importing
+    importlib and warnings: ~0.6 ms of `nsscope enter`)."""
+    __import__(name)
+    return sys.modules[name]
 
 
 def _parser_class() -> type[argparse.ArgumentParser]:
@@ -98,8 +106,22 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             continue
         sub = subs.add_parser(name, help=helptext, description=helptext)
         if only == name:
-            importlib.import_module(modname).add_arguments(sub)
+            _module(modname).add_arguments(sub)
     return parser
+
+
+def exit_now(code: int) -> NoReturn:
+    """For ``enter`` and ``run``, whose work is over and recorded: flush and leave
+    without the interpreter's finalization, which frees every object of every
+    module one by one (~4 ms, a fifth of a whole ``nsscope enter``). Nothing of
+    nsscope registers atexit work. Only the command line calls this; errors before
+    this point take the normal way out."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:
+            pass  # a reader that went away (`| head`): nothing more to say
+    os._exit(code)
 
 
 class _EnterArgs:
@@ -118,20 +140,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             # enter parses its own words (nsenter's getopt) and is meant to start
             # as fast as the interpreter allows: argparse and its gettext look-ups
             # would be a quarter of its start-up, so it is skipped
-            enter_view = importlib.import_module(COMMANDS["enter"][0])
-            return int(enter_view.run(_EnterArgs(argv[1:])) or 0)
+            enter_view = _module(COMMANDS["enter"][0])
+            exit_now(int(enter_view.run(_EnterArgs(argv[1:])) or 0))
         if argv[:1] == ["run"]:
             # run is timed against runc: a well-formed command line is read without
             # argparse (its imports are a third of the start-up); anything else,
             # --help and mistakes included, falls through to argparse
-            run_command = importlib.import_module(COMMANDS["run"][0])
+            run_command = _module(COMMANDS["run"][0])
             fast = run_command.parse_fast(argv[1:])
             if fast is not None:
                 return int(run_command.run(fast) or 0)
         args = build_parser(_command_for(argv)).parse_args(argv)
         if args.command is None:
             return _run_tui(args)
-        module = importlib.import_module(COMMANDS[args.command][0])
+        module = _module(COMMANDS[args.command][0])
         return int(module.run(args) or 0)
     except NsscopeError as e:
         sys.stderr.write(f"nsscope: {e}\n")
@@ -153,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run_tui(args: argparse.Namespace) -> int:
     try:
-        tui = importlib.import_module("nsscope.tui.app")
+        tui = _module("nsscope.tui.app")
     except ImportError:
         # until the TUI exists, the bare command lists namespaces
         from nsscope.views import ls as ls_command

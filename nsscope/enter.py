@@ -35,7 +35,6 @@ try:
 except ImportError:  # not CPython
     import signal  # type: ignore[no-redef]
 import sys
-from collections.abc import Sequence
 
 from nsscope import syscalls
 from nsscope.errors import AccessDenied, NoSuchProcess, NsscopeError
@@ -44,6 +43,7 @@ from nsscope.targets import Target
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see Request)
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import NoReturn
 
 #: docker exec's exit statuses (docker run reference, "Exit status")
@@ -717,12 +717,11 @@ def _become(plan: Plan, old_mask: set | None = None) -> NoReturn:
     # no fd but 0-2 reaches CMD, whatever our own caller left open
     os.closerange(3, os.sysconf("SC_OPEN_MAX"))
     try:
-        os.execvpe(argv[0], list(argv), env)
+        syscalls.execvpe(argv, env)
     except (FileNotFoundError, NotADirectoryError):
         _die(f"{argv[0]}: command not found", EXIT_NOT_FOUND)
     except OSError as e:
         _die(f"{argv[0]}: cannot execute: {e.strerror}", EXIT_CANNOT_EXECUTE)
-    _die(f"{argv[0]}: cannot execute", EXIT_CANNOT_EXECUTE)
 
 
 def _wait_forwarding(child: int) -> int:

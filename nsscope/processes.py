@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import os
-from collections import deque
 
 from nsscope.errors import AccessDenied, BadInput, NoSuchProcess
 
@@ -237,13 +236,15 @@ def _children_by_ppid(pid: int, proc: str) -> list[int]:
 
 def descendants(pid: int, proc: str = PROC) -> list[int]:
     """Every process below ``pid`` in the process tree, parents before children."""
+    # breadth first over ``out`` itself (no deque: collections costs `enter` ~1 ms)
     out: list[int] = []
-    todo = deque([pid])
     seen = {pid}
-    while todo:
-        for child in children(todo.popleft(), proc):
+    parent, i = pid, 0
+    while True:
+        for child in children(parent, proc):
             if child not in seen:
                 seen.add(child)
                 out.append(child)
-                todo.append(child)
-    return out
+        if i == len(out):
+            return out
+        parent, i = out[i], i + 1

@@ -1,18 +1,24 @@
 """The system calls Python lacks or hides, in one place.
 
 ``os.*`` where the running Python has it (``os.setns``/``os.unshare`` since
-3.12, ``os.pidfd_open`` since 3.9), ctypes otherwise. Every return value is
-checked and turned into ``OSError`` with errno, so callers handle one kind of
-failure.
+3.12, ``os.pidfd_open`` since 3.9), the C library through ctypes' own C module
+otherwise (see ``_Libc``). Every return value is checked and turned into
+``OSError`` with errno, so callers handle one kind of failure.
 """
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import os
-import struct
+import sys
+
+import _ctypes
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import NoReturn
 
 # <linux/sched.h>
 CLONE_NEWTIME = 0x00000080
@@ -52,15 +58,77 @@ NSFS_MAGIC = 0x6E736673
 _SYS_pidfd_open = 434  # same number on every architecture (since 5.3)
 _SYS_pidfd_send_signal = 424
 
-# dlopen(NULL): the C library the interpreter is already linked with. Asking
-# ctypes.util.find_library("c") would run `ldconfig -p` in a subprocess at every
-# import (~15 ms, and the subprocess module with it): too slow for `nsscope enter`.
-_libc = ctypes.CDLL(None, use_errno=True)
+
+# --- the C library ----------------------------------------------------------------
+# Called through _ctypes, the C module the ctypes package is built on, with the
+# few pieces ctypes.CDLL itself is made of (Lib/ctypes/__init__.py): C scalar
+# types, a function-pointer class that keeps errno, and dlopen(NULL). Importing
+# the ctypes package instead (its dozens of type classes, struct, ctypes._endian)
+# costs ~3 ms: a sixth of `nsscope enter` on Python < 3.12, which has no
+# os.setns, and a tenth of `nsscope run`.
+
+class _Int(_ctypes._SimpleCData):
+    _type_ = "i"
+
+
+class _UInt(_ctypes._SimpleCData):
+    _type_ = "I"
+
+
+class _Long(_ctypes._SimpleCData):
+    _type_ = "l"
+
+
+class _ULong(_ctypes._SimpleCData):
+    _type_ = "L"  # also size_t and a pointer: Linux is LP64 or ILP32
+
+
+class _Char(_ctypes._SimpleCData):
+    _type_ = "c"
+
+
+class _Function(_ctypes.CFuncPtr):
+    """A C function returning int; errno is saved for get_errno() (CDLL(use_errno=True))."""
+    _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+    _restype_ = _Int
+
+
+class _Libc:
+    """The C library's functions by name, as ``ctypes.CDLL(None, use_errno=True)``
+    gives them: Python ints are passed as C ints, bytes as ``const char *``, None
+    as NULL; wider types are wrapped (``_ULong(x)``)."""
+
+    # dlopen(NULL): the C library the interpreter is already linked with. Asking
+    # ctypes.util.find_library("c") would run `ldconfig -p` in a subprocess
+    # (~15 ms, and the subprocess module with it).
+    _handle = _ctypes.dlopen(None)  # type: ignore[arg-type]  # None: NULL (py_dl_open)
+
+    def __getattr__(self, name: str) -> _Function:
+        # dlsym() on our _handle, as CDLL.__getattr__ does (typeshed wants a CDLL)
+        function = _Function((name, self))  # type: ignore[arg-type]
+        setattr(self, name, function)
+        return function
+
+
+_libc = _Libc()
+_buffer_types: dict[int, type] = {}
+
+
+def _buffer(size: int, data: bytes = b"") -> _ctypes.Array:
+    """A writable C buffer of ``size`` bytes, ``data`` then zeros; its bytes are
+    ``.raw`` (ctypes.create_string_buffer)."""
+    kind = _buffer_types.get(size)
+    if kind is None:
+        kind = _buffer_types[size] = type("_Buffer", (_ctypes.Array,),
+                                          {"_type_": _Char, "_length_": size})
+    buf = kind()
+    buf.raw = data.ljust(size, b"\0")
+    return buf
 
 
 def _check(ret: int, what: str) -> int:
     if ret == -1:
-        err = ctypes.get_errno()
+        err = _ctypes.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
     return ret
 
@@ -70,29 +138,28 @@ def setns(fd: int, nstype: int = 0) -> None:
     if hasattr(os, "setns"):
         os.setns(fd, nstype)
         return
-    _check(_libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)), "setns")
+    _check(_libc.setns(fd, nstype), "setns")
 
 
 def unshare(flags: int) -> None:
     if hasattr(os, "unshare"):
         os.unshare(flags)
         return
-    _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
+    _check(_libc.unshare(flags), "unshare")
 
 
 def pidfd_open(pid: int, flags: int = 0) -> int:
     if hasattr(os, "pidfd_open"):
         return os.pidfd_open(pid, flags)
-    return _check(_libc.syscall(_SYS_pidfd_open, ctypes.c_int(pid), ctypes.c_uint(flags)),
-                  "pidfd_open")
+    return _check(_libc.syscall(_Long(_SYS_pidfd_open), pid, _UInt(flags)), "pidfd_open")
 
 
 def pidfd_send_signal(pidfd: int, sig: int) -> None:
     if hasattr(os, "pidfd_send_signal"):  # not in CPython, but harmless
         os.pidfd_send_signal(pidfd, sig)  # type: ignore[attr-defined]
         return
-    _check(_libc.syscall(_SYS_pidfd_send_signal, ctypes.c_int(pidfd), ctypes.c_int(sig),
-                         None, ctypes.c_uint(0)), "pidfd_send_signal")
+    _check(_libc.syscall(_Long(_SYS_pidfd_send_signal), pidfd, sig, None, _UInt(0)),
+           "pidfd_send_signal")
 
 
 def ns_get_userns(fd: int) -> int:
@@ -109,25 +176,21 @@ def ns_get_owner_uid(fd: int) -> int:
     """The uid (in the caller's user namespace) that created user namespace ``fd``."""
     buf = bytearray(4)
     fcntl.ioctl(fd, NS_GET_OWNER_UID, buf, True)
-    return struct.unpack("I", buf)[0]
+    return int.from_bytes(buf, sys.byteorder)
 
 
 def ns_get_nstype(fd: int) -> int:
     return fcntl.ioctl(fd, NS_GET_NSTYPE)
 
 
-class _Statfs(ctypes.Structure):
-    # struct statfs on 64-bit Linux; only f_type is used
-    _fields_ = [("f_type", ctypes.c_long), ("_rest", ctypes.c_byte * 112)]
-
-
 def statfs_magic(path: str) -> int:
     """The filesystem magic (``f_type``) of ``path``."""
-    buf = _Statfs()
-    if _libc.statfs(os.fsencode(path), ctypes.byref(buf)) != 0:
-        err = ctypes.get_errno()
+    # struct statfs: 120 bytes on 64-bit Linux, fewer on 32-bit; f_type, a long, first
+    buf = _buffer(128)
+    if _libc.statfs(os.fsencode(path), buf) != 0:
+        err = _ctypes.get_errno()
         raise OSError(err, os.strerror(err), path)
-    return buf.f_type & 0xFFFFFFFF
+    return int.from_bytes(buf.raw[:_ctypes.sizeof(_Long)], sys.byteorder) & 0xFFFFFFFF
 
 
 def is_missing(exc: OSError) -> bool:
@@ -168,15 +231,14 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,
     """mount(2); OSError names the target (EINVAL, EPERM … are the caller's to explain)."""
     def enc(s: str | None) -> bytes | None:
         return None if s is None else os.fsencode(s)
-    if _libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags),
-                   enc(data)) != 0:
-        err = ctypes.get_errno()
+    if _libc.mount(enc(source), enc(target), enc(fstype), _ULong(flags), enc(data)) != 0:
+        err = _ctypes.get_errno()
         raise OSError(err, f"mount {fstype or 'bind'} on {target}: {os.strerror(err)}", target)
 
 
 def umount2(target: str, flags: int = 0) -> None:
-    if _libc.umount2(os.fsencode(target), ctypes.c_int(flags)) != 0:
-        err = ctypes.get_errno()
+    if _libc.umount2(os.fsencode(target), flags) != 0:
+        err = _ctypes.get_errno()
         raise OSError(err, f"umount {target}: {os.strerror(err)}", target)
 
 
@@ -185,16 +247,15 @@ def pivot_root(new_root: str, put_old: str) -> None:
     nr = _SYS_pivot_root.get(machine)
     if nr is None:
         raise OSError(errno.ENOSYS, f"pivot_root: unknown syscall number on {machine}")
-    if _libc.syscall(ctypes.c_long(nr), os.fsencode(new_root), os.fsencode(put_old)) != 0:
-        err = ctypes.get_errno()
+    if _libc.syscall(_Long(nr), os.fsencode(new_root), os.fsencode(put_old)) != 0:
+        err = _ctypes.get_errno()
         raise OSError(err, f"pivot_root {new_root}: {os.strerror(err)}", new_root)
 
 
 def prctl(option: int, arg2: int | bytes = 0) -> None:
-    if _libc.prctl(ctypes.c_int(option),
-                   arg2 if isinstance(arg2, bytes) else ctypes.c_ulong(arg2),
-                   ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0)) != 0:
-        err = ctypes.get_errno()
+    if _libc.prctl(option, arg2 if isinstance(arg2, bytes) else _ULong(arg2),
+                   _ULong(0), _ULong(0), _ULong(0)) != 0:
+        err = _ctypes.get_errno()
         raise OSError(err, f"prctl({option}): {os.strerror(err)}")
 
 
@@ -244,8 +305,8 @@ def setns_takes_pidfd() -> bool:
 def sethostname(name: str) -> None:
     """sethostname(2) without importing socket (the container helper stays lean)."""
     raw = name.encode()
-    if _libc.sethostname(raw, ctypes.c_size_t(len(raw))) != 0:
-        err = ctypes.get_errno()
+    if _libc.sethostname(raw, _ULong(len(raw))) != 0:
+        err = _ctypes.get_errno()
         raise OSError(err, f"sethostname: {os.strerror(err)}")
 
 
@@ -275,13 +336,14 @@ CAP_NAMES = (
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+def _u32(*values: int) -> bytes:
+    return b"".join(v.to_bytes(4, sys.byteorder) for v in values)
 
 
-class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]
+def _cap_header() -> _ctypes.Array:
+    """struct __user_cap_header_struct {__u32 version; int pid;}, pid 0: this thread.
+    A buffer, not bytes: on a version it does not know the kernel writes its own."""
+    return _buffer(8, _u32(_LINUX_CAPABILITY_VERSION_3, 0))
 
 
 def capset(effective: int, permitted: int, inheritable: int = 0) -> None:
@@ -289,32 +351,56 @@ def capset(effective: int, permitted: int, inheritable: int = 0) -> None:
 
     A set can only shrink (permitted) or stay within permitted (effective,
     inheritable without CAP_SETPCAP): EPERM otherwise (capabilities(7))."""
-    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (_CapData * 2)()
-    for i in (0, 1):
-        shift = 32 * i
-        data[i].effective = (effective >> shift) & 0xFFFFFFFF
-        data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
-        data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
-    _check(_libc.capset(ctypes.byref(header), data), "capset")
+    # two struct __user_cap_data_struct {__u32 effective, permitted, inheritable;}:
+    # capabilities 0-31, then 32-63
+    words = [(mask >> shift) & 0xFFFFFFFF for shift in (0, 32)
+             for mask in (effective, permitted, inheritable)]
+    _check(_libc.capset(_cap_header(), _buffer(24, _u32(*words))), "capset")
 
 
 def capget() -> tuple[int, int, int]:
     """(effective, permitted, inheritable) of the calling thread, as masks."""
-    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (_CapData * 2)()
-    _check(_libc.capget(ctypes.byref(header), data), "capget")
-    def mask(name: str) -> int:
-        return getattr(data[0], name) | (getattr(data[1], name) << 32)
-    return mask("effective"), mask("permitted"), mask("inheritable")
+    data = _buffer(24)
+    _check(_libc.capget(_cap_header(), data), "capget")
+    raw = data.raw
+    w = [int.from_bytes(raw[i:i + 4], sys.byteorder) for i in range(0, 24, 4)]
+    # w[0:3]: capabilities 0-31 of each set, w[3:6]: 32-63
+    return w[0] | w[3] << 32, w[1] | w[4] << 32, w[2] | w[5] << 32
 
 
 def socket_fd(family: int, kind: int, protocol: int = 0) -> int:
     """socket(2) as a bare, close-on-exec fd, for an ioctl or two without importing
     the socket module (~4 ms: the container's helper starts on every run)."""
     sock_cloexec = 0o2000000  # SOCK_CLOEXEC = O_CLOEXEC (socket(2))
-    return _check(_libc.socket(ctypes.c_int(family), ctypes.c_int(kind | sock_cloexec),
-                               ctypes.c_int(protocol)), "socket")
+    return _check(_libc.socket(family, kind | sock_cloexec, protocol), "socket")
+
+
+def execvpe(argv: list[str] | tuple[str, ...],
+            env: Mapping[str, str] | Mapping[bytes, bytes]) -> NoReturn:
+    """execvpe(3): ``argv[0]`` looked up in the PATH of ``env`` (str or bytes keys;
+    without one, os.defpath), as ``nsscope enter`` and ``run`` start CMD. Not
+    os.execvpe: it imports ``warnings`` lazily (os.get_exec_path), and after chroot
+    or pivot_root the host's standard library is out of reach. Raises the first
+    error other than "not there" (EACCES …), else FileNotFoundError."""
+    cmd = argv[0]
+    if "/" in cmd:
+        os.execve(cmd, argv, env)
+    path = env.get("PATH", env.get(b"PATH", os.defpath))  # type: ignore[call-overload]
+    error: OSError = FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), cmd)
+    for d in os.fsdecode(path).split(":"):
+        try:
+            os.execve(os.path.join(d or ".", cmd), argv, env)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError as e:  # EACCES and the like: remembered, the search goes on
+            if isinstance(error, FileNotFoundError):
+                error = e
+    raise error
+
+
+def memmove(address: int, data: bytes) -> None:
+    """Copy ``data`` to ``address`` in our own memory (ctypes.memmove)."""
+    _libc.memmove(_ULong(address), data, _ULong(len(data)))
 
 
 def thread_count(proc: str = "/proc") -> int:

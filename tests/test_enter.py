@@ -804,3 +804,24 @@ def test_the_enter_path_imports_no_tui_or_heavy_module():
             "and m != 'nsscope'))")
     out = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _imported(argv: list[str]) -> set[str]:
+    """The modules a command imports (python -X importtime), the interpreter's own too."""
+    out = run([PYTHON, "-X", "importtime", *argv])
+    assert out.returncode == 0, out.stderr
+    return {line.split("|")[2].strip() for line in out.stderr.splitlines()
+            if line.startswith("import time:") and "self [us]" not in line}
+
+
+def test_a_real_enter_imports_only_what_it_needs(make_target):
+    """`nsscope enter` is timed against the bare interpreter (make bench): beyond what
+    `python -I -c pass` loads, a real enter may import nsscope's own modules and four
+    small C or stdlib ones, not ctypes, collections, importlib, argparse, typing or
+    enum (3, 1.5, 0.6, 5, 3 and 3 ms; these once were there)."""
+    t = make_target(FLAG_SETS["uts-ipc-net"])
+    floor = _imported(["-I", "-c", "pass"])
+    ours = _imported([NSSCOPE, "enter", str(t.pid), "--", "true"])
+    extra = {m for m in ours - floor if m != "nsscope" and not m.startswith("nsscope.")}
+    assert extra <= {"__future__", "_ctypes", "errno", "fcntl"}, extra
+    assert "nsscope.enter" in ours and "nsscope.model" not in ours

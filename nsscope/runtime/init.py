@@ -33,9 +33,9 @@ def set_title(*words: str) -> None:
     reads it from the argv area of our memory, [arg_start, arg_end) (fields 48
     and 49 of /proc/PID/stat, proc(5)). It cannot grow; the rest is zeroed.
     PR_SET_MM would need CAP_SYS_RESOURCE, which this host's bounding set lacks."""
-    # loaded already by syscalls (this import only looks it up: it also runs after
-    # pivot_root); not at the top, so the supervisor, which needs exit_code, need not
-    import ctypes
+    # loaded already (this import only looks it up: it also runs after pivot_root);
+    # not at the top, so the supervisor, which needs exit_code, need not
+    from nsscope import syscalls
     try:
         with open("/proc/self/stat", "rb") as f:
             stat = f.read()
@@ -48,7 +48,7 @@ def set_title(*words: str) -> None:
     if not 1 < size < 1 << 20:
         return
     title = b"\0".join(w.encode() for w in words)[:size - 1]
-    ctypes.memmove(start, title + b"\0" * (size - len(title)), size)
+    syscalls.memmove(start, title + b"\0" * (size - len(title)))
 
 
 def exit_code(status: int) -> int:

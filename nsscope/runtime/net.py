@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-import struct
+import sys
 
 from nsscope import syscalls
 
@@ -37,11 +37,14 @@ IFF_UP = 0x1
 def loopback_up() -> None:
     """``ip link set lo up`` in the current net namespace (a bare socket fd: the socket
     module would cost every run ~4 ms of imports)."""
+    def ifreq(flags: int) -> bytes:
+        # struct ifreq: char ifr_name[16]; short ifr_flags; padding to 40 bytes
+        # (bytes by hand: struct would cost the run its import)
+        return b"lo".ljust(16, b"\0") + flags.to_bytes(2, sys.byteorder) + bytes(22)
     fd = syscalls.socket_fd(AF_INET, SOCK_DGRAM)
     try:
-        ifreq = struct.pack("16sH22x", b"lo", 0)
-        flags = struct.unpack("16sH22x", fcntl.ioctl(fd, SIOCGIFFLAGS, ifreq))[1]
-        fcntl.ioctl(fd, SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | IFF_UP))
+        flags = int.from_bytes(fcntl.ioctl(fd, SIOCGIFFLAGS, ifreq(0))[16:18], sys.byteorder)
+        fcntl.ioctl(fd, SIOCSIFFLAGS, ifreq(flags | IFF_UP))
     finally:
         os.close(fd)
 

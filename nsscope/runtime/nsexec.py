@@ -318,23 +318,6 @@ def _write(path: str, text: str) -> None:
         os.close(fd)
 
 
-def _execvpe(argv: list[str], env: dict[str, str]) -> None:
-    """execvpe(3) with the container's PATH. Not os.execvpe: it imports ``warnings``
-    lazily, and after pivot_root the host's standard library is out of reach."""
-    cmd = argv[0]
-    if "/" in cmd:
-        os.execve(cmd, argv, env)
-    error: OSError = FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), cmd)
-    for d in env.get("PATH", "").split(":"):
-        try:
-            os.execve(os.path.join(d or ".", cmd), argv, env)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        except OSError as e:  # EACCES and the like: remembered, the search goes on
-            error = e
-    raise error
-
-
 def _pid1_child(spec: dict, rt: dict, chan: Channel, attach_fds: list[int]) -> int:
     try:
         _pid1(spec, rt, chan, attach_fds)
@@ -409,7 +392,7 @@ def _pid1(spec: dict, rt: dict, chan: Channel, attach_fds: list[int]) -> None:
 
     def exec_cmd() -> None:
         try:
-            _execvpe(argv, env)
+            sc.execvpe(argv, env)
         except OSError as e:
             chan.send(f"exec-error {e.errno} cannot run {argv[0]!r} in the container: "
                       f"{e.strerror}")

@@ -1,30 +1,67 @@
-"""Typed records for the runtime, without importing ``typing``.
+"""Typed records for the runtime, without importing ``typing`` or ``collections``.
 
 ``class Spec(Record): id: str; cow: bool = True …`` reads as a typing.NamedTuple
 and mypy checks it as one (for the type checker ``Record`` *is*
-typing.NamedTuple). At run time the class is made with collections.namedtuple,
-as typing.NamedTuple does itself, but without ``import typing`` (which brings
-re, functools, contextlib …): ~10 ms that every ``nsscope run``, timed against
-runc's ~25 ms, would pay. Methods, properties and the docstring of the class
-body are kept; fields with a default come after those without.
+typing.NamedTuple). At run time the class is a tuple with a read-only property
+per field, ``_fields``, ``_asdict()`` and ``_replace()``, as a namedtuple has:
+typing.NamedTuple brings re, functools, contextlib … (~10 ms), and
+collections.namedtuple costs ~2 ms more (the collections package, and an exec()
+per class): every ``nsscope run``, timed against runc's ~25 ms, would pay.
+Methods, properties and the docstring of the class body are kept; fields with a
+default come after those without.
 """
 
 from __future__ import annotations
-
-from collections import namedtuple
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import NamedTuple as Record
 else:
+    def _field(index: int) -> property:
+        return property(lambda self: self[index])
+
+    def _make_new(name: str, fields: tuple[str, ...], defaults: dict[str, object]):
+        def __new__(cls, *args, **kwargs):
+            if len(args) > len(fields):
+                raise TypeError(f"{name}() takes {len(fields)} arguments, not {len(args)}")
+            values = list(args)
+            for f in fields[len(args):]:
+                if f in kwargs:
+                    values.append(kwargs.pop(f))
+                elif f in defaults:
+                    values.append(defaults[f])
+                else:
+                    raise TypeError(f"{name}() missing argument {f!r}")
+            if kwargs:
+                raise TypeError(f"{name}() got an unexpected argument {next(iter(kwargs))!r}")
+            return tuple.__new__(cls, values)
+        return __new__
+
+    def _asdict(self) -> dict:
+        return dict(zip(self._fields, self, strict=True))
+
+    def _replace(self, **changes):
+        return type(self)(**{**self._asdict(), **changes})
+
+    def _getnewargs(self) -> tuple:  # pickle and copy
+        return tuple(self)
+
+    def _repr(self) -> str:
+        inner = ", ".join(f"{f}={v!r}" for f, v in zip(self._fields, self, strict=True))
+        return f"{type(self).__name__}({inner})"
+
     class _RecordMaker(type):
         def __new__(mcs, name: str, bases: tuple, ns: dict):
             if not bases:
                 return super().__new__(mcs, name, bases, ns)  # Record itself
-            fields = list(ns.get("__annotations__", {}))
-            defaults = [ns.pop(f) for f in fields if f in ns]
-            base = namedtuple(name, fields, defaults=defaults, module=ns.get("__module__"))
-            return type(name, (base,), {**ns, "__slots__": ()})
+            fields = tuple(ns.get("__annotations__", {}))
+            defaults = {f: ns.pop(f) for f in fields if f in ns}
+            body = {"__slots__": (), "_fields": fields,
+                    "__new__": _make_new(name, fields, defaults),
+                    "__getnewargs__": _getnewargs, "_asdict": _asdict,
+                    "_replace": _replace, "__repr__": _repr,
+                    **{f: _field(i) for i, f in enumerate(fields)}, **ns}
+            return type.__new__(type, name, (tuple,), body)
 
     class Record(metaclass=_RecordMaker):
         """Base of the runtime's records (module doc)."""

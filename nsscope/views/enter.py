@@ -9,7 +9,6 @@ not an option starts CMD, as with nsenter's getopt.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 
 from nsscope.enter import (
     EXIT_CANNOT_ENTER,
@@ -23,10 +22,12 @@ from nsscope.errors import NsscopeError
 from nsscope.processes import PROC
 from nsscope.targets import resolve
 
-# argparse is not imported on the fast path (cli.main calls run() directly)
+# argparse and collections are not imported on the fast path (cli.main calls
+# run() directly)
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Sequence
 
 #: -m -u -i -n -p -C -U -T and their long forms, as nsenter spells them
 SHORT_TYPES = {"m": "mnt", "u": "uts", "i": "ipc", "n": "net", "p": "pid", "C": "cgroup",

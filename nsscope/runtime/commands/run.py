@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sys
 
+from nsscope.cli import exit_now
 from nsscope.errors import AccessDenied
 from nsscope.runtime import spec as specs
 from nsscope.runtime.supervisor import DEVNULL, Supervisor, start_detached
@@ -23,7 +24,6 @@ from nsscope.syscalls import signals as signal  # _signal: no enum import (sysca
 TYPE_CHECKING = False  # typing itself costs a run ~3 ms of imports
 if TYPE_CHECKING:
     import argparse
-    from typing import NoReturn
 
 DESCRIPTION = ("Run CMD in new namespaces (cgroup ipc mnt net pid uts by default) and its own "
                "cgroup /nsscope/<id>. Without --init, CMD is PID 1 and, like any pid-namespace "
@@ -219,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
     if spec.detach:
         start_detached(sup)
         print(spec.id)
-        _exit_now(0)
+        exit_now(0)
     master = None
     if spec.tty:
         master, slave = os.openpty()
@@ -247,14 +247,4 @@ def run(args: argparse.Namespace) -> int:
         left = sup.finish(code)
         if left:
             sys.stderr.write(f"nsscope: could not remove {', '.join(left)}\n")
-    _exit_now(code if code is not None else 1)
-
-
-def _exit_now(code: int) -> NoReturn:
-    """The run is over and recorded: flush and leave without the interpreter's
-    finalization, which frees every object of every module one by one (~5 ms,
-    a tenth of a whole ``--rm`` run). Nothing of nsscope registers atexit work.
-    Only the CLI calls ``run``; errors before this point take the normal way out."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    exit_now(code if code is not None else 1)

@@ -1,0 +1,158 @@
+"""nsscope.syscalls against the kernel's own account: /proc/self/status, stat -f,
+uname, /proc/PID/ns. What changes the calling process (unshare, capset, prctl,
+sethostname, exec) runs in a fresh interpreter, never in pytest's."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, need_root, need_tool
+from nsscope import syscalls
+
+PYTHON = sys.executable
+
+
+def child(code: str, **kw) -> subprocess.CompletedProcess:
+    """``code`` run by a new interpreter with ``syscalls as sc`` imported."""
+    kw.setdefault("timeout", 60)
+    return subprocess.run([PYTHON, "-c", "import os, sys\nfrom nsscope import syscalls as sc\n"
+                           + code], capture_output=True, text=True, cwd=REPO, check=False, **kw)
+
+
+def status_field(text: str, name: str) -> str:
+    for line in text.splitlines():
+        if line.startswith(name + ":"):
+            return line.split()[1]
+    raise AssertionError(f"no {name} in status")
+
+
+def test_capget_is_what_proc_says():
+    with open("/proc/self/status") as f:
+        status = f.read()
+    assert syscalls.capget() == tuple(int(status_field(status, k), 16)
+                                      for k in ("CapEff", "CapPrm", "CapInh"))
+
+
+def test_capset_shrinks_the_sets():
+    need_root()
+    out = child("e, p, i = sc.capget()\n"
+                "drop = 1 << 21 | 1 << 39  # CAP_SYS_ADMIN and one in the high word (CAP_BPF)\n"
+                "sc.capset(e & ~drop, p & ~drop, 0)\n"
+                "print(open('/proc/self/status').read())\n"
+                "print(*map(hex, sc.capget()))")
+    assert out.returncode == 0, out.stderr
+    status, _, ours = out.stdout.rpartition("\n0x")
+    eff, prm = (int(status_field(status, k), 16) for k in ("CapEff", "CapPrm"))
+    assert not eff & (1 << 21) and not prm & (1 << 21) and not prm & (1 << 39)
+    assert eff & (1 << 0) and prm & (1 << 0)  # CAP_CHOWN stayed
+    assert [int(x, 16) for x in ("0x" + ours).split()] == [eff, prm, 0]
+    # growing the permitted set back is refused, with errno
+    out = child("e, p, i = sc.capget()\n"
+                "sc.capset(e & ~(1 << 21), p & ~(1 << 21))\n"
+                "try:\n    sc.capset(e, p)\nexcept OSError as x:\n    print(x.errno)")
+    assert out.stdout.strip() == str(errno.EPERM), out.stderr
+
+
+@pytest.mark.parametrize("path", ["/proc", "/sys", "/sys/fs/cgroup", "/dev", "/"])
+def test_statfs_magic_matches_stat_f(path):
+    out = subprocess.run([need_tool("stat"), "-f", "-c", "%t", path], capture_output=True,
+                         text=True, check=True)
+    assert syscalls.statfs_magic(path) == int(out.stdout, 16)
+
+
+def test_statfs_of_nothing_is_enoent():
+    with pytest.raises(FileNotFoundError):
+        syscalls.statfs_magic("/nonexistent/nsscope")
+
+
+def test_unshare_and_sethostname_in_a_new_uts_namespace():
+    need_root()
+    out = child("sc.unshare(sc.CLONE_NEWUTS)\n"
+                "sc.sethostname('nsscope-test-uts')\n"
+                "print(os.readlink('/proc/self/ns/uts'), os.uname().nodename)\n"
+                "try:\n    sc.sethostname('x' * 65)\nexcept OSError as e:\n    print(e.errno)")
+    assert out.returncode == 0, out.stderr
+    link, name, err = out.stdout.split()
+    assert link != os.readlink("/proc/self/ns/uts") and name == "nsscope-test-uts"
+    assert int(err) == errno.EINVAL  # HOST_NAME_MAX is 64
+    assert os.uname().nodename != "nsscope-test-uts"
+
+
+def test_setns_joins_another_process_and_errors_carry_errno():
+    need_root()
+    target = subprocess.Popen([need_tool("unshare"), "--uts", "--net", "sleep", "60"])
+    try:
+        for _ in range(200):
+            if os.readlink(f"/proc/{target.pid}/ns/net") != os.readlink("/proc/self/ns/net"):
+                break
+            os.sched_yield()
+        pid = target.pid
+        out = child(f"fd = sc.pidfd_open({pid})\n"
+                    "sc.pidfd_send_signal(fd, 0)\n"
+                    "sc.setns(fd, sc.CLONE_NEWNET | sc.CLONE_NEWUTS)\n"
+                    "print(os.readlink('/proc/self/ns/net'), os.readlink('/proc/self/ns/uts'))\n"
+                    "try:\n    sc.setns(fd, sc.CLONE_NEWNET | 1)\nexcept OSError as e:\n"
+                    "    print(e.errno)\n"
+                    "try:\n    sc.setns(9999, 0)\nexcept OSError as e:\n    print(e.errno)")
+        assert out.returncode == 0, out.stderr
+        net, uts, einval, ebadf = out.stdout.split()
+        assert (net, uts) == (os.readlink(f"/proc/{pid}/ns/net"),
+                              os.readlink(f"/proc/{pid}/ns/uts"))
+        assert (int(einval), int(ebadf)) == (errno.EINVAL, errno.EBADF)
+    finally:
+        target.kill()
+        target.wait()
+    with pytest.raises(ProcessLookupError):  # reaped: no such process
+        syscalls.pidfd_open(target.pid)
+
+
+def test_no_new_privs_and_the_bounding_set():
+    need_root()
+    out = child("sc.capbset_drop(21)\n"
+                "sc.set_no_new_privs()\n"
+                "print(open('/proc/self/status').read())")
+    assert out.returncode == 0, out.stderr
+    assert status_field(out.stdout, "NoNewPrivs") == "1"
+    assert not int(status_field(out.stdout, "CapBnd"), 16) & (1 << 21)
+
+
+def test_memmove_writes_our_own_memory():
+    import ctypes  # the oracle: a buffer whose address ctypes knows
+
+    buf = ctypes.create_string_buffer(16)
+    syscalls.memmove(ctypes.addressof(buf), b"nsscope\0")
+    assert buf.value == b"nsscope"
+
+
+def test_execvpe_searches_path_like_execvp(tmp_path):
+    """PATH from the env given (str or bytes keys), the first error other than
+    ENOENT kept (EACCES from a file that cannot run), FileNotFoundError last."""
+    noexec, good = tmp_path / "a", tmp_path / "b"
+    noexec.mkdir()
+    good.mkdir()
+    (noexec / "probe").write_text("#!/bin/sh\necho wrong\n")  # mode 0644: EACCES
+    script = good / "probe"
+    script.write_text("#!/bin/sh\necho \"found $0\"\n")
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    path = f"/nonexistent:{noexec}:{good}"
+    for env in (f"{{'PATH': {path!r}}}", f"{{b'PATH': {path.encode()!r}}}"):
+        out = child(f"sc.execvpe(['probe'], {env})")
+        assert (out.returncode, out.stdout) == (0, f"found {script}\n"), out.stderr
+    out = child(f"try:\n    sc.execvpe(('probe',), {{'PATH': '/nonexistent:{noexec}'}})\n"
+                "except OSError as e:\n    print(type(e).__name__, e.errno)")
+    assert out.stdout.split() == ["PermissionError", str(errno.EACCES)]
+    out = child("try:\n    sc.execvpe(['nsscope-no-such-cmd'], {'PATH': '/usr/bin:/bin'})\n"
+                "except OSError as e:\n    print(type(e).__name__)")
+    assert out.stdout.strip() == "FileNotFoundError"
+
+
+def test_the_module_does_not_load_ctypes():
+    """The C library is reached through _ctypes: the ctypes package costs ~3 ms."""
+    out = child("sc.capget(); sc.statfs_magic('/'); print('ctypes' in sys.modules)")
+    assert out.stdout.strip() == "False", out.stderr
