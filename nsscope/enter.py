@@ -10,14 +10,18 @@ namespace fails with EINVAL in a multithreaded one), in three steps:
    must be read or opened from the caller's side: the namespaces to join, the
    target's root and working directory, its cgroups' ``cgroup.procs``, its ids, its
    capability bounding set, no_new_privs and environment.
-2. ``join`` moves this process into the target's cgroups and namespaces: one atomic
+2. ``join`` moves this process into the target's namespaces: one atomic
    ``setns(pidfd, flags)`` on Linux >= 5.8, else one setns per ``/proc/PID/ns`` fd
    opened in step 1 (user namespace first when unprivileged, last otherwise, as
    nsenter does), then into the target's root and working directory.
 3. After joining a pid namespace only children enter it (pid_namespaces(7)), so a
    child is forked; the parent waits, forwards signals, and exits as CMD did. The
-   process that runs CMD takes the target's ids, bounding set and no_new_privs,
-   closes every fd but 0-2 and execs CMD in a clean environment.
+   process that runs CMD is moved into the target's cgroups (by the parent, as
+   runc moves `runc exec`'s process: the waiting parent is not the container's
+   and does not count toward its pids.max); without a fork this process joins
+   them itself, before step 2. CMD's process takes the target's ids, bounding
+   set and no_new_privs, closes every fd but 0-2 and execs CMD in a clean
+   environment.
 
 Exit status as ``docker exec``: CMD's, or 125 (could not enter), 126 (CMD not
 executable), 127 (CMD not found).
@@ -511,15 +515,23 @@ def _setns_each(plan: Plan) -> None:
             raise _setns_error(e, plan, [t]) from None
 
 
-def join(plan: Plan) -> None:
-    """Into the target's cgroups, namespaces, root and working directory."""
-    # cgroups first, while our cgroup namespace and mounts are still the caller's;
-    # writing 0 moves the writer (cgroup_procs_write_start(): pid 0 is current)
+def move_to_cgroups(plan: Plan, pid: int = 0) -> None:
+    """Move ``pid`` (0: this process, cgroup_procs_write_start()) into the target's
+    cgroups, through the cgroup.procs fds ``prepare`` opened.
+
+    Writing after setns is fine: since Linux 5.16 (e57457641613, "cgroup: Use
+    open-time cgroup namespace for process migration perm checks", in the stable
+    kernels too: CVE-2021-4197) the permission checks take the cgroup namespace
+    and credentials of the opener, the caller before any setns."""
     for name, fd in plan.cgroup_fds:
         try:
-            os.write(fd, b"0")
+            os.write(fd, str(pid).encode())
         except OSError as e:
             raise CannotEnter(f"cannot join cgroup {name}: {e.strerror}") from None
+
+
+def join(plan: Plan) -> None:
+    """Into the target's namespaces, root and working directory."""
     if plan.ns_fds:
         _setns_each(plan)
     elif plan.types:
@@ -565,19 +577,38 @@ def enter(target: Target, request: Request, *, proc: str = PROC,
     plan = prepare(target, request, proc=proc, cgroup_root=cgroup_root,
                    pidfd_setns=pidfd_setns)
     try:
+        if not plan.fork:
+            # cgroups first, while our cgroup namespace is still the caller's
+            move_to_cgroups(plan)
         join(plan)
+        if not plan.fork:
+            plan.close()  # nothing opened on the caller's side reaches CMD
+            _become(plan)
+        # Python ignores SIGPIPE and SIGXFSZ, and SIGCHLD must not be ignored for
+        # waitpid (nsenter's continue_as_child() resets it too)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {*FORWARDED, signal.SIGCHLD})
+        moved, go = os.pipe()
+        child = os.fork()
+        if child == 0:
+            os.close(go)
+            # CMD's process waits until it is in the target's cgroups; a parent
+            # that went away (or failed to move it) leaves it nothing to say
+            if os.read(moved, 1) != b"1":
+                os._exit(EXIT_CANNOT_ENTER)
+            plan.close()
+            _become(plan, old_mask)
+        os.close(moved)
+        try:
+            move_to_cgroups(plan, child)
+        except BaseException:
+            os.kill(child, signal.SIGKILL)
+            os.waitpid(child, 0)
+            raise
+        os.write(go, b"1")
+        os.close(go)
     finally:
-        # nothing opened on the caller's side goes further than here
         plan.close()
-    if not plan.fork:
-        _become(plan)
-    # Python ignores SIGPIPE and SIGXFSZ, and SIGCHLD must not be ignored for
-    # waitpid (nsenter's continue_as_child() resets it too)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {*FORWARDED, signal.SIGCHLD})
-    child = os.fork()
-    if child == 0:
-        _become(plan, old_mask)
     return _wait_forwarding(child)
 
 

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NSSCOPE, REPO, need_root, need_tool, run_nsscope
+from conftest import (NSSCOPE, REPO, need_root, need_tool, read_file, run_nsscope,
+                      write_file)
 from nsscope import enter as enter_mod
 from nsscope.model import NS_LINKS
 from nsscope.views.enter import parse_argv
@@ -557,6 +558,9 @@ def cmd_cgroups(t: Target, dirs: list[Path]) -> list[str]:
         cmd = int(Path(f"/proc/{p.pid}/task/{p.pid}/children").read_text().split()[0])
         for d in dirs:
             assert str(cmd) in (d / "cgroup.procs").read_text().split()
+            # the waiting nsscope is not the container's (as runc exec's runc is not)
+            assert str(p.pid) not in (d / "cgroup.procs").read_text().split()
+        assert Path(f"/proc/{p.pid}/cgroup").read_text() == Path("/proc/self/cgroup").read_text()
         return Path(f"/proc/{cmd}/cgroup").read_text().splitlines()
     finally:
         p.kill()
@@ -575,6 +579,34 @@ def test_joins_the_target_cgroups(make_target, make_cgroup, cgroupns):
     assert out.stdout == t.own
     lines = cmd_cgroups(t, dirs)
     assert f"1:cpu:/{name}" in lines and f"0::/{name}" in lines
+
+
+def pids_hierarchy() -> str:
+    """Where the pids controller is: its v1 mount, or a cgroup2 root delegating it."""
+    from nsscope import cgroups
+
+    for h in cgroups.hierarchies():
+        if h.version == 1 and "pids" in h.controllers:
+            return h.mountpoint
+        if h.version == 2 and "pids" in read_file(f"{h.mountpoint}/cgroup.subtree_control"):
+            return h.mountpoint
+    pytest.fail("no hierarchy offers the pids controller")
+
+
+def test_a_container_at_its_pids_limit_can_be_entered(make_target, make_cgroup):
+    """Like docker exec: CMD is one more process in the target's cgroup, the waiting
+    nsscope none. With pids.max at what is there plus one, CMD starts (and a second
+    process in there cannot)."""
+    name, dirs = make_cgroup(pids_hierarchy())
+    t = in_cgroups(make_target, dirs, cgroupns=False)
+    d = dirs[0]
+    write_file(str(d / "pids.max"), str(int(read_file(str(d / "pids.current"))) + 1))
+    out = enter(str(t.pid), "--", "cat", "/proc/self/cgroup")
+    assert (out.returncode, out.stderr) == (0, "")
+    assert f"/{name}" in out.stdout
+    full = enter(str(t.pid), "--", "sh", "-c", "/bin/true && echo forked")
+    assert full.returncode != 0 and "forked" not in full.stdout
+    assert int(read_file(str(d / "pids.events")).split()[1]) >= 1  # "max N": forks refused
 
 
 @pytest.mark.v2

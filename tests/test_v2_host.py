@@ -52,3 +52,17 @@ def test_nsscope_sees_unified_mode_with_the_kernel_controllers():
     me = snap.processes[os.getpid()]
     with open("/proc/self/cgroup") as f:
         assert f"0::{me.cgroups[UNIFIED]}\n" == f.read()
+
+
+def test_mounted_as_systemd_mounts_it():
+    """nsdelegate (src/shared/mount-setup.c): cgroup namespaces are delegation
+    boundaries, which changes who may move a process where (cgroup-v2.rst)."""
+    need_v2_host()
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[4] == "/sys/fs/cgroup":
+                assert "nsdelegate" in line.split(" - ")[1].split()[2].split(",")
+                break
+        else:
+            pytest.fail("/sys/fs/cgroup is not in mountinfo")
