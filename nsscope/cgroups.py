@@ -13,9 +13,8 @@ import resource
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import replace
 
-from nsscope import syscalls
+from nsscope import mountinfo, syscalls
 from nsscope.model import UNIFIED, Cgroup, CpuStats, Hierarchy, MemoryStats, PidsStats, Pressure
-from nsscope.namespaces import unescape_mountinfo
 from nsscope.processes import PROC
 
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -26,83 +25,17 @@ USER_HZ = os.sysconf("SC_CLK_TCK")
 
 # --- mode and mounts ---------------------------------------------------------
 
-def _mount_table(proc: str) -> list[tuple[str, str, str, str]]:
-    """(fstype, mountpoint, root, super options) of the cgroup mounts we see.
-
-    From /proc/self/mountinfo; a captured tree may hold only ``mounts`` (the
-    capturing process's view; root is then '/').
-    """
-    out = []
-    try:
-        with open(f"{proc}/self/mountinfo", "rb") as f:
-            text = f.read().decode("utf-8", "replace")
-    except OSError:
-        text = None
-    if text is not None:
-        for line in text.splitlines():
-            left, _, right = line.partition(" - ")
-            r = right.split(" ")
-            if len(r) < 3 or r[0] not in ("cgroup", "cgroup2"):
-                continue
-            fields = left.split(" ")
-            out.append((r[0], unescape_mountinfo(fields[4]), unescape_mountinfo(fields[3]), r[2]))
-        return out
-    try:
-        with open(f"{proc}/mounts", "rb") as f:
-            text = f.read().decode("utf-8", "replace")
-    except OSError:
-        return out
-    for line in text.splitlines():
-        fields = line.split(" ")
-        if len(fields) >= 4 and fields[2] in ("cgroup", "cgroup2"):
-            out.append((fields[2], unescape_mountinfo(fields[1]), "/", fields[3]))
-    return out
-
-
-_V1_NON_CONTROLLER_OPTS = {"rw", "ro", "relatime", "noatime", "nosuid", "nodev", "noexec",
-                           "xattr", "clone_children", "noprefix", "cpuset_v2_mode",
-                           "nsdelegate", "memory_recursiveprot", "memory_localevents"}
-
-
 def hierarchies(cgroup_root: str = CGROUP_ROOT, proc: str = PROC) -> tuple[Hierarchy, ...]:
-    """The cgroup hierarchies mounted under ``cgroup_root``.
+    """The cgroup hierarchies mounted under ``cgroup_root`` (mountinfo.cgroup_hierarchies).
 
     Mountpoints are taken from the mount table and re-rooted at
     ``cgroup_root``, so a captured tree (cgroup_root=fixture/sys/fs/cgroup)
     maps the same way as the live one.
     """
-    out: list[Hierarchy] = []
-    seen: set[str] = set()
-    live_base = CGROUP_ROOT
-    for fstype, point, root, opts in _mount_table(proc):
-        if point != live_base and not point.startswith(live_base + "/"):
-            continue
-        where = cgroup_root + point[len(live_base):]
-        if fstype == "cgroup2":
-            key, version, ctrls = UNIFIED, 2, _v2_controllers(where)
-        else:
-            parts = [o for o in opts.split(",") if o not in _V1_NON_CONTROLLER_OPTS
-                     and not o.startswith("release_agent=")]
-            names = [o for o in parts if o.startswith("name=")]
-            ctrl_list = [o for o in parts if "=" not in o]
-            # /proc/PID/cgroup lists controllers in the kernel's subsystem order,
-            # then name=; the mount options list them in the same order
-            key = ",".join(ctrl_list + names)
-            version, ctrls = 1, tuple(ctrl_list)
-        if key in seen:
-            continue  # the same hierarchy bind-mounted twice
-        seen.add(key)
-        out.append(Hierarchy(key=key, version=version, controllers=ctrls, mountpoint=where,
-                             root=root))
-    return tuple(out)
-
-
-def _v2_controllers(path: str) -> tuple[str, ...]:
-    try:
-        with open(os.path.join(path, "cgroup.controllers")) as f:
-            return tuple(f.read().split())
-    except OSError:
-        return ()
+    return tuple(Hierarchy(key=key, version=version, controllers=controllers,
+                           mountpoint=where, root=root)
+                 for key, version, controllers, where, root
+                 in mountinfo.cgroup_hierarchies(cgroup_root, proc))
 
 
 def detect_mode(cgroup_root: str = CGROUP_ROOT, proc: str = PROC) -> str:

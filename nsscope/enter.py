@@ -8,20 +8,19 @@ namespace fails with EINVAL in a multithreaded one), in three steps:
    process behind it still has the start time it had when the target was resolved
    (a recycled pid is refused, not entered), then reads and opens everything that
    must be read or opened from the caller's side: the namespaces to join, the
-   target's root and working directory, its cgroups' ``cgroup.procs``, its ids, its
-   capability bounding set, no_new_privs and environment.
+   target's root and working directory, its cgroups' ``tasks``/``cgroup.procs``,
+   its ids, its capability bounding set, no_new_privs and environment.
 2. ``join`` moves this process into the target's namespaces: one atomic
    ``setns(pidfd, flags)`` on Linux >= 5.8, else one setns per ``/proc/PID/ns`` fd
    opened in step 1 (user namespace first when unprivileged, last otherwise, as
    nsenter does), then into the target's root and working directory.
 3. After joining a pid namespace only children enter it (pid_namespaces(7)), so a
    child is forked; the parent waits, forwards signals, and exits as CMD did. The
-   process that runs CMD is moved into the target's cgroups (by the parent, as
-   runc moves `runc exec`'s process: the waiting parent is not the container's
-   and does not count toward its pids.max); without a fork this process joins
-   them itself, before step 2. CMD's process takes the target's ids, bounding
-   set and no_new_privs, closes every fd but 0-2 and execs CMD in a clean
-   environment.
+   child moves itself into the target's cgroups (the waiting parent is not the
+   container's, as runc exec's runc is not, and does not count toward its
+   pids.max); without a fork this process joins them before step 2. CMD's
+   process takes the target's ids, bounding set and no_new_privs, closes every
+   fd but 0-2 and execs CMD in a clean environment.
 
 Exit status as ``docker exec``: CMD's, or 125 (could not enter), 126 (CMD not
 executable), 127 (CMD not found).
@@ -40,7 +39,7 @@ except ImportError:  # not CPython
     import signal  # type: ignore[no-redef]
 import sys
 
-from nsscope import syscalls
+from nsscope import mountinfo, syscalls
 from nsscope.errors import AccessDenied, NoSuchProcess, NsscopeError
 from nsscope.processes import PF_KTHREAD, PROC, parse_cgroup, parse_stat, read_ns_links
 from nsscope.targets import Target
@@ -147,7 +146,7 @@ class Plan:
         self.ns_fds: dict[str, int] = {}
         self.root_fd: int | None = None
         self.wd_fd: int | None = None
-        #: ("cpu:/docker/abc", fd on its cgroup.procs) for every hierarchy to join
+        #: ("cpu:/docker/abc", fd on its tasks or cgroup.procs) for every hierarchy to join
         self.cgroup_fds: list[tuple[str, int]] = []
         #: the target's ids; None: --user (looked up in the target's root) or --privileged
         self.identity: Identity | None = None
@@ -443,8 +442,8 @@ def _open_dir(plan: Plan, where: str | None, link: str) -> int | None:
 
 
 def _open_cgroups(plan: Plan, proc: str, cgroup_root: str) -> list[tuple[str, int]]:
-    """cgroup.procs of each of the target's cgroups (v1 every hierarchy, and v2)
-    that is not already ours, opened for writing before anything changes."""
+    """tasks (v1) or cgroup.procs (v2, see move_to_cgroups) of each of the target's
+    cgroups that is not already ours, opened for writing before anything changes."""
     try:
         theirs = parse_cgroup(_read_at(plan.dirfd, "cgroup"))
     except FileNotFoundError:
@@ -456,9 +455,7 @@ def _open_cgroups(plan: Plan, proc: str, cgroup_root: str) -> list[tuple[str, in
     differ = {key: path for key, path in theirs.items() if ours.get(key) != path}
     if not differ:
         return []
-    from nsscope import cgroups  # only when there is something to join
-
-    mounts = {h.key: h for h in cgroups.hierarchies(cgroup_root, proc)}
+    mounts = {h[0]: h for h in mountinfo.cgroup_hierarchies(cgroup_root, proc)}
     out: list[tuple[str, int]] = []
     try:
         for key, path in differ.items():
@@ -467,13 +464,15 @@ def _open_cgroups(plan: Plan, proc: str, cgroup_root: str) -> list[tuple[str, in
             # namespace ("/../…", cgroup_namespaces(7)), cannot be named: skip it
             if h is None or path.startswith("/..") or path.endswith(" (deleted)"):
                 continue
-            root = h.root.rstrip("/")
+            _, version, _, mountpoint, mount_root = h
+            root = mount_root.rstrip("/")
             if root and path != root and not path.startswith(root + "/"):
                 continue
             rel = path[len(root):]
             name = f"{key or '0:'}:{path}"
             try:
-                fd = os.open(f"{h.mountpoint}{rel}/cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
+                procs = "tasks" if version == 1 else "cgroup.procs"
+                fd = os.open(f"{mountpoint}{rel}/{procs}", os.O_WRONLY | os.O_CLOEXEC)
             except OSError as e:
                 raise CannotEnter(f"cannot join cgroup {name}: {e.strerror}") from None
             out.append((name, fd))
@@ -515,17 +514,27 @@ def _setns_each(plan: Plan) -> None:
             raise _setns_error(e, plan, [t]) from None
 
 
-def move_to_cgroups(plan: Plan, pid: int = 0) -> None:
-    """Move ``pid`` (0: this process, cgroup_procs_write_start()) into the target's
-    cgroups, through the cgroup.procs fds ``prepare`` opened.
+def move_to_cgroups(plan: Plan) -> None:
+    """Move this (single-threaded) process into the target's cgroups: "0", itself,
+    into each file ``prepare`` opened, ``tasks`` of a v1 hierarchy and
+    ``cgroup.procs`` of v2.
 
-    Writing after setns is fine: since Linux 5.16 (e57457641613, "cgroup: Use
-    open-time cgroup namespace for process migration perm checks", in the stable
-    kernels too: CVE-2021-4197) the permission checks take the cgroup namespace
-    and credentials of the opener, the caller before any setns."""
+    Moving the writer's own thread through ``tasks`` skips the global
+    cgroup_threadgroup_rwsem, whose write side waits for an RCU grace period
+    (kernel/cgroup/cgroup.c, cgroup_procs_write_start(): "If we migrate a single
+    thread, we don't care about threadgroup stability"): ~14 ms a hierarchy here,
+    which runc exec pays. v2 has no such file for a domain cgroup (cgroup.threads
+    refuses, EOPNOTSUPP), so there it is cgroup.procs and the lock.
+
+    After setns this still works: since Linux 5.16 (e57457641613, "cgroup: Use
+    open-time cgroup namespace for process migration perm checks", backported to
+    the stable kernels as the fix of CVE-2021-4197) the permission checks take the
+    cgroup namespace and credentials of the opener, the caller before any setns;
+    they matter where cgroup namespaces are delegation boundaries (v2 mounted
+    with nsdelegate, as systemd does)."""
     for name, fd in plan.cgroup_fds:
         try:
-            os.write(fd, str(pid).encode())
+            os.write(fd, b"0")
         except OSError as e:
             raise CannotEnter(f"cannot join cgroup {name}: {e.strerror}") from None
 
@@ -588,25 +597,14 @@ def enter(target: Target, request: Request, *, proc: str = PROC,
         # waitpid (nsenter's continue_as_child() resets it too)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {*FORWARDED, signal.SIGCHLD})
-        moved, go = os.pipe()
         child = os.fork()
         if child == 0:
-            os.close(go)
-            # CMD's process waits until it is in the target's cgroups; a parent
-            # that went away (or failed to move it) leaves it nothing to say
-            if os.read(moved, 1) != b"1":
-                os._exit(EXIT_CANNOT_ENTER)
+            try:
+                move_to_cgroups(plan)
+            except NsscopeError as e:
+                _die(str(e), EXIT_CANNOT_ENTER)
             plan.close()
             _become(plan, old_mask)
-        os.close(moved)
-        try:
-            move_to_cgroups(plan, child)
-        except BaseException:
-            os.kill(child, signal.SIGKILL)
-            os.waitpid(child, 0)
-            raise
-        os.write(go, b"1")
-        os.close(go)
     finally:
         plan.close()
     return _wait_forwarding(child)

@@ -17,6 +17,7 @@ from dataclasses import replace
 
 from nsscope import rtnetlink, syscalls
 from nsscope.model import NS_TYPES, Namespace, Process
+from nsscope.mountinfo import unescape as unescape_mountinfo
 from nsscope.processes import PROC
 
 #: NS_GET_NSTYPE answers with the CLONE_NEW* flag
@@ -33,21 +34,6 @@ def parse_ns_link(text: str) -> tuple[str, int] | None:
         return typ, int(rest[:-1])
     except ValueError:
         return None
-
-
-def unescape_mountinfo(field: str) -> str:
-    """mountinfo escapes space, tab, newline and backslash as octal (\\040 …)."""
-    if "\\" not in field:
-        return field
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and i + 3 < len(field) and field[i + 1:i + 4].isdigit():
-            out.append(chr(int(field[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
 
 
 def nsfs_mounts(pids: Iterable[int], proc: str = PROC) -> dict[int, tuple[str, list[str]]]:

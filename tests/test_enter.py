@@ -832,7 +832,8 @@ def test_the_enter_path_imports_no_tui_or_heavy_module():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('textual', 'rich', 'psutil', 'plotext', 'nsscope') and not m.startswith("
             "('nsscope.enter', 'nsscope.views', 'nsscope.cli', 'nsscope.errors', "
-            "'nsscope.targets', 'nsscope.processes', 'nsscope.model', 'nsscope.syscalls')) "
+            "'nsscope.targets', 'nsscope.processes', 'nsscope.model', 'nsscope.syscalls', "
+            "'nsscope.mountinfo')) "
             "and m != 'nsscope'))")
     out = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -846,14 +847,18 @@ def _imported(argv: list[str]) -> set[str]:
             if line.startswith("import time:") and "self [us]" not in line}
 
 
-def test_a_real_enter_imports_only_what_it_needs(make_target):
+def test_a_real_enter_imports_only_what_it_needs(make_target, make_cgroup):
     """`nsscope enter` is timed against the bare interpreter (make bench): beyond what
-    `python -I -c pass` loads, a real enter may import nsscope's own modules and four
-    small C or stdlib ones, not ctypes, collections, importlib, argparse, typing or
-    enum (3, 1.5, 0.6, 5, 3 and 3 ms; these once were there)."""
-    t = make_target(FLAG_SETS["uts-ipc-net"])
+    `python -I -c pass` loads, entering a process in cgroups of its own may import
+    nsscope's own light modules and four small C or stdlib ones; not ctypes,
+    collections, importlib, argparse, typing or enum (3, 1.5, 0.6, 5, 3 and 3 ms),
+    nor the collector's model or nsscope.cgroups (~25 ms with dataclasses, re and
+    socket): all of these once were there."""
+    _, dirs = make_cgroup(pids_hierarchy())
+    t = in_cgroups(make_target, dirs, cgroupns=False)
     floor = _imported(["-I", "-c", "pass"])
     ours = _imported([NSSCOPE, "enter", str(t.pid), "--", "true"])
     extra = {m for m in ours - floor if m != "nsscope" and not m.startswith("nsscope.")}
     assert extra <= {"__future__", "_ctypes", "errno", "fcntl"}, extra
-    assert "nsscope.enter" in ours and "nsscope.model" not in ours
+    assert {"nsscope.enter", "nsscope.mountinfo"} <= ours
+    assert not {"nsscope.model", "nsscope.cgroups", "nsscope.namespaces"} & ours

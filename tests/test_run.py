@@ -469,8 +469,16 @@ def test_zombies_are_reaped_with_init(containers, init):
                     for child in _read(f"/proc/{pid}/task/{pid}/children").split()]
         return [pid for pid in children if (st := state.proc_stat(pid)) and st[0] == "Z"]
 
+    def orphans() -> list[int]:
+        return [int(pid) for pid in _read(f"/proc/{c.pid}/task/{c.pid}/children").split()
+                if int(pid) != leader]
+
     if init:
-        time.sleep(0.5)
+        # the orphan shows up under the init, lives 0.5 s and is reaped: it goes
+        # away entirely (a check at a fixed time could catch it between its exit
+        # and the init's wait)
+        _wait_for(orphans, what="the orphan to be reparented to the init")
+        _wait_for(lambda: not orphans(), what="the init to reap the orphan")
         assert zombies() == []
     else:  # the control: a sleep as PID 1 never reaps it
         _wait_for(zombies, what="the orphan to become a zombie")

@@ -55,6 +55,7 @@ import errno
 import os
 import time
 
+from nsscope import mountinfo
 from nsscope.errors import NsscopeError
 from nsscope.runtime.records import Record
 from nsscope.runtime.spec import CPU_PERIOD_US, Limits
@@ -70,12 +71,6 @@ JOINED_CONTROLLERS = ("cpu", "cpuacct", "memory", "pids", "devices", "freezer")
 #: of a `runc run` container shows them): mknod of anything, open only of these
 DEVICE_RULES = ("b *:* m", "c *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm",
                 "c 1:9 rwm", "c 5:0 rwm", "c 5:2 rwm", "c 10:200 rwm", "c 136:* rwm")
-
-_V1_NON_CONTROLLER_OPTS = {"rw", "ro", "relatime", "noatime", "nosuid", "nodev", "noexec",
-                           "xattr", "clone_children", "noprefix", "cpuset_v2_mode",
-                           "nsdelegate", "memory_recursiveprot", "memory_localevents",
-                           "favordynmods"}
-
 
 class Hierarchy(Record):
     """A mounted cgroup hierarchy, with model.Hierarchy's fields."""
@@ -104,56 +99,10 @@ def read_file(path: str) -> str:
         return f.read().strip()
 
 
-def _unescape(field: str) -> str:
-    """mountinfo escapes space, tab, newline and backslash as octal (\\040 …)."""
-    if "\\" not in field:
-        return field
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and field[i + 1:i + 4].isdigit() and len(field[i + 1:i + 4]) == 3:
-            out.append(chr(int(field[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
-
-
 def hierarchies(cgroup_root: str = CGROUP_ROOT, proc: str = PROC) -> tuple[Hierarchy, ...]:
     """The cgroup hierarchies mounted under /sys/fs/cgroup, their mountpoints re-rooted
-    at ``cgroup_root`` (the same answer as nsscope.cgroups.hierarchies)."""
-    with open(f"{proc}/self/mountinfo", "rb") as f:
-        text = f.read().decode("utf-8", "replace")
-    out: list[Hierarchy] = []
-    seen: set[str] = set()
-    for line in text.splitlines():
-        left, _, right = line.partition(" - ")
-        r = right.split(" ")
-        if len(r) < 3 or r[0] not in ("cgroup", "cgroup2"):
-            continue
-        fields = left.split(" ")
-        point, root = _unescape(fields[4]), _unescape(fields[3])
-        if point != CGROUP_ROOT and not point.startswith(CGROUP_ROOT + "/"):
-            continue
-        where = cgroup_root + point[len(CGROUP_ROOT):]
-        if r[0] == "cgroup2":
-            try:
-                controllers = tuple(read_file(where + "/cgroup.controllers").split())
-            except OSError:
-                controllers = ()
-            key, version = "", 2
-        else:
-            parts = [o for o in r[2].split(",") if o not in _V1_NON_CONTROLLER_OPTS
-                     and not o.startswith("release_agent=")]
-            controllers = tuple(o for o in parts if "=" not in o)
-            # /proc/PID/cgroup lists a hierarchy's controllers in this order, then name=
-            key = ",".join(controllers + tuple(o for o in parts if o.startswith("name=")))
-            version = 1
-        if key in seen:
-            continue  # the same hierarchy mounted twice
-        seen.add(key)
-        out.append(Hierarchy(key, version, controllers, where, root))
-    return tuple(out)
+    at ``cgroup_root`` (mountinfo.cgroup_hierarchies, as nsscope.cgroups has them)."""
+    return tuple(Hierarchy(*h) for h in mountinfo.cgroup_hierarchies(cgroup_root, proc))
 
 
 class ContainerCgroup:

@@ -246,7 +246,7 @@ def gc(run_dir: str = state.RUN_DIR, cgroup_root: str = CGROUP_ROOT,
 
 
 def _mounts_under(path: str, proc: str = PROC) -> list[str]:
-    from nsscope.namespaces import unescape_mountinfo
+    from nsscope.mountinfo import unescape as unescape_mountinfo
     out: list[str] = []
     try:
         with open(f"{proc}/self/mountinfo", "rb") as f:
