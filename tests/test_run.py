@@ -30,7 +30,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import need_root, need_tool, run_nsscope, NSSCOPE
-from nsscope.runtime import state
+from nsscope.runtime import container, state
 from nsscope.runtime.cgroup import ContainerCgroup, cgroup_ids, limit_files
 from nsscope.runtime.rootfs import busybox_rootfs
 
@@ -123,8 +123,13 @@ def _privileges(pid: int | str, text: str | None = None) -> dict[str, str]:
 
 
 def _stopped(name: str) -> state.Container:
-    return _wait_for(lambda: (c := state.find(name)).status == state.STOPPED and c,
-                     what=f"{name} to stop")
+    """The container once stopped and its end recorded: its PID 1 is gone a moment
+    before the supervisor has reaped it and written the exit status (what
+    `nsscope stop` waits for too, container.wait_monitor)."""
+    c = _wait_for(lambda: (c := state.find(name)).status == state.STOPPED and c,
+                  what=f"{name} to stop")
+    assert container.wait_monitor(c), f"the supervisor of {name} did not finish"
+    return state.find(name)
 
 
 def _our_leftovers(before_ids: set[str]) -> list[str]:
