@@ -156,3 +156,46 @@ def test_the_module_does_not_load_ctypes():
     """The C library is reached through _ctypes: the ctypes package costs ~3 ms."""
     out = child("sc.capget(); sc.statfs_magic('/'); print('ctypes' in sys.modules)")
     assert out.stdout.strip() == "False", out.stderr
+
+
+def _interpreters() -> list[str]:
+    """This interpreter and every other CPython 3.10+ on this machine (pyenv's, or
+    python3.N on PATH): the wrappers take os.setns on 3.12+, _ctypes before."""
+    import glob
+    import shutil
+
+    found = {os.path.realpath(sys.executable)}
+    candidates = glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin/python3"))
+    candidates += [shutil.which(f"python3.{minor}") or "" for minor in range(10, 15)]
+    for path in candidates:
+        # pyenv's shims are scripts that pick a version by configuration: not one
+        if path and "/shims/" not in path and os.access(path, os.X_OK):
+            found.add(os.path.realpath(path))
+    supported = "import sys; print(sys.version_info >= (3, 10))"
+    return sorted(p for p in found if subprocess.run(
+        [p, "-I", "-c", supported], capture_output=True, text=True, check=False,
+        timeout=60).stdout.strip() == "True")
+
+
+def test_every_python_here_reaches_the_kernel_the_same_way():
+    need_root()
+    code = ("import os, sys; sys.path.insert(0, sys.argv[1])\n"
+            "from nsscope import syscalls as sc\n"
+            "sc.unshare(sc.CLONE_NEWUTS); sc.sethostname('nsscope-py')\n"
+            "fd = sc.pidfd_open(os.getpid())\n"
+            "try:\n    sc.setns(fd, sc.CLONE_NEWNET | 1)\nexcept OSError as e:\n"
+            "    err = e.errno\n"
+            "print(os.uname().nodename, err,\n"
+            "      hex(sc.statfs_magic('/proc')), *map(hex, sc.capget()))")
+    with open("/proc/self/status") as f:
+        status = f.read()
+    caps = [hex(int(status_field(status, k), 16)) for k in ("CapEff", "CapPrm", "CapInh")]
+    seen = []
+    for python in _interpreters():
+        out = subprocess.run([python, "-I", "-c", code, str(REPO)], capture_output=True,
+                             text=True, timeout=60, check=False)
+        assert out.returncode == 0, f"{python}: {out.stderr}"
+        # PROC_SUPER_MAGIC 0x9fa0; EINVAL: 1 is no namespace type
+        assert out.stdout.split() == ["nsscope-py", str(errno.EINVAL), "0x9fa0", *caps], python
+        seen.append(python)
+    assert os.path.realpath(sys.executable) in seen
