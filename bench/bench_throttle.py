@@ -35,6 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from nsscope import cgroups, processes, throttle  # noqa: E402
+from nsscope.syscalls import write_file  # noqa: E402
 from nsscope.targets import Target  # noqa: E402
 from nsscope.views import top  # noqa: E402
 
@@ -52,14 +53,6 @@ spin()
 TARGETS = (10, 20, 50, 150)
 MEASURE_S = 5.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def _write(path: str, value: str) -> None:
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, value.encode())
-    finally:
-        os.close(fd)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -129,7 +122,7 @@ def _in_place(pid: int, cgroup: str, d: str, quota: int, t0: float,
 def _favour(d: str) -> None:
     for name, value in (("cpu.weight", "10000"), ("cpu.shares", "262144")):
         if os.path.exists(f"{d}/{name}"):
-            _write(f"{d}/{name}", value)
+            write_file(f"{d}/{name}", value)
             return
 
 
@@ -194,7 +187,7 @@ def accuracy() -> None:
             api_thr = _first_throttle(hst.dir(f"/nsscope/throttle-{b.p.pid}"), t0)
         finally:
             b.close()
-        floor = _bare_write(hst, pct, threads)
+        floor = _barewrite_file(hst, pct, threads)
         worst = max(worst, abs(measured - pct))
         ms = lambda s: "never" if s is None else f"{1000 * s:.0f} ms"  # noqa: E731
         print(f"{pct:>6}% {measured:>8.1f}% {abs(measured - pct):>7.1f}  | {ms(cli_in):>9} "
@@ -205,7 +198,7 @@ def accuracy() -> None:
     _remove_parent(hst)
 
 
-def _bare_write(hst: throttle.Host, pct: int, threads: int) -> float | None:
+def _barewrite_file(hst: throttle.Host, pct: int, threads: int) -> float | None:
     """The floor: the quota written with one write(2) into a cgroup made beforehand."""
     path = "/nsscope-bench-floor"
     dirs = [h.mountpoint + path for h in (hst.cpu, *hst.companions)]
@@ -214,15 +207,15 @@ def _bare_write(hst: throttle.Host, pct: int, threads: int) -> float | None:
     b = Busy(threads)
     try:
         for d in dirs:
-            _write(d + "/cgroup.procs", str(b.p.pid))
+            write_file(d + "/cgroup.procs", str(b.p.pid))
         time.sleep(0.2)
         d = hst.dir(path)
         quota = pct * 1000
         t0 = time.perf_counter()
         if hst.version == 2:
-            _write(d + "/cpu.max", f"{quota} 100000")
+            write_file(d + "/cpu.max", f"{quota} 100000")
         else:
-            _write(d + "/cpu.cfs_quota_us", str(quota))
+            write_file(d + "/cpu.cfs_quota_us", str(quota))
         return _first_throttle(d, t0)
     finally:
         b.p.kill()

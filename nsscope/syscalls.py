@@ -375,6 +375,17 @@ def socket_fd(family: int, kind: int, protocol: int = 0) -> int:
     return _check(_libc.socket(family, kind | sock_cloexec, protocol), "socket")
 
 
+def write_file(path: str, value: str) -> None:
+    """One write(2) of the whole value to a kernel file (cgroup, /proc): the kernel
+    parses it there, and EINVAL or EBUSY comes back from that call (a buffered
+    write could report it late, at close, or never)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
 def execvpe(argv: list[str] | tuple[str, ...],
             env: Mapping[str, str] | Mapping[bytes, bytes]) -> NoReturn:
     """execvpe(3): ``argv[0]`` looked up in the PATH of ``env`` (str or bytes keys;

@@ -46,6 +46,7 @@ from nsscope import cgroups, processes
 from nsscope.collector import Roots
 from nsscope.errors import AccessDenied, BadInput, NoSuchProcess, NsscopeError
 from nsscope.model import Cgroup, Hierarchy, Process
+from nsscope.syscalls import write_file
 from nsscope.targets import Target, check_alive
 
 #: where the originals are recorded (tmpfs: a reboot forgets them, as it forgets the limits)
@@ -373,16 +374,6 @@ def plan(target: Target, hst: Host, *, tree: bool = False, roots: Roots = LIVE,
 
 # --- kernel files ---------------------------------------------------------------------------
 
-def _write(path: str, value: str) -> None:
-    """One write(2) of the whole value: the kernel parses it there and EINVAL comes back
-    from that call (a buffered write could report it late, or never)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        os.write(fd, value.encode())
-    finally:
-        os.close(fd)
-
-
 def _read_text(path: str) -> str:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -425,14 +416,14 @@ def _write_v1(d: str, quota: str, period: str) -> None:
         done = []
         try:
             for f, new, old in order:
-                _write(f, new)
+                write_file(f, new)
                 done.append((f, old))
             return
         except OSError as e:
             if first_error is None:
                 first_error = (f, new, e)
             for f_done, old in reversed(done):
-                _write(f_done, old)
+                write_file(f_done, old)
         if len(steps) == 1:
             break
     assert first_error is not None
@@ -452,7 +443,7 @@ def _write_limit(d: str, version: int, limit: Limit) -> None:
     if version == 2:
         value = limit.cpu_max()
         try:
-            _write(d + "/cpu.max", value)
+            write_file(d + "/cpu.max", value)
         except OSError as e:
             raise _refused(d + "/cpu.max", value, e) from None
     else:
@@ -465,7 +456,7 @@ def _write_files(d: str, version: int, files: dict[str, str]) -> None:
     if version == 2:
         value = files["cpu.max"].strip()
         try:
-            _write(d + "/cpu.max", value)
+            write_file(d + "/cpu.max", value)
         except OSError as e:
             raise _refused(d + "/cpu.max", value, e) from None
     else:
@@ -699,7 +690,7 @@ def _first(p: Plan, target: Target, limit: Limit, hst: Host, *, roots: Roots,
         for a in p.enable:
             rec["enabled"].append(a)
             _save(state_dir, rec)
-            _write(hst.dir(a) + "/cgroup.subtree_control", "+cpu")
+            write_file(hst.dir(a) + "/cgroup.subtree_control", "+cpu")
         rec["files"] = _read_files(d, hst.version)
         _save(state_dir, rec)
         via = _set(d, hst.version, limit, p.unit, notes)
@@ -788,7 +779,7 @@ def _move_in(p: Plan, hst: Host, rec: dict[str, Any], state_dir: str,
             came_from[h.key] = origin[h.key]
             _save(state_dir, rec)
             try:
-                _write(hst.dir(p.cgroup, h) + "/cgroup.procs", str(pid))
+                write_file(hst.dir(p.cgroup, h) + "/cgroup.procs", str(pid))
             except ProcessLookupError:
                 break  # exited: nothing to move
             except OSError as e:
@@ -962,7 +953,7 @@ def _move_to(pid: int, h: Hierarchy, dest: str, notes: list[str]) -> bool:
     if path != dest:
         notes.append(f"pid {pid}'s old cgroup {dest} is gone: moved it to {path}")
     try:
-        _write(d + "/cgroup.procs", str(pid))
+        write_file(d + "/cgroup.procs", str(pid))
     except ProcessLookupError:
         return False
     except OSError as e:
@@ -1033,7 +1024,7 @@ def _disable_cpu(hst: Host, path: str, notes: list[str]) -> None:
                          "controller now")
             return
     try:
-        _write(d + "/cgroup.subtree_control", "-cpu")
+        write_file(d + "/cgroup.subtree_control", "-cpu")
     except OSError as e:
         notes.append(f"left +cpu in {path}'s cgroup.subtree_control ({e.strerror})")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from nsscope import cgroups
+from nsscope import cgroups, syscalls
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 HERE = Path(__file__).resolve().parent
@@ -28,13 +28,23 @@ V2_FIXTURE = FIXTURES / "cgroup-v2-vm"
 NSSCOPE = str(Path(sys.executable).with_name("nsscope"))
 
 
-def write_file(path: str, value: str) -> None:
-    """Write a kernel file unbuffered, so EINVAL surfaces here (not at close)."""
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, value.encode())
-    finally:
-        os.close(fd)
+#: a kernel file written with one write(2), so EINVAL surfaces there (not at close)
+write_file = syscalls.write_file
+
+
+def remove_cgroups(dirs) -> None:
+    """rmdir each cgroup directory of a test, in the order given (children first),
+    retrying for up to 5 s while its last members exit; one already gone is fine.
+    What stays is left to the leftover check."""
+    for d in dirs:
+        for _ in range(100):
+            try:
+                os.rmdir(d)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.05)
 
 
 def read_file(path: str) -> str:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 import uuid
 
 import pytest
-from conftest import V2_FIXTURE, need_root, read_file, run_nsscope, write_file
+from conftest import V2_FIXTURE, need_root, read_file, remove_cgroups, run_nsscope, write_file
 
 from nsscope import cgroups
 from nsscope.collector import Roots, collect
@@ -118,15 +117,7 @@ class LiveCgroup:
             write_file(d + "/cgroup.procs", str(pid))
 
     def remove(self) -> None:
-        for d in set(self.dirs.values()):
-            for _ in range(100):
-                try:
-                    os.rmdir(d)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.05)
+        remove_cgroups(set(self.dirs.values()))
 
 
 @pytest.fixture

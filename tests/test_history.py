@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import V2_FIXTURE, need_root
+from conftest import V2_FIXTURE, need_root, remove_cgroups
 from nsscope import cgroups, collector
 from nsscope.history import CpuRates, History, rates, snapshot_rates
 from nsscope.model import CpuStats, Pressure
@@ -129,10 +129,4 @@ def test_rates_of_a_real_busy_cgroup_match_proc_stat():
     finally:
         busy.kill()
         busy.wait()
-        for d in reversed(dirs):
-            for _ in range(50):
-                try:
-                    os.rmdir(d)
-                    break
-                except OSError:
-                    time.sleep(0.1)
+        remove_cgroups(reversed(dirs))

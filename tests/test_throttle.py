@@ -24,8 +24,9 @@ import uuid
 
 import pytest
 
-from conftest import (NSSCOPE, need_root, need_tool, need_v2_host, read_file, run_nsscope,
-                      write_file)
+from conftest import (NSSCOPE, need_root, need_tool, need_v2_host, read_file, remove_cgroups,
+                      run_nsscope, write_file)
+from scenario import wait_for
 from nsscope import cgroups, throttle
 from nsscope.errors import BadInput, NsscopeError
 from nsscope.targets import Target
@@ -47,7 +48,6 @@ TOLERANCE = 2.0  # points of one CPU
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
 
 
 def cpu_seconds(pid: int) -> float:
@@ -89,16 +89,6 @@ def nsscope_dirs() -> list[str]:
     """Every /nsscope cgroup directory, in every hierarchy."""
     return [h.mountpoint + throttle.PARENT for h in cgroups.hierarchies()
             if os.path.isdir(h.mountpoint + throttle.PARENT)]
-
-
-def wait_for(pred, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def favour(dirs: list[str]) -> None:
@@ -149,15 +139,7 @@ class OwnCgroup:
     def remove(self) -> None:
         for c in self.children:
             c.remove()
-        for d in self.dirs:
-            for _ in range(100):
-                try:
-                    os.rmdir(d)
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.05)
+        remove_cgroups(self.dirs)
 
 
 class Lab:

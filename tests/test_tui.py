@@ -19,7 +19,7 @@ import pytest
 from textual.drivers.headless_driver import HeadlessDriver
 from textual.widgets import Static
 
-from conftest import NSSCOPE, V2_FIXTURE, need_root, need_tool
+from conftest import NSSCOPE, V2_FIXTURE, need_root, need_tool, remove_cgroups
 from scenario import Scenario, ns_ino, wait_for
 from nsscope import cgroups
 from nsscope.tui import actions, scenario
@@ -337,13 +337,7 @@ class _TestCgroup:
     def close(self) -> None:
         self.proc.kill()
         self.proc.wait()
-        for d in self.dirs:
-            for _ in range(50):
-                try:
-                    os.rmdir(d)
-                    break
-                except OSError:
-                    time.sleep(0.1)
+        remove_cgroups(self.dirs)
 
 
 async def test_throttle_dialog_applies_and_reset_restores():

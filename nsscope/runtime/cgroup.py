@@ -56,6 +56,7 @@ import os
 import time
 
 from nsscope import mountinfo
+from nsscope.syscalls import write_file
 from nsscope.errors import NsscopeError
 from nsscope.runtime.records import Record
 from nsscope.runtime.spec import CPU_PERIOD_US, Limits
@@ -83,15 +84,6 @@ class Hierarchy(Record):
     mountpoint: str
     #: the mount's root within the hierarchy (mountinfo field 4), usually "/"
     root: str = "/"
-
-
-def write_file(path: str, value: str) -> None:
-    """One write(2) of ``value``: the kernel's EINVAL/EBUSY surfaces here, not at close."""
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        os.write(fd, value.encode())
-    finally:
-        os.close(fd)
 
 
 def read_file(path: str) -> str:

@@ -76,15 +76,21 @@ def send_signal(c: Container, sig: int, proc: str = PROC) -> bool:
         os.close(fd)
 
 
-def wait_exit(c: Container, timeout: float, proc: str = PROC) -> bool:
-    """True once the container's PID 1 is gone (within ``timeout`` seconds)."""
-    fd = _open(c.pid, c.starttime, proc)
+def _wait_gone(pid: int | None, starttime: int | None, timeout: float, proc: str) -> bool:
+    """True once the process ``pid`` that started at ``starttime`` is gone (within
+    ``timeout`` seconds)."""
+    fd = _open(pid, starttime, proc)
     if fd is None:
         return True
     try:
         return _wait_fd(fd, timeout)
     finally:
         os.close(fd)
+
+
+def wait_exit(c: Container, timeout: float, proc: str = PROC) -> bool:
+    """True once the container's PID 1 is gone (within ``timeout`` seconds)."""
+    return _wait_gone(c.pid, c.starttime, timeout, proc)
 
 
 def wait_monitor(c: Container, timeout: float = 10.0, proc: str = PROC) -> bool:
@@ -93,13 +99,7 @@ def wait_monitor(c: Container, timeout: float = 10.0, proc: str = PROC) -> bool:
     The supervisor is the foreground CLI or the -d monitor: either exits right
     after recording the end and removing the cgroup.
     """
-    fd = _open(c.monitor_pid, c.monitor_starttime, proc)
-    if fd is None:
-        return True
-    try:
-        return _wait_fd(fd, timeout)
-    finally:
-        os.close(fd)
+    return _wait_gone(c.monitor_pid, c.monitor_starttime, timeout, proc)
 
 
 def stop(c: Container, timeout: float = 10.0, proc: str = PROC) -> None:

@@ -202,7 +202,7 @@ def _fork_pid1(spec: dict, rt: dict, stdio, attach_fds: list[int], pipes) -> int
 def _write_time_offsets(spec: dict) -> None:
     # offsets must be set before any process enters the namespace
     # (time_namespaces(7)); our next child is the first
-    _write("/proc/self/timens_offsets", f"monotonic {spec['monotonic_offset']} 0\n"
+    sc.write_file("/proc/self/timens_offsets", f"monotonic {spec['monotonic_offset']} 0\n"
                                         f"boottime {spec['boottime_offset']} 0\n")
 
 
@@ -308,14 +308,6 @@ def _helper(spec: dict, rt: dict, chan: Channel, attach_fds: list[int]) -> None:
         except InterruptedError:
             continue
     os._exit(init.exit_code(status))
-
-
-def _write(path: str, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
 
 
 def _pid1_child(spec: dict, rt: dict, chan: Channel, attach_fds: list[int]) -> int:

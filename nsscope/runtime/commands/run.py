@@ -150,6 +150,13 @@ def parse_fast(argv: list[str]) -> Args | None:
     for dest, kind in table.values():
         values[dest] = False if kind == "flag" else kind[0] if isinstance(kind, tuple) else None
 
+    def operand(at: int) -> str | None:
+        """The word at ``at`` as an option's value; None past the end or where
+        argparse would see an option there (a negative number is a value)."""
+        if at == len(argv) or (argv[at].startswith("-") and not _looks_negative(argv[at])):
+            return None
+        return argv[at]
+
     def store(dest: str, kind, value: str) -> bool:
         if isinstance(kind, tuple) and value not in kind:
             return False
@@ -176,10 +183,9 @@ def parse_fast(argv: list[str]) -> Args | None:
             else:
                 if not eq:
                     i += 1
-                    if i == len(argv) or (argv[i].startswith("-") and
-                                          not _looks_negative(argv[i])):
+                    if (taken := operand(i)) is None:
                         return None
-                    value = argv[i]
+                    value = taken
                 if not store(dest, kind, value):
                     return None
             i += 1
@@ -197,10 +203,9 @@ def parse_fast(argv: list[str]) -> Args | None:
             value = arg[j + 1:]
             if not value:
                 i += 1
-                if i == len(argv) or (argv[i].startswith("-") and
-                                      not _looks_negative(argv[i])):
+                if (taken := operand(i)) is None:
                     return None
-                value = argv[i]
+                value = taken
             if not store(dest, kind, value):
                 return None
             break
