@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-v2 v2-fixture bench lint screenshots clean venv
+.PHONY: run test test-v2 v2-fixture bench lint screenshots clean venv peers peers-v2
 
 venv: $(STAMP)
 
@@ -20,12 +20,21 @@ run: $(STAMP)
 
 # -m "not v2only": tests that need a cgroup-v2 host are deselected here (not
 # skipped: under CI a skip fails the run); `make test-v2` runs them in a VM
-test: $(STAMP)
+# the Debian packages the tests use as real peers (the list: tests/peers):
+# installed when missing as root with apt-get; otherwise named, and the tests
+# that need them deselected
+peers:
+	tests/peers test
+
+peers-v2:
+	tests/peers v2
+
+test: $(STAMP) peers
 	$(PY) -m pytest -q -p no:cacheprovider -m "not v2only" $(PYTEST_ARGS)
 
 # every test marked v2, inside a qemu VM booting Debian's kernel with
 # cgroup_no_v1=all (vm/run.sh); exits with pytest's status from inside
-test-v2: $(STAMP)
+test-v2: $(STAMP) peers peers-v2
 	vm/run.sh vm/pytest-v2.sh $(PYTEST_ARGS)
 
 # re-capture tests/fixtures/cgroup-v2-vm-full from a scene built inside the VM
