@@ -34,11 +34,13 @@ esac
 # tmpfs mounts there: /init finds its path on the kernel command line
 
 mkdir -p .vm
-# One VM at a time: helpers share this tree, and two TCG guests on this
-# machine's cores would slow each other (and skew CPU-share measurements).
-exec 9> .vm/lock
+# One VM at a time on the machine, whichever checkout starts it: two TCG guests
+# on this machine's cores would slow each other (and skew CPU-share measurements).
+LOCK=${NSSCOPE_VM_LOCK:-/run/lock/nsscope-vm.lock}
+mkdir -p "$(dirname "$LOCK")"
+exec 9> "$LOCK"
 if ! flock -n 9; then
-    echo "vm: another VM run holds .vm/lock; waiting" >&2
+    echo "vm: another VM run holds $LOCK; waiting" >&2
     flock 9
 fi
 vm/build-initramfs.sh
