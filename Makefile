@@ -47,7 +47,7 @@ bench: $(STAMP)
 # SVGs of the TUI (each view, and a throttle taking effect) from a fixed scenario
 # replaying tests/fixtures/cgroup-v2-vm: the same on every machine, never /proc
 screenshots: $(STAMP)
-	$(PY) -m nsscope.tui.screenshots tests/fixtures/cgroup-v2-vm screenshots
+	$(PY) -m nsscope.tui.dev.screenshots tests/fixtures/cgroup-v2-vm screenshots
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check nsscope tests bench

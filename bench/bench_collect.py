@@ -43,9 +43,9 @@ def wall(argv: list[str]) -> float:
 
 
 def main() -> None:
-    from nsscope.collector import collect
+    from nsscope.host.collector import collect
 
-    snap_cmd = [PY, "-c", "from nsscope.collector import collect; collect()"]
+    snap_cmd = [PY, "-c", "from nsscope.host.collector import collect; collect()"]
     print(f"{'procs':>7} {'lsns -J':>9} {'nsscope':>9} {'ratio':>6} "
           f"{'collect()':>10} {'ratio':>6}   (median of {RUNS}, seconds)")
     for n in SIZES:

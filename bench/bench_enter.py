@@ -52,7 +52,7 @@ CGROUP = "nsscope-bench-enter"
 def own_cgroups() -> list[str]:
     """/sys/fs/cgroup/…/nsscope-bench-enter where cpu, memory and pids are: the v1
     hierarchies, or the unified one."""
-    from nsscope import mountinfo
+    from nsscope.host import mountinfo
 
     wanted = {"cpu", "memory", "pids"}
     dirs = [os.path.join(mountpoint, CGROUP)

@@ -143,7 +143,7 @@ def main() -> None:
         print(f"bench_run: needs {', '.join(missing)} (skipped)")
         return
     import nsscope
-    from nsscope.runtime.rootfs import busybox_rootfs
+    from nsscope.actions.run.rootfs import busybox_rootfs
     # byte-compiled as an install would be (PYTHONDONTWRITEBYTECODE may be set here)
     compileall.compile_dir(os.path.dirname(nsscope.__file__), quiet=1)
     rootfs = busybox_rootfs()
@@ -170,7 +170,7 @@ def main() -> None:
         subjects["floor: python -I -S -c pass"] = lambda: _run([PY, "-I", "-S", "-c", "pass"])
         subjects["floor: python -c pass (with site)"] = lambda: _run([PY, "-c", "pass"])
         subjects["floor: CLI parses run, imports"] = lambda: _run([PY, "-c", (
-            "import os, sys; import nsscope.cli; from nsscope.runtime.commands import run; "
+            "import os, sys; import nsscope.cli; from nsscope.cli import run; "
             "assert run.parse_fast(sys.argv[2:]); os._exit(0)"), *run_true])
         times: dict[str, list[float]] = {k: [] for k in subjects}
         cpu: dict[str, list[float]] = {k: [] for k in subjects}

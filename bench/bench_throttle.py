@@ -34,10 +34,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from nsscope import cgroups, processes, throttle  # noqa: E402
-from nsscope.syscalls import write_file  # noqa: E402
-from nsscope.targets import Target  # noqa: E402
-from nsscope.views import top  # noqa: E402
+from nsscope.host import cgroups, processes  # noqa: E402
+from nsscope.actions import throttle  # noqa: E402
+from nsscope.kernel.syscalls import write_file  # noqa: E402
+from nsscope.host.targets import Target  # noqa: E402
+from nsscope.cli import top  # noqa: E402
 
 NSSCOPE = str(Path(sys.executable).with_name("nsscope"))
 BUSY = """\

@@ -71,7 +71,7 @@ class _BenchCgroup:
     """A cgroup of the bench's own (cpu, and cpuacct where mounted apart) with a sleeper."""
 
     def __init__(self) -> None:
-        from nsscope import cgroups
+        from nsscope.host import cgroups
         self.name = f"nsscope-bench-tui-{os.getpid()}"
         hs = cgroups.hierarchies()
         cpu = cgroups.cpu_hierarchy(hs)

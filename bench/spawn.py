@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 
-from nsscope import syscalls
+from nsscope.kernel import syscalls
 
 PR_SET_PDEATHSIG = 1
 

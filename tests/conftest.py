@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from nsscope import cgroups, syscalls
+from nsscope.host import cgroups
+from nsscope.kernel import syscalls
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 HERE = Path(__file__).resolve().parent
@@ -50,6 +51,14 @@ def remove_cgroups(dirs) -> None:
 def read_file(path: str) -> str:
     with open(path) as f:
         return f.read()
+
+
+def assert_modules_exist(names) -> None:
+    """Each name is a module of the package as it is now: a deny- or allow-list of
+    module names checked with this cannot pass vacuously after a rename."""
+    import importlib.util
+    missing = sorted(n for n in names if importlib.util.find_spec(n) is None)
+    assert not missing, f"no such module (renamed?): {missing}"
 
 
 def need_root() -> None:

@@ -9,9 +9,9 @@ import uuid
 import pytest
 from conftest import V2_FIXTURE, need_root, read_file, remove_cgroups, run_nsscope, write_file
 
-from nsscope import cgroups
-from nsscope.collector import Roots, collect
-from nsscope.model import UNIFIED
+from nsscope.host import cgroups
+from nsscope.host.collector import Roots, collect
+from nsscope.host.model import UNIFIED
 
 V2 = Roots(proc=str(V2_FIXTURE / "proc"), cgroup=str(V2_FIXTURE / "sys/fs/cgroup"))
 DOCKER = ("/system.slice/docker-4f1c2a9e8b7d6c5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e"

@@ -17,8 +17,8 @@ import uuid
 import pytest
 from conftest import need_v2_host, read_file, write_file
 
-from nsscope.collector import collect
-from nsscope.model import UNIFIED
+from nsscope.host.collector import collect
+from nsscope.host.model import UNIFIED
 
 pytestmark = [pytest.mark.v2, pytest.mark.v2only]
 

@@ -13,8 +13,8 @@ import time
 import pytest
 from conftest import NSSCOPE, need_root, need_tool, run_nsscope
 
-from nsscope.collector import collect
-from nsscope.processes import parse_stat
+from nsscope.host.collector import collect
+from nsscope.host.processes import parse_stat
 
 
 @pytest.mark.parametrize("args", [
@@ -142,8 +142,9 @@ def test_snapshots_under_churn_never_fail():
 
 
 def test_cli_path_does_not_import_textual():
-    code = ("import sys; from nsscope import cli, collector, cgroups, namespaces, processes;"
-            "from nsscope.views import ls, tree, show;"
+    code = ("import sys; from nsscope import cli;"
+            "from nsscope.host import collector, cgroups, namespaces, processes;"
+            "from nsscope.cli import ls, tree, show;"
             "assert 'textual' not in sys.modules, 'core imported textual'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -24,11 +24,11 @@ import pytest
 
 from conftest import FIXTURES, V2_FIXTURE, need_root, need_tool, run_nsscope
 from scenario import ns_ino, wait_for
-from nsscope import cgroups, containers
-from nsscope.collector import Roots, collect
-from nsscope.containers import Container, StatePaths, lookup, match_cgroup, pod_of_cgroup
+from nsscope.host import cgroups, containers
+from nsscope.host.collector import Roots, collect
+from nsscope.host.containers import Container, StatePaths, lookup, match_cgroup, pod_of_cgroup
 from nsscope.errors import BadInput, NsscopeError
-from nsscope.model import UNIFIED
+from nsscope.host.model import UNIFIED
 
 def _load_generator():
     """fixtures/make_k8s_fixtures.py, the definition the Kubernetes trees were written from."""

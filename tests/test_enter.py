@@ -24,11 +24,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (IN_V2_VM, NSSCOPE, REPO, need_root, need_tool, read_file,
-                      run_nsscope, write_file)
-from nsscope import enter as enter_mod
-from nsscope.model import NS_LINKS
-from nsscope.views.enter import parse_argv
+from conftest import (IN_V2_VM, NSSCOPE, REPO, assert_modules_exist, need_root, need_tool,
+                      read_file, run_nsscope, write_file)
+from nsscope.actions import enter as enter_mod
+from nsscope.host.model import NS_LINKS
+from nsscope.cli.enter import parse_argv
 
 #: the issue's probe: run by the target about itself, and by CMD inside it
 PROBE = "readlink /proc/self/ns/*; hostname; cat /proc/self/cgroup; id"
@@ -199,8 +199,8 @@ def test_unprivileged_caller_enters_its_own_user_namespace_first(make_target):
     out = run([*NOBODY, NSSCOPE, "enter", str(t.pid), "--", "sh", "-c", PROBE])
     assert out.returncode == 0, out.stderr
     assert out.stdout == t.own
-    code = ("import sys; from nsscope.enter import Request, enter; "
-            "from nsscope.targets import resolve; "
+    code = ("import sys; from nsscope.actions.enter import Request, enter; "
+            "from nsscope.host.targets import resolve; "
             f"sys.exit(enter(resolve('{t.pid}'), Request(target='{t.pid}', "
             f"cmd=('sh', '-c', {PROBE!r})), pidfd_setns=False))")
     per_fd = run([*NOBODY, PYTHON, "-c", code], cwd="/")
@@ -212,8 +212,8 @@ def test_unprivileged_caller_enters_its_own_user_namespace_first(make_target):
 def test_one_setns_per_fd_gives_the_same(make_target, flags):
     """The path for kernels < 5.8: every /proc/PID/ns/* opened first, then one setns each."""
     t = make_target(flags)
-    code = ("import sys; from nsscope.enter import Request, enter; "
-            "from nsscope.targets import resolve; "
+    code = ("import sys; from nsscope.actions.enter import Request, enter; "
+            "from nsscope.host.targets import resolve; "
             f"sys.exit(enter(resolve('{t.pid}'), Request(target='{t.pid}', "
             f"cmd=('sh', '-c', {PROBE!r})), pidfd_setns=False))")
     out = run([PYTHON, "-c", code])
@@ -584,7 +584,7 @@ def test_joins_the_target_cgroups(make_target, make_cgroup, cgroupns):
 def pids_hierarchy() -> str:
     """Where the pids controller is: its v1 mount, or a cgroup2 root delegating it
     (systemd delegates it; in the test VM, whose root is ours, it is turned on)."""
-    from nsscope import cgroups
+    from nsscope.host import cgroups
 
     for h in cgroups.hierarchies():
         if h.version == 1 and "pids" in h.controllers:
@@ -619,7 +619,7 @@ def test_a_container_at_its_pids_limit_can_be_entered(make_target, make_cgroup):
 def test_joins_the_target_cgroup_v2(make_target, make_cgroup):
     """On the unified hierarchy wherever it is mounted: also in the cgroup-v2 VM of
     `make test-v2`, where it is the only one."""
-    from nsscope import cgroups
+    from nsscope.host import cgroups
 
     unified = [h.mountpoint for h in cgroups.hierarchies() if h.version == 2]
     if not unified:
@@ -682,10 +682,10 @@ def test_container_by_name_is_like_runc_exec(runc_container):
 
 REUSE = r"""
 import os, subprocess, sys, time
-from nsscope import processes
-from nsscope.enter import Request, enter
+from nsscope.host import processes
+from nsscope.actions.enter import Request, enter
 from nsscope.errors import NsscopeError
-from nsscope.targets import resolve
+from nsscope.host.targets import resolve
 
 pidfd_setns, marker = {"pidfd": None, "fds": False}[sys.argv[1]], sys.argv[2]
 victim = subprocess.Popen(["unshare", "--uts", "sleep", "1000"])
@@ -832,15 +832,20 @@ def test_parse_argv_getopt_forms():
     assert r is not None and r.all_types
 
 
+#: what the enter path may import of nsscope: the CLI's front, the action and its
+#: light readers (each must exist: a rename fails here instead of passing vacuously)
+ENTER_PATH = ("nsscope", "nsscope.cli", "nsscope.cli.enter", "nsscope.errors", "nsscope.actions",
+              "nsscope.actions.enter", "nsscope.host", "nsscope.host.targets",
+              "nsscope.host.processes", "nsscope.host.mountinfo", "nsscope.kernel",
+              "nsscope.kernel.syscalls")
+
+
 def test_the_enter_path_imports_no_tui_or_heavy_module():
+    assert_modules_exist(ENTER_PATH)
     code = ("import sys; from nsscope import cli; cli.build_parser('enter'); "
-            "import nsscope.views.enter, nsscope.enter; "
+            "import nsscope.cli.enter, nsscope.actions.enter; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('textual', 'rich', 'psutil', 'plotext', 'nsscope') and not m.startswith("
-            "('nsscope.enter', 'nsscope.views', 'nsscope.cli', 'nsscope.errors', "
-            "'nsscope.targets', 'nsscope.processes', 'nsscope.model', 'nsscope.syscalls', "
-            "'nsscope.mountinfo')) "
-            "and m != 'nsscope'))")
+            f"('textual', 'rich', 'psutil', 'plotext', 'nsscope') and m not in {ENTER_PATH!r}))")
     out = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -858,7 +863,7 @@ def test_a_real_enter_imports_only_what_it_needs(make_target, make_cgroup):
     `python -I -c pass` loads, entering a process in cgroups of its own may import
     nsscope's own light modules and four small C or stdlib ones; not ctypes,
     collections, importlib, argparse, typing or enum (3, 1.5, 0.6, 5, 3 and 3 ms),
-    nor the collector's model or nsscope.cgroups (~25 ms with dataclasses, re and
+    nor the collector's model or nsscope.host.cgroups (~25 ms with dataclasses, re and
     socket): all of these once were there."""
     _, dirs = make_cgroup(pids_hierarchy())
     t = in_cgroups(make_target, dirs, cgroupns=False)
@@ -866,5 +871,5 @@ def test_a_real_enter_imports_only_what_it_needs(make_target, make_cgroup):
     ours = _imported([NSSCOPE, "enter", str(t.pid), "--", "true"])
     extra = {m for m in ours - floor if m != "nsscope" and not m.startswith("nsscope.")}
     assert extra <= {"__future__", "_ctypes", "errno", "fcntl"}, extra
-    assert {"nsscope.enter", "nsscope.mountinfo"} <= ours
-    assert not {"nsscope.model", "nsscope.cgroups", "nsscope.namespaces"} & ours
+    assert {"nsscope.actions.enter", "nsscope.host.mountinfo"} <= ours
+    assert {m for m in ours if m.startswith("nsscope")} <= set(ENTER_PATH)

@@ -1,4 +1,4 @@
-"""nsscope.history: rates from pairs of cgroup counters, and the per-cgroup ring buffers."""
+"""nsscope.host.history: rates from pairs of cgroup counters, and the per-cgroup ring buffers."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import time
 import pytest
 
 from conftest import V2_FIXTURE, need_root, remove_cgroups
-from nsscope import cgroups, collector
-from nsscope.history import CpuRates, History, rates, snapshot_rates
-from nsscope.model import CpuStats, Pressure
+from nsscope.host import cgroups, collector
+from nsscope.host.history import CpuRates, History, rates, snapshot_rates
+from nsscope.host.model import CpuStats, Pressure
 
 
 def test_rates_of_a_throttled_cgroup():

@@ -10,8 +10,8 @@ import pytest
 from conftest import need_root, need_tool, run_nsscope
 from scenario import Scenario, ns_ino
 
-from nsscope import namespaces
-from nsscope.collector import collect
+from nsscope.host import namespaces
+from nsscope.host.collector import collect
 
 
 def flatten(items):

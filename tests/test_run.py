@@ -29,10 +29,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import need_root, need_tool, run_nsscope, NSSCOPE
-from nsscope.runtime import container, state
-from nsscope.runtime.cgroup import ContainerCgroup, cgroup_ids, limit_files
-from nsscope.runtime.rootfs import busybox_rootfs
+from conftest import NSSCOPE, assert_modules_exist, need_root, need_tool, run_nsscope
+from nsscope.actions.run import lifecycle, state
+from nsscope.actions.run.cgroup import ContainerCgroup, cgroup_ids, limit_files
+from nsscope.actions.run.rootfs import busybox_rootfs
 
 PREFIX = "nsscope-test-rt5-"
 IN_VM = bool(os.environ.get("NSSCOPE_IN_V2_VM"))
@@ -128,7 +128,7 @@ def _stopped(name: str) -> state.Container:
     `nsscope stop` waits for too, container.wait_monitor)."""
     c = _wait_for(lambda: (c := state.find(name)).status == state.STOPPED and c,
                   what=f"{name} to stop")
-    assert container.wait_monitor(c), f"the supervisor of {name} did not finish"
+    assert lifecycle.wait_monitor(c), f"the supervisor of {name} did not finish"
     return state.find(name)
 
 
@@ -164,7 +164,7 @@ def _overlayfs():
 
 def test_option_values_are_parsed_as_docker_and_unshare_spell_them():
     from nsscope.errors import BadInput
-    from nsscope.runtime import spec
+    from nsscope.actions.run import spec
     assert spec.parse_size("64M") == 64 << 20
     assert spec.parse_size("512k") == 512 << 10 and spec.parse_size("1g") == 1 << 30
     assert spec.parse_cpus("0.5", None) == 50000  # µs per 100 ms period
@@ -762,8 +762,9 @@ def test_a_run_imports_nothing_heavy():
     hooks may import some of these themselves)."""
     need_root()
     need_tool("busybox")
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(state.__file__)))
-    code = (f"import sys; sys.path.insert(0, {os.path.dirname(repo)!r}); "
+    import nsscope
+    package = os.path.dirname(os.path.abspath(nsscope.__file__))
+    code = (f"import sys; sys.path.insert(0, {os.path.dirname(package)!r}); "
             "from nsscope.cli import main; "
             "sys.exit(main(['run', '--rm', '--busybox', '--', 'true']))")
     r = subprocess.run([sys.executable, "-I", "-S", "-X", "importtime",
@@ -771,10 +772,11 @@ def test_a_run_imports_nothing_heavy():
     assert r.returncode == 0, r.stderr[-2000:]
     imported = {line.rsplit("|", 1)[1].strip() for line in r.stderr.splitlines()
                 if line.startswith("import time:") and "|" in line}
-    assert "nsscope.runtime.nsexec" in imported  # the whole run path was imported
+    assert "nsscope.actions.run.nsexec" in imported  # the whole run path was imported
     heavy = {"argparse", "re", "enum", "gettext", "locale", "shutil", "signal", "dataclasses",
              "inspect", "typing", "json", "socket", "subprocess", "threading",
-             "nsscope.model", "nsscope.cgroups", "nsscope.processes"}
+             "nsscope.host.model", "nsscope.host.cgroups", "nsscope.host.processes"}
+    assert_modules_exist(heavy)  # a rename must not make this check vacuous
     assert imported & heavy == set()
 
 
@@ -785,7 +787,7 @@ _VALUES = st.text(alphabet="abcxyz019:/=,.% _", min_size=1, max_size=6) | st.sam
 
 @st.composite
 def _run_command_lines(draw) -> list[str]:
-    from nsscope.runtime.commands.run import OPTIONS
+    from nsscope.cli.run import OPTIONS
     argv: list[str] = []
     for _, flags, kind, _, _, _ in draw(st.lists(st.sampled_from(OPTIONS), max_size=8)):
         short = [f for f in flags if not f.startswith("--")]
@@ -813,7 +815,7 @@ def _run_command_lines(draw) -> list[str]:
 @given(_run_command_lines())
 def test_run_options_parse_as_argparse_parses_them(argv):
     from nsscope.cli import build_parser
-    from nsscope.runtime.commands.run import parse_fast
+    from nsscope.cli.run import parse_fast
     fast = parse_fast(argv)
     assert fast is not None, argv  # these forms never need argparse
     assert vars(fast) == vars(build_parser("run").parse_args(["run", *argv]))
@@ -824,7 +826,7 @@ def test_run_options_parse_as_argparse_parses_them(argv):
     ["--name", "--rm", "true"], ["--rm", "-e=A=1", "true"], ["-x", "true"], ["--rm=1", "true"],
 ])
 def test_what_parse_fast_does_not_read_goes_to_argparse(argv):
-    from nsscope.runtime.commands.run import parse_fast
+    from nsscope.cli.run import parse_fast
     assert parse_fast(argv) is None
     # and argparse answers: help, an abbreviation's meaning, or a one-line error
     r = run_nsscope("run", *argv)
@@ -840,7 +842,7 @@ def test_what_parse_fast_does_not_read_goes_to_argparse(argv):
                                   "é", "0", "", ".a", "A9"])
 def test_name_and_hostname_checks_are_the_documented_patterns(text):
     import re
-    from nsscope.runtime import spec
+    from nsscope.actions.run import spec
     assert spec.is_name(text) == bool(re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}", text,
                                                    re.ASCII))
     assert spec.is_hostname(text) == bool(re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9.-]{0,62}",
@@ -853,7 +855,7 @@ def test_name_and_hostname_checks_are_the_documented_patterns(text):
 def test_cpu_lists_and_sizes_are_read_as_the_documented_patterns(text):
     import re
     from nsscope.errors import BadInput
-    from nsscope.runtime import spec
+    from nsscope.actions.run import spec
     assert spec.is_cpu_list(text) == bool(re.fullmatch(r"\d+(-\d+)?(,\d+(-\d+)?)*", text,
                                                        re.ASCII))
     m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?", text.strip(), re.ASCII | re.I)
@@ -871,7 +873,7 @@ def test_fork_refuses_a_threaded_process():
     """The helper and PID 1 are forks of the CLI: only safe single-threaded."""
     import threading
     from nsscope.errors import NsscopeError
-    from nsscope.runtime import nsexec
+    from nsscope.actions.run import nsexec
     assert nsexec.single_threaded() == (threading.active_count() == 1)
     stop = threading.Event()
     t = threading.Thread(target=stop.wait)
@@ -888,8 +890,8 @@ def test_fork_refuses_a_threaded_process():
 
 
 def test_runtime_reads_the_hierarchies_as_nsscope_cgroups_does():
-    from nsscope import cgroups
-    from nsscope.runtime.cgroup import hierarchies
+    from nsscope.host import cgroups
+    from nsscope.actions.run.cgroup import hierarchies
     theirs = [(h.key, h.version, h.controllers, h.mountpoint, h.root)
               for h in cgroups.hierarchies()]
     assert [tuple(h) for h in hierarchies()] == theirs and theirs

@@ -1,4 +1,4 @@
-"""nsscope.sampler: incremental snapshots agree with a full collect()."""
+"""nsscope.host.sampler: incremental snapshots agree with a full collect()."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import sys
 
 from conftest import V2_FIXTURE, need_root, need_tool
 from scenario import Scenario, ns_ino, wait_for
-from nsscope import collector
-from nsscope.sampler import Sampler
+from nsscope.host import collector
+from nsscope.host.sampler import Sampler
 
 FIXTURE_ROOTS = collector.Roots(proc=str(V2_FIXTURE / "proc"),
                                 cgroup=str(V2_FIXTURE / "sys/fs/cgroup"))

@@ -1,4 +1,4 @@
-"""nsscope.syscalls against the kernel's own account: /proc/self/status, stat -f,
+"""nsscope.kernel.syscalls against the kernel's own account: /proc/self/status, stat -f,
 uname, /proc/PID/ns. What changes the calling process (unshare, capset, prctl,
 sethostname, exec) runs in a fresh interpreter, never in pytest's."""
 
@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from conftest import REPO, need_root, need_tool
-from nsscope import syscalls
+from nsscope.kernel import syscalls
 
 PYTHON = sys.executable
 
@@ -21,8 +21,9 @@ PYTHON = sys.executable
 def child(code: str, **kw) -> subprocess.CompletedProcess:
     """``code`` run by a new interpreter with ``syscalls as sc`` imported."""
     kw.setdefault("timeout", 60)
-    return subprocess.run([PYTHON, "-c", "import os, sys\nfrom nsscope import syscalls as sc\n"
-                           + code], capture_output=True, text=True, cwd=REPO, check=False, **kw)
+    return subprocess.run([PYTHON, "-c",
+                           "import os, sys\nfrom nsscope.kernel import syscalls as sc\n" + code],
+                          capture_output=True, text=True, cwd=REPO, check=False, **kw)
 
 
 def status_field(text: str, name: str) -> str:
@@ -180,7 +181,7 @@ def _interpreters() -> list[str]:
 def test_every_python_here_reaches_the_kernel_the_same_way():
     need_root()
     code = ("import os, sys; sys.path.insert(0, sys.argv[1])\n"
-            "from nsscope import syscalls as sc\n"
+            "from nsscope.kernel import syscalls as sc\n"
             "sc.unshare(sc.CLONE_NEWUTS); sc.sethostname('nsscope-py')\n"
             "fd = sc.pidfd_open(os.getpid())\n"
             "try:\n    sc.setns(fd, sc.CLONE_NEWNET | 1)\nexcept OSError as e:\n"

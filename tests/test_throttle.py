@@ -27,9 +27,10 @@ import pytest
 from conftest import (NSSCOPE, need_root, need_tool, need_v2_host, read_file, remove_cgroups,
                       run_nsscope, write_file)
 from scenario import wait_for
-from nsscope import cgroups, throttle
+from nsscope.host import cgroups
+from nsscope.actions import throttle
 from nsscope.errors import BadInput, NsscopeError
-from nsscope.targets import Target
+from nsscope.host.targets import Target
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 #: a busy loop in N threads; hashlib releases the GIL on large buffers, so the

@@ -11,9 +11,9 @@ import time
 import pytest
 
 from conftest import V2_FIXTURE, need_root, read_file, run_nsscope, write_file
-from nsscope import cgroups
-from nsscope.collector import Roots
-from nsscope.views import top
+from nsscope.host import cgroups
+from nsscope.host.collector import Roots
+from nsscope.cli import top
 from test_throttle import Lab, favour
 
 V2 = Roots(proc=str(V2_FIXTURE / "proc"), cgroup=str(V2_FIXTURE / "sys/fs/cgroup"))
@@ -169,6 +169,6 @@ def test_bad_options_are_one_line():
 
 
 def test_the_core_never_imports_textual():
-    code = ("import sys, nsscope.throttle, nsscope.views.throttle, nsscope.views.top, "
-            "nsscope.cgroups; assert 'textual' not in sys.modules, 'textual imported'")
+    code = ("import sys, nsscope.actions.throttle, nsscope.cli.throttle, nsscope.cli.top, "
+            "nsscope.host.cgroups; assert 'textual' not in sys.modules, 'textual imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

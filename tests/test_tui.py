@@ -1,6 +1,6 @@
 """The TUI driven with Pilot (App.run_test): views, filter, follow, sort, actions.
 
-Fixture tests replay the cgroup-v2 capture (nsscope.tui.scenario); live tests
+Fixture tests replay the cgroup-v2 capture (nsscope.tui.dev.scenario); live tests
 run the app on this host against processes and cgroups they make, and check
 the effect of an action with an independent oracle (the cgroup files, the
 target's /proc/PID/ns links).
@@ -21,14 +21,15 @@ from textual.widgets import Static
 
 from conftest import NSSCOPE, V2_FIXTURE, need_root, need_tool, remove_cgroups
 from scenario import Scenario, ns_ino, wait_for
-from nsscope import cgroups
-from nsscope.tui import actions, scenario
+from nsscope.host import cgroups
+from nsscope.tui import actions
+from nsscope.tui.dev import scenario
 from nsscope.tui.app import NsscopeApp, run_on_terminal
 from nsscope.tui.frame import Frame
 from nsscope.tui.outline import Ref
 from nsscope.tui.screens.help import HelpScreen
 from nsscope.tui.screens.throttle import ThrottleDialog, step
-from nsscope.tui.screenshots import loaded
+from nsscope.tui.dev.screenshots import loaded
 from nsscope.tui.source import FixedSource, LiveSource
 
 SIZE = (160, 48)

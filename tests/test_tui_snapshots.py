@@ -1,6 +1,6 @@
 """SVG snapshots (pytest-textual-snapshot) of each view and of a throttle taking effect.
 
-They replay the fixed scenario of nsscope.tui.scenario (the cgroup-v2 capture), never
+They replay the fixed scenario of nsscope.tui.dev.scenario (the cgroup-v2 capture), never
 this host's /proc; `make screenshots` draws the same scenes for the README.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import V2_FIXTURE
-from nsscope.tui.screenshots import SCENES, SIZE, make_app
+from nsscope.tui.dev.screenshots import SCENES, SIZE, make_app
 
 
 @pytest.mark.parametrize("scene", list(SCENES))

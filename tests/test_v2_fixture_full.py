@@ -13,9 +13,9 @@ import os
 import pytest
 from conftest import FIXTURES
 
-from nsscope.collector import Roots, collect
-from nsscope.containers import StatePaths
-from nsscope.model import UNIFIED
+from nsscope.host.collector import Roots, collect
+from nsscope.host.containers import StatePaths
+from nsscope.host.model import UNIFIED
 
 FULL = FIXTURES / "cgroup-v2-vm-full"
 ROOTS = Roots(proc=str(FULL / "proc"), cgroup=str(FULL / "sys/fs/cgroup"),

@@ -13,9 +13,9 @@ import subprocess
 import pytest
 from conftest import need_tool, need_v2_host
 
-from nsscope import cgroups
-from nsscope.collector import collect
-from nsscope.model import UNIFIED
+from nsscope.host import cgroups
+from nsscope.host.collector import collect
+from nsscope.host.model import UNIFIED
 
 pytestmark = [pytest.mark.v2, pytest.mark.v2only]
 
@@ -25,7 +25,7 @@ CGROUP2_SUPER_MAGIC = 0x63677270
 
 def test_sys_fs_cgroup_is_cgroup2_and_we_are_in_the_unified_hierarchy():
     need_v2_host()
-    # statfs(2) through coreutils stat(1), independent of nsscope.syscalls
+    # statfs(2) through coreutils stat(1), independent of nsscope.kernel.syscalls
     magic = subprocess.run([need_tool("stat"), "-f", "-c", "%t", "/sys/fs/cgroup"],
                            capture_output=True, text=True, check=True).stdout.strip()
     assert int(magic, 16) == CGROUP2_SUPER_MAGIC

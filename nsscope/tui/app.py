@@ -22,9 +22,9 @@ from textual.app import App, SuspendNotSupported
 from textual.binding import Binding, BindingType
 from textual.worker import get_current_worker
 
-from nsscope.collector import roots_of
+from nsscope.host.collector import roots_of
 from nsscope.errors import NsscopeError
-from nsscope.history import CpuRates, History, snapshot_rates
+from nsscope.host.history import CpuRates, History, snapshot_rates
 from nsscope.tui import actions
 from nsscope.tui.commands import NsscopeCommands
 from nsscope.tui.frame import Frame

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from collections.abc import Mapping
 
-from nsscope.history import CpuRates
-from nsscope.model import NS_TYPES, Process, Snapshot
+from nsscope.host.history import CpuRates
+from nsscope.host.model import NS_TYPES, Process, Snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +52,7 @@ def _attr(obj: Any, *names: str, default: Any = None) -> Any:
 
 
 def adapt(c: Any) -> Container:
-    """A ``nsscope.containers`` record as the TUI's ``Container``."""
+    """A ``nsscope.host.containers`` record as the TUI's ``Container``."""
     cid = str(_attr(c, "id", "key", default=""))
     runtime = str(_attr(c, "runtime", default="?"))
     name = str(_attr(c, "name", default="") or cid[:12])
@@ -65,7 +65,7 @@ def adapt(c: Any) -> Container:
                      pids=tuple(pids) if pids else (), cpu_limit=_attr(c, "cpu_limit"))
 
 
-# --- interim recognition, until nsscope.containers fills Snapshot.containers ------
+# --- interim recognition, until nsscope.host.containers fills Snapshot.containers ------
 # The cgroup leaf names runtimes give their containers. Sources: moby
 # daemon/daemon_unix.go (cgroupfs "/docker/<id>", systemd "docker-<id>.scope"),
 # containerd/CRI "cri-containerd-<id>.scope", cri-o "crio-<id>.scope", podman

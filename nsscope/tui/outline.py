@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable
 
 from rich.text import Text
 
-from nsscope.views.tree import user_tree
-from nsscope.history import CpuRates
-from nsscope.model import Namespace
+from nsscope.cli.tree import user_tree
+from nsscope.host.history import CpuRates
+from nsscope.host.model import Namespace
 from nsscope.tui.frame import Container, Frame
 
 #: processes listed under one node; the filter finds the others

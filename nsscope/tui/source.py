@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from nsscope.collector import Roots
-from nsscope.model import Snapshot
-from nsscope.sampler import Sampler
+from nsscope.host.collector import Roots
+from nsscope.host.model import Snapshot
+from nsscope.host.sampler import Sampler
 
 
 class LiveSource:

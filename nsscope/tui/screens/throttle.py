@@ -34,9 +34,9 @@ class ThrottleDialog(ModalScreen[str | None]):
     """Returns the value typed (for `nsscope throttle TARGET VALUE`) or None."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "step(5)", "+5 %", id="nsscope.throttle.up"),
-        Binding("down", "step(-5)", "-5 %", id="nsscope.throttle.down"),
-        Binding("escape", "cancel", "cancel", id="nsscope.throttle.cancel"),
+        Binding("up", "step(5)", "+5 %", id="nsscope.actions.throttle.up"),
+        Binding("down", "step(-5)", "-5 %", id="nsscope.actions.throttle.down"),
+        Binding("escape", "cancel", "cancel", id="nsscope.actions.throttle.cancel"),
     ]
 
     def __init__(self, what: str, current: str) -> None:

@@ -14,11 +14,11 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
 
-from nsscope.history import CpuRates
-from nsscope.model import NS_TYPES, Cgroup, Namespace
+from nsscope.host.history import CpuRates
+from nsscope.host.model import NS_TYPES, Cgroup, Namespace
 from nsscope.tui.frame import Frame
 from nsscope.tui.outline import Ref, members_of, pct, subject_of
-from nsscope.users import user_name
+from nsscope.host.users import user_name
 
 #: rows of the member table
 MEMBER_LIMIT = 100

@@ -19,7 +19,7 @@ from textual.containers import Vertical
 from textual.widgets import TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
-from nsscope.history import CpuRates
+from nsscope.host.history import CpuRates
 from nsscope.tui.outline import shorten
 
 #: tab id -> (tab title, [(field of CpuRates, legend label, colour)])

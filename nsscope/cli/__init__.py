@@ -1,0 +1,183 @@
+"""The ``nsscope`` command line.
+
+Each subcommand lives in its own module, imported only when used, so
+``nsscope enter`` never pays for Textual or for the other commands. A module
+provides ``add_arguments(parser)`` and ``run(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from nsscope import __version__
+from nsscope.errors import NsscopeError
+
+# argparse (with gettext and locale) is imported only when a parser is built:
+# `nsscope enter` parses its own words and must start fast; collections.abc
+# would import collections (~1.5 ms) for annotations alone
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+    from typing import Any, NoReturn
+
+#: subcommand -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "ls": ("nsscope.cli.ls", "list namespaces (like lsns), processless ones too"),
+    "tree": ("nsscope.cli.tree", "the user-namespace tree, or the cgroup tree (--cgroups)"),
+    "show": ("nsscope.cli.show", "everything about one process"),
+    "ps": ("nsscope.cli.ps", "list containers (any runtime) and sandboxes"),
+    "throttle": ("nsscope.cli.throttle", "limit a process's or container's CPU; --reset undoes"),
+    "top": ("nsscope.cli.top", "cgroups and containers by CPU throttling (usage, limit, PSI)"),
+    "enter": ("nsscope.cli.enter", "run a command inside a process's or container's namespaces"),
+    "run": ("nsscope.cli.run", "run a command in a new container (built by hand)"),
+    "stop": ("nsscope.cli.stop", "stop nsscope containers (SIGTERM, then SIGKILL)"),
+    "kill": ("nsscope.cli.kill", "send a signal to nsscope containers"),
+    "rm": ("nsscope.cli.rm", "remove stopped nsscope containers (-f: running too)"),
+    "logs": ("nsscope.cli.logs", "print what a detached nsscope container wrote"),
+    "gc": ("nsscope.cli.gc", "remove what crashed nsscope runs left behind"),
+}
+
+
+def _module(name: str) -> Any:
+    """The module ``name``, imported (importlib.import_module, without importing
+    importlib and warnings: ~0.6 ms of `nsscope enter`)."""
+    __import__(name)
+    return sys.modules[name]
+
+
+def _parser_class() -> type[argparse.ArgumentParser]:
+    import argparse
+
+    class _Parser(argparse.ArgumentParser):
+        """argparse, but usage errors are one line (no usage dump) and exit 2."""
+
+        def error(self, message: str) -> None:  # type: ignore[override]
+            sys.stderr.write(f"{self.prog}: {message}\n")
+            raise SystemExit(2)
+
+    return _Parser
+
+
+#: global options that take a value (their value is not a command name)
+_VALUED = ("--proc", "--cgroup-root")
+
+
+def _command_for(argv: Sequence[str]) -> str | None:
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a in _VALUED:
+            skip = True
+            continue
+        if a in COMMANDS:
+            return a
+        if not a.startswith("-"):
+            return None
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    import argparse
+
+    parser_class = _parser_class()
+    parser = parser_class(prog="nsscope",
+                     description="See a Linux host the way the kernel sees it: namespaces, "
+                                 "cgroups, containers, throttling. With no command: the TUI.")
+    parser.add_argument("-V", "--version", action="version", version=f"nsscope {__version__}")
+    parser.add_argument("--proc", default=os.environ.get("NSSCOPE_PROC", "/proc"),
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--cgroup-root",
+                        default=os.environ.get("NSSCOPE_CGROUP_ROOT", "/sys/fs/cgroup"),
+                        help=argparse.SUPPRESS)
+    # prog given, so argparse does not build a HelpFormatter (and import shutil,
+    # with zlib, bz2 and lzma) just to name the subcommands' usage
+    subs = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_class,
+                                 prog="nsscope")
+    # When the command is known, only its parser is built and only its module
+    # imported: each add_parser costs gettext look-ups on disk, and `nsscope
+    # enter` is meant to start as fast as the interpreter allows. Without one
+    # (`nsscope --help`, a typo) every command is listed, arguments unparsed.
+    for name, (modname, helptext) in COMMANDS.items():
+        if only is not None and name != only:
+            continue
+        sub = subs.add_parser(name, help=helptext, description=helptext)
+        if only == name:
+            _module(modname).add_arguments(sub)
+    return parser
+
+
+def exit_now(code: int) -> NoReturn:
+    """For ``enter`` and ``run``, whose work is over and recorded: flush and leave
+    without the interpreter's finalization, which frees every object of every
+    module one by one (~4 ms, a fifth of a whole ``nsscope enter``). Nothing of
+    nsscope registers atexit work. Only the command line calls this; errors before
+    this point take the normal way out."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:
+            pass  # a reader that went away (`| head`): nothing more to say
+    os._exit(code)
+
+
+class _EnterArgs:
+    """What ``nsscope.cli.enter.run`` reads from parsed arguments."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.command = "enter"
+        self.argv = argv
+        self.proc = os.environ.get("NSSCOPE_PROC", "/proc")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv[:1] == ["enter"]:
+            # enter parses its own words (nsenter's getopt) and is meant to start
+            # as fast as the interpreter allows: argparse and its gettext look-ups
+            # would be a quarter of its start-up, so it is skipped
+            enter_view = _module(COMMANDS["enter"][0])
+            exit_now(int(enter_view.run(_EnterArgs(argv[1:])) or 0))
+        if argv[:1] == ["run"]:
+            # run is timed against runc: a well-formed command line is read without
+            # argparse (its imports are a third of the start-up); anything else,
+            # --help and mistakes included, falls through to argparse
+            run_command = _module(COMMANDS["run"][0])
+            fast = run_command.parse_fast(argv[1:])
+            if fast is not None:
+                return int(run_command.run(fast) or 0)
+        args = build_parser(_command_for(argv)).parse_args(argv)
+        if args.command is None:
+            return _run_tui(args)
+        module = _module(COMMANDS[args.command][0])
+        return int(module.run(args) or 0)
+    except NsscopeError as e:
+        sys.stderr.write(f"nsscope: {e}\n")
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `nsscope ls | head`: the reader went away; say nothing
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except OSError as e:
+        if os.environ.get("NSSCOPE_DEBUG"):
+            raise
+        where = f": {e.filename}" if e.filename else ""
+        sys.stderr.write(f"nsscope: {e.strerror or e}{where}\n")
+        return 1
+
+
+def _run_tui(args: argparse.Namespace) -> int:
+    try:
+        tui = _module("nsscope.tui.app")
+    except ImportError:
+        # until the TUI exists, the bare command lists namespaces
+        from nsscope.cli import ls as ls_command
+        return ls_command.run(build_parser("ls").parse_args(["ls"]))
+    return int(tui.run(args) or 0)

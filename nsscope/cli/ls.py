@@ -1,0 +1,164 @@
+"""``nsscope ls``: the namespaces, like lsns(8), processless ones included."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from nsscope.host.collector import collect, roots_of
+from nsscope.errors import AccessDenied, BadInput, NoSuchProcess
+from nsscope.host.model import NS_TYPES, Namespace, Snapshot
+from nsscope.host.processes import parse_pid
+from nsscope.host.users import user_name
+from nsscope.cli import table
+
+#: column -> (lsns JSON key, right-aligned)
+COLUMNS: dict[str, tuple[str, bool]] = {
+    "NS": ("ns", True),
+    "TYPE": ("type", False),
+    "PATH": ("path", False),
+    "NPROCS": ("nprocs", True),
+    "PID": ("pid", True),
+    "PPID": ("ppid", True),
+    "COMMAND": ("command", False),
+    "UID": ("uid", True),
+    "USER": ("user", False),
+    "NETNSID": ("netnsid", True),
+    "NSFS": ("nsfs", False),
+    "PNS": ("pns", True),
+    "ONS": ("ons", True),
+    "HOST": ("host", False),
+}
+DEFAULT_COLUMNS = ("NS", "TYPE", "NPROCS", "PID", "USER", "COMMAND")
+
+
+def parse_columns(spec: str | None) -> tuple[str, ...]:
+    """``-o LIST`` replaces the columns, ``-o +LIST`` appends (util-linux convention)."""
+    if not spec:
+        return DEFAULT_COLUMNS
+    base: tuple[str, ...] = ()
+    if spec.startswith("+"):
+        base, spec = DEFAULT_COLUMNS, spec[1:]
+    cols = tuple(c.strip().upper() for c in spec.split(",") if c.strip())
+    for c in cols:
+        if c not in COLUMNS:
+            raise BadInput(f"unknown column: {c} (known: {', '.join(COLUMNS)})")
+    return base + tuple(c for c in cols if c not in base)
+
+
+def parse_types(types: Iterable[str] | None) -> tuple[str, ...]:
+    out = []
+    for t in types or ():
+        for one in t.split(","):
+            if one not in NS_TYPES:
+                raise BadInput(f"unknown namespace type: {one} (known: {', '.join(NS_TYPES)})")
+            out.append(one)
+    return tuple(out)
+
+
+def select(snap: Snapshot, types: tuple[str, ...] = (), pid: int | None = None) -> list[Namespace]:
+    """The namespaces to list, ascending by inode (lsns's order)."""
+    if pid is not None:
+        wanted = {ino for link, ino in snap.processes[pid].ns.items() if "_for_" not in link}
+        nss = [snap.namespaces[i] for i in wanted if i in snap.namespaces]
+    else:
+        nss = list(snap.namespaces.values())
+    if types:
+        nss = [n for n in nss if n.type in types]
+    return sorted(nss, key=lambda n: n.ino)
+
+
+def record(snap: Snapshot, ns: Namespace) -> dict[str, Any]:
+    """Every column of one namespace, under lsns's JSON keys."""
+    proc = snap.processes.get(ns.pid) if ns.pid is not None else None
+    if proc is not None:
+        path = f"/proc/{proc.pid}/ns/{ns.type}"
+    elif ns.nsfs:
+        path = ns.nsfs[0]
+    elif ns.holders:
+        path = ns.holders[0]
+    else:
+        path = None
+    return {
+        "ns": ns.ino,
+        "type": ns.type,
+        "path": path,
+        "nprocs": ns.nprocs,
+        "pid": ns.pid,
+        "ppid": proc.ppid if proc else None,
+        "command": proc.command if proc else None,
+        "uid": proc.uid if proc else None,
+        "user": user_name(proc.uid) if proc else None,
+        "netnsid": ns.netnsid,
+        "nsfs": ns.nsfs[0] if ns.nsfs else None,
+        "pns": ns.parent if ns.parent is not None else 0,
+        "ons": ns.owner if ns.owner is not None else 0,
+        "host": snap.is_host(ns),
+    }
+
+
+def to_json(snap: Snapshot, nss: list[Namespace], columns: tuple[str, ...]) -> dict[str, Any]:
+    keys = [COLUMNS[c][0] for c in columns]
+    items = []
+    for ns in nss:
+        rec = record(snap, ns)
+        items.append({k: rec[k] for k in keys})
+    return {"namespaces": items, "not_visible": list(snap.hidden)}
+
+
+def to_rows(snap: Snapshot, nss: list[Namespace], columns: tuple[str, ...]) -> list[list[Any]]:
+    rows = []
+    for ns in nss:
+        rec = record(snap, ns)
+        row = []
+        for c in columns:
+            v = rec[COLUMNS[c][0]]
+            if c == "HOST":
+                v = "host" if v else ""
+            elif c == "NETNSID" and v is None and ns.type == "net":
+                v = "unassigned"  # as lsns prints it
+            row.append("" if v is None else v)
+        rows.append(row)
+    return rows
+
+
+# --- command line ---------------------------------------------------------------
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-t", "--type", action="append", metavar="TYPE",
+                   help=f"only this type (repeatable): {', '.join(NS_TYPES)}")
+    p.add_argument("-p", "--task", metavar="PID", help="the namespaces of this process")
+    p.add_argument("-o", "--output", metavar="LIST",
+                   help=f"columns (+LIST appends): {', '.join(COLUMNS)}")
+    p.add_argument("--output-all", action="store_true", help="every column")
+    p.add_argument("-J", "--json", action="store_true", help="JSON (lsns's keys, one flat list)")
+    p.add_argument("-n", "--noheadings", action="store_true", help="no header line")
+
+
+def run(args: argparse.Namespace) -> int:
+    columns = tuple(COLUMNS) if args.output_all else parse_columns(args.output)
+    types = parse_types(args.type)
+    pid = parse_pid(args.task) if args.task is not None else None
+    snap = collect(roots_of(args), cgroup_figures=False)
+    if pid is not None:
+        if pid not in snap.processes:
+            raise NoSuchProcess(pid)
+        if not snap.processes[pid].visible:
+            raise AccessDenied(f"/proc/{pid}/ns", f"namespaces of pid {pid} are hidden by the "
+                               "kernel (ptrace access mode check)")
+    nss = select(snap, types, pid)
+    if args.json:
+        json.dump(to_json(snap, nss, columns), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    text = table.render(columns, to_rows(snap, nss, columns), [COLUMNS[c][1] for c in columns])
+    if args.noheadings:
+        text = text.split("\n", 1)[1] if "\n" in text else ""
+    if text:
+        print(text)
+    if snap.hidden and sys.stderr.isatty():
+        sys.stderr.write(f"nsscope: {len(snap.hidden)} process(es) not visible to this user\n")
+    return 0

@@ -1,0 +1,85 @@
+"""``nsscope ps``: every container on the host, whatever made it, and the sandboxes."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from nsscope.host.collector import collect, roots_of
+from nsscope.host.containers import Container, StatePaths, not_running
+from nsscope.cli import table
+
+#: column -> right-aligned
+COLUMNS: dict[str, bool] = {
+    "ID": False, "NAME": False, "RUNTIME": False, "POD": False, "NAMESPACE": False,
+    "PID": True, "STATE": False, "CPUS": True, "HOSTNS": False, "IMAGE": False,
+    "CGROUP": False,
+}
+
+
+def select(containers: Sequence[Container], show_all: bool = False) -> list[Container]:
+    """What ``ps`` lists: pause/infra containers only with ``-a``."""
+    return [c for c in containers if show_all or not c.infra]
+
+
+def record(c: Container) -> dict[str, Any]:
+    """One container as JSON: every field, plus the isolating namespaces shared with the host."""
+    d = dataclasses.asdict(c)
+    d["pids"] = list(c.pids)
+    d["shares_host"] = list(c.shares_host)
+    return d
+
+
+def _cpus(limit: float | None) -> str:
+    return "-" if limit is None else f"{limit:g}"
+
+
+def to_rows(cs: Sequence[Container], columns: Sequence[str]) -> list[list[str]]:
+    rows = []
+    for c in cs:
+        cell = {
+            "ID": c.short_id, "NAME": c.name, "RUNTIME": c.runtime,
+            "POD": c.pod or "-", "NAMESPACE": c.k8s_namespace or "-",
+            "PID": "" if c.pid is None else str(c.pid),
+            "STATE": c.state + (" (infra)" if c.infra else ""),
+            "CPUS": _cpus(c.cpu_limit), "HOSTNS": c.host_ns_label or "-",
+            "IMAGE": c.image or c.rootfs or "-", "CGROUP": c.cgroup or "-",
+        }
+        rows.append([cell[col] for col in columns])
+    return rows
+
+
+def columns_for(cs: Sequence[Container]) -> tuple[str, ...]:
+    """POD and NAMESPACE only when some container is in a Kubernetes pod."""
+    kube = any(c.pod or c.k8s_namespace for c in cs)
+    return tuple(col for col in COLUMNS if kube or col not in ("POD", "NAMESPACE"))
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="JSON: every field of every container")
+    p.add_argument("-a", "--all", action="store_true",
+                   help="also pause/infra containers (Kubernetes pod sandboxes, podman infra) "
+                        "and nsscope run's stopped containers")
+    # a captured tree's runtime state (var/lib/docker, run/runc, var/log/pods …)
+    p.add_argument("--state-root", metavar="DIR", help=argparse.SUPPRESS)
+
+
+def run(args: argparse.Namespace) -> int:
+    roots = roots_of(args)
+    if args.state_root:
+        roots = dataclasses.replace(roots, state=StatePaths().under(args.state_root))
+    snap = collect(roots, cgroup_figures=False, fds=False)
+    cs = select(snap.containers, args.all)
+    if args.all:
+        cs += not_running(snap, roots.proc, roots.state)
+    if args.json:
+        json.dump({"containers": [record(c) for c in cs]}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    columns = columns_for(cs)
+    print(table.render(columns, to_rows(cs, columns), [COLUMNS[c] for c in columns]))
+    return 0

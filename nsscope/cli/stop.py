@@ -1,0 +1,23 @@
+"""``nsscope stop [-t SECS] CONTAINER…``: SIGTERM to PID 1, SIGKILL after the timeout."""
+
+from __future__ import annotations
+
+import argparse
+
+from nsscope.actions.run import lifecycle, state
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = ("Send SIGTERM to the container's PID 1 and SIGKILL after SECS. Without "
+                     "--init, PID 1 ignores SIGTERM unless CMD handles it: stop then takes SECS.")
+    p.add_argument("-t", "--time", type=float, default=10.0, metavar="SECS",
+                   help="seconds to wait before SIGKILL (default 10)")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER", help="name or id (prefix)")
+
+
+def run(args: argparse.Namespace) -> int:
+    found = [state.find(t) for t in args.containers]
+    for c in found:
+        lifecycle.stop(c, timeout=max(0.0, args.time))
+        print(c.name)
+    return 0

@@ -1,0 +1,248 @@
+"""``nsscope tree``: the user-namespace hierarchy, or the cgroup tree (``--cgroups``).
+
+User namespaces own every other namespace (NS_GET_USERNS) and nest
+(NS_GET_PARENT); that is the tree the kernel's permission checks walk, so it
+is the tree shown: each user namespace, the namespaces it owns, the
+processes in them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from nsscope.host.collector import collect, roots_of
+from nsscope.host.model import Cgroup, Namespace, Snapshot
+from nsscope.cli import table
+
+#: processes listed under one namespace in text mode (``--all`` lifts it)
+PROC_LIMIT = 8
+
+_TEE, _ELBOW, _PIPE, _BLANK = "├─ ", "└─ ", "│  ", "   "
+
+
+# --- the namespace tree ---------------------------------------------------------
+
+def user_tree(snap: Snapshot) -> tuple[list[Namespace], dict[int, list[Namespace]],
+                                       dict[int | None, list[Namespace]]]:
+    """(root user namespaces, user ns -> child user namespaces, owner -> owned namespaces).
+
+    A namespace whose owner is unknown (a captured tree has no nsfs files to
+    ask) is filed under owner None, except the initial ones, which belong to
+    the initial user namespace (init_nsproxy, kernel/nsproxy.c).
+    """
+    users = {ino: ns for ino, ns in snap.namespaces.items() if ns.type == "user"}
+    host_user = snap.host_ns.get("user")
+    children: dict[int, list[Namespace]] = {}
+    roots: list[Namespace] = []
+    for ns in sorted(users.values(), key=lambda n: n.ino):
+        if ns.parent is not None and ns.parent in users:
+            children.setdefault(ns.parent, []).append(ns)
+        else:
+            roots.append(ns)
+    owned: dict[int | None, list[Namespace]] = {}
+    for ns in sorted(snap.namespaces.values(), key=lambda n: (n.type, n.ino)):
+        if ns.type == "user":
+            continue
+        owner = ns.owner if ns.owner in users else None
+        if owner is None and snap.is_host(ns) and host_user in users:
+            owner = host_user
+        owned.setdefault(owner, []).append(ns)
+    return roots, children, owned
+
+
+def _proc_json(snap: Snapshot, pid: int) -> dict[str, Any]:
+    p = snap.processes.get(pid)
+    return {"pid": pid, "comm": p.comm if p else None, "command": p.command if p else None}
+
+
+def _ns_json(snap: Snapshot, ns: Namespace) -> dict[str, Any]:
+    return {"ns": ns.ino, "type": ns.type, "nprocs": ns.nprocs, "host": snap.is_host(ns),
+            "nsfs": list(ns.nsfs), "holders": list(ns.holders), "parent": ns.parent,
+            "processes": [_proc_json(snap, pid) for pid in ns.pids]}
+
+
+def namespaces_json(snap: Snapshot) -> dict[str, Any]:
+    roots, children, owned = user_tree(snap)
+
+    def user_node(u: Namespace) -> dict[str, Any]:
+        node = _ns_json(snap, u)
+        node["owner_uid"] = u.owner_uid
+        node["namespaces"] = [_ns_json(snap, n) for n in owned.get(u.ino, [])]
+        node["children"] = [user_node(c) for c in children.get(u.ino, [])]
+        return node
+
+    out: dict[str, Any] = {"users": [user_node(u) for u in roots]}
+    if owned.get(None):
+        out["unowned"] = [_ns_json(snap, n) for n in owned[None]]
+    return out
+
+
+def _ns_label(snap: Snapshot, ns: Namespace) -> str:
+    bits = [f"{ns.type} {ns.ino}"]
+    if snap.is_host(ns):
+        bits.append("host")
+    if ns.type == "user" and ns.owner_uid is not None:
+        bits.append(f"owner uid {ns.owner_uid}")
+    bits.append(f"{ns.nprocs} proc" + ("" if ns.nprocs == 1 else "s"))
+    bits.extend(f"nsfs {p}" for p in ns.nsfs)
+    bits.extend(f"held by {p}" for p in ns.holders[:3])
+    return bits[0] + "  (" + ", ".join(bits[1:]) + ")"
+
+
+def namespaces_text(snap: Snapshot, *, all_procs: bool = False) -> str:
+    roots, children, owned = user_tree(snap)
+    lines: list[str] = []
+
+    def procs(ns: Namespace, prefix: str) -> None:
+        pids = ns.pids if all_procs else ns.pids[:PROC_LIMIT]
+        more = len(ns.pids) - len(pids)
+        for i, pid in enumerate(pids):
+            last = i == len(pids) - 1 and not more
+            p = snap.processes.get(pid)
+            lines.append(f"{prefix}{_ELBOW if last else _TEE}{pid} {p.command if p else '?'}")
+        if more:
+            lines.append(f"{prefix}{_ELBOW}… {more} more (--all)")
+
+    def user(u: Namespace, prefix: str, branch: str, cont: str) -> None:
+        lines.append(prefix + branch + _ns_label(snap, u))
+        inner = prefix + cont
+        kids: list[tuple[str, Any]] = [("ns", n) for n in owned.get(u.ino, [])]
+        kids += [("user", c) for c in children.get(u.ino, [])]
+        for i, (kind, n) in enumerate(kids):
+            last = i == len(kids) - 1
+            if kind == "user":
+                user(n, inner, _ELBOW if last else _TEE, _BLANK if last else _PIPE)
+            else:
+                lines.append(inner + (_ELBOW if last else _TEE) + _ns_label(snap, n))
+                if not snap.is_host(n) or all_procs:
+                    procs(n, inner + (_BLANK if last else _PIPE))
+
+    for u in roots:
+        user(u, "", "", "")
+    if owned.get(None):
+        lines.append("(owner not known)")
+        for i, n in enumerate(owned[None]):
+            last = i == len(owned[None]) - 1
+            lines.append((_ELBOW if last else _TEE) + _ns_label(snap, n))
+            if not snap.is_host(n) or all_procs:
+                procs(n, _BLANK if last else _PIPE)
+    return "\n".join(lines)
+
+
+# --- the cgroup tree -------------------------------------------------------------
+
+def cgroup_children(snap: Snapshot) -> dict[str | None, list[Cgroup]]:
+    kids: dict[str | None, list[Cgroup]] = {}
+    for cg in snap.cgroups.values():
+        kids.setdefault(cg.parent_path, []).append(cg)
+    for v in kids.values():
+        v.sort(key=lambda c: c.path)
+    return kids
+
+
+def cgroup_record(cg: Cgroup) -> dict[str, Any]:
+    cpu = cg.cpu
+    return {
+        "path": cg.path,
+        "hierarchies": list(cg.hierarchies),
+        "procs": list(cg.procs),
+        "cpu": None if cpu is None else {
+            "usage_usec": cpu.usage_usec, "user_usec": cpu.user_usec,
+            "system_usec": cpu.system_usec, "nr_periods": cpu.nr_periods,
+            "nr_throttled": cpu.nr_throttled, "throttled_usec": cpu.throttled_usec,
+            "quota_usec": cpu.quota_usec, "period_usec": cpu.period_usec,
+            "limit_cpus": cpu.limit_cpus, "weight": cpu.weight, "shares": cpu.shares,
+            "pressure": None if cpu.pressure is None else {
+                "some_avg10": cpu.pressure.some_avg10, "some_avg60": cpu.pressure.some_avg60,
+                "some_avg300": cpu.pressure.some_avg300,
+                "some_total_usec": cpu.pressure.some_total,
+                "full_avg10": cpu.pressure.full_avg10,
+                "full_total_usec": cpu.pressure.full_total},
+        },
+        "memory": None if cg.memory is None else {"current": cg.memory.current,
+                                                  "max": cg.memory.max},
+        "pids": None if cg.pids is None else {"current": cg.pids.current, "max": cg.pids.max},
+    }
+
+
+def cgroups_json(snap: Snapshot) -> dict[str, Any]:
+    kids = cgroup_children(snap)
+
+    def node(cg: Cgroup) -> dict[str, Any]:
+        rec = cgroup_record(cg)
+        rec["children"] = [node(c) for c in kids.get(cg.path, [])]
+        return rec
+
+    return {"mode": snap.cgroup_mode,
+            "hierarchies": [{"key": h.key, "version": h.version,
+                             "controllers": list(h.controllers)} for h in snap.hierarchies],
+            "cgroups": [node(c) for c in kids.get(None, [])]}
+
+
+def _limit(cg: Cgroup) -> str:
+    cpus = cg.cpu.limit_cpus if cg.cpu else None
+    return "-" if cpus is None else f"{cpus * 100:.0f}%"
+
+
+def _throttled(cg: Cgroup) -> str:
+    cpu = cg.cpu
+    if cpu is None or cpu.nr_periods is None:
+        return "-"
+    return f"{cpu.nr_throttled}/{cpu.nr_periods}"
+
+
+def cgroups_text(snap: Snapshot) -> str:
+    kids = cgroup_children(snap)
+    rows: list[list[Any]] = []
+
+    def walk(cg: Cgroup, prefix: str, branch: str, cont: str) -> None:
+        cpu, mem, pids = cg.cpu, cg.memory, cg.pids
+        rows.append([
+            prefix + branch + cg.name,
+            len(cg.procs),
+            table.human_usec(cpu.usage_usec) if cpu else "-",
+            _limit(cg),
+            _throttled(cg),
+            table.human_usec(cpu.throttled_usec) if cpu else "-",
+            f"{table.human_bytes(mem.current)}/{table.human_bytes(mem.max)}"
+            if mem and mem.current is not None else "-",
+            f"{pids.current}/{pids.max if pids.max is not None else 'max'}"
+            if pids and pids.current is not None else "-",
+        ])
+        children = kids.get(cg.path, [])
+        for i, c in enumerate(children):
+            last = i == len(children) - 1
+            walk(c, prefix + cont, _ELBOW if last else _TEE, _BLANK if last else _PIPE)
+
+    for root in kids.get(None, []):
+        walk(root, "", "", "")
+    headers = ["CGROUP", "PROCS", "CPU", "LIMIT", "THROTTLED", "THR-TIME", "MEMORY", "PIDS"]
+    head = f"cgroup mode: {snap.cgroup_mode}\n"
+    return head + table.render(headers, rows, [False, True, True, True, True, True, True, True])
+
+
+# --- command line ------------------------------------------------------------------
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cgroups", action="store_true", help="the cgroup tree with figures")
+    p.add_argument("--all", action="store_true", help="list every process, host ones too")
+    p.add_argument("-J", "--json", action="store_true", help="JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    snap = collect(roots_of(args), cgroup_figures=args.cgroups)
+    if args.cgroups:
+        data, text = (cgroups_json(snap) if args.json else None,
+                      None if args.json else cgroups_text(snap))
+    else:
+        data, text = (namespaces_json(snap) if args.json else None,
+                      None if args.json else namespaces_text(snap, all_procs=args.all))
+    if data is not None:
+        json.dump(data, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(text)
+    return 0

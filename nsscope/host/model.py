@@ -1,0 +1,230 @@
+"""The immutable picture of a host: processes, namespaces, cgroups.
+
+Readers (``processes``, ``namespaces``, ``cgroups``) build these records;
+views (CLI tables, JSON, the TUI) only read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+# the links in /proc/PID/ns, the eight types plus the two *_for_children, are
+# defined with their reader (which must not import this module)
+from nsscope.host.processes import NS_LINKS
+
+if TYPE_CHECKING:
+    from nsscope.host.containers import Container
+
+#: The eight namespace types, in lsns's order of ``-t`` names.
+NS_TYPES: tuple[str, ...] = NS_LINKS[:8]
+
+#: cgroup v2's key in /proc/PID/cgroup ("0::/path") and in ``Process.cgroups``.
+UNIFIED = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Process:
+    pid: int
+    ppid: int
+    #: owner of /proc/PID (the effective uid; root for non-dumpable), as lsns reports
+    uid: int
+    comm: str
+    cmdline: tuple[str, ...]
+    #: one-letter state from /proc/PID/stat (R S D Z T t X I …)
+    state: str
+    #: start time in clock ticks after boot (field 22 of /proc/PID/stat);
+    #: with the pid, it names one process for good (pids are reused)
+    starttime: int
+    kernel_thread: bool
+    #: link name (``NS_LINKS``) -> namespace inode; empty when not visible
+    ns: Mapping[str, int]
+    #: hierarchy key (v1 controllers as in /proc/PID/cgroup, e.g. "cpu,cpuacct"
+    #: or "name=systemd"; ``UNIFIED`` for v2) -> cgroup path
+    cgroups: Mapping[str, str]
+    #: False when the kernel refused to show its namespaces (ptrace access mode)
+    visible: bool = True
+
+    @property
+    def command(self) -> str:
+        """The command line as lsns shows it: argv joined, else the comm."""
+        return " ".join(self.cmdline) if self.cmdline else self.comm
+
+    def cgroup_for(self, controller: str) -> str | None:
+        """The cgroup path that governs ``controller`` ("cpu", "memory", …)."""
+        for key, path in self.cgroups.items():
+            if key and controller in key.split(","):
+                return path
+        return self.cgroups.get(UNIFIED)
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace:
+    ino: int
+    type: str
+    #: member processes (by their ``type`` link, not ``*_for_children``), ascending
+    pids: tuple[int, ...]
+    #: the user namespace owning it (NS_GET_USERNS); None when unknown or for
+    #: the initial user namespace
+    owner: int | None = None
+    #: parent pid/user namespace (NS_GET_PARENT); None at the top or unknown
+    parent: int | None = None
+    #: for user namespaces: the uid that created it (NS_GET_OWNER_UID)
+    owner_uid: int | None = None
+    #: nsfs bind mounts that keep it (e.g. /run/netns/NAME from ``ip netns add``)
+    nsfs: tuple[str, ...] = ()
+    #: other things keeping it alive with no member process: /proc/PID/fd/N of a
+    #: holder, or /proc/PID/ns/pid_for_children of a process that unshared
+    holders: tuple[str, ...] = ()
+    #: the netns id as the network stack sees it from the caller's netns
+    netnsid: int | None = None
+
+    @property
+    def nprocs(self) -> int:
+        return len(self.pids)
+
+    @property
+    def pid(self) -> int | None:
+        return self.pids[0] if self.pids else None
+
+
+@dataclass(frozen=True, slots=True)
+class Pressure:
+    """A PSI line set (``cpu.pressure`` or /proc/pressure/cpu): avg10/60/300 in %, total in µs."""
+
+    some_avg10: float
+    some_avg60: float
+    some_avg300: float
+    some_total: int
+    full_avg10: float | None = None
+    full_total: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CpuStats:
+    """CPU figures normalised to µs, whatever the cgroup version.
+
+    v1 ``cpuacct.usage`` and ``throttled_time`` are in ns, v2 ``usage_usec`` and
+    ``throttled_usec`` in µs; v1 ``cpuacct.stat`` user/system in USER_HZ ticks.
+    """
+
+    usage_usec: int | None = None
+    user_usec: int | None = None
+    system_usec: int | None = None
+    nr_periods: int | None = None
+    nr_throttled: int | None = None
+    throttled_usec: int | None = None
+    #: quota per period in µs; None is unlimited ("max" / -1)
+    quota_usec: int | None = None
+    period_usec: int | None = None
+    #: v2 cpu.weight (1-10000, default 100)
+    weight: int | None = None
+    #: v1 cpu.shares (2-262144, default 1024)
+    shares: int | None = None
+    pressure: Pressure | None = None
+
+    @property
+    def limit_cpus(self) -> float | None:
+        """The quota as a number of CPUs (0.2 = 20 %), None when unlimited."""
+        if self.quota_usec is None or not self.period_usec:
+            return None
+        return self.quota_usec / self.period_usec
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryStats:
+    current: int | None = None
+    #: None is unlimited
+    max: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PidsStats:
+    current: int | None = None
+    max: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cgroup:
+    """One cgroup path, merged over the hierarchies it exists in.
+
+    On v2 that is the single unified hierarchy. On v1 the same path may exist
+    in several controller hierarchies (cpu, cpuacct, memory, …); figures come
+    from the hierarchy of their controller, members are the union.
+    """
+
+    path: str
+    #: hierarchy keys (as in ``Process.cgroups``) where this path exists
+    hierarchies: tuple[str, ...]
+    #: member processes (cgroup.procs), ascending
+    procs: tuple[int, ...]
+    cpu: CpuStats | None = None
+    memory: MemoryStats | None = None
+    pids: PidsStats | None = None
+
+    @property
+    def parent_path(self) -> str | None:
+        if self.path == "/":
+            return None
+        head = self.path.rsplit("/", 1)[0]
+        return head or "/"
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1] or "/"
+
+
+@dataclass(frozen=True, slots=True)
+class Hierarchy:
+    """A mounted cgroup hierarchy."""
+
+    #: the key /proc/PID/cgroup uses ("cpu", "cpu,cpuacct", "name=systemd", "" for v2)
+    key: str
+    version: int
+    controllers: tuple[str, ...]
+    #: where its root is, in the (possibly injected) filesystem
+    mountpoint: str
+    #: the mount's root within the hierarchy (mountinfo field 4), usually "/"
+    root: str = "/"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything nsscope knows about the host at one moment."""
+
+    processes: Mapping[int, Process]
+    namespaces: Mapping[int, Namespace]
+    cgroups: Mapping[str, Cgroup]
+    #: "unified", "hybrid", "legacy" or "none"
+    cgroup_mode: str
+    hierarchies: tuple[Hierarchy, ...]
+    #: namespace type -> the host's (initial) namespace inode
+    host_ns: Mapping[str, int]
+    #: seconds since boot at collection (for rates); CLOCK_BOOTTIME-like
+    uptime: float
+    #: whole-host PSI from /proc/pressure/cpu when present
+    cpu_pressure: Pressure | None = None
+    #: pids whose details were hidden by the kernel
+    hidden: tuple[int, ...] = field(default_factory=tuple)
+    #: containers and sandboxes (nsscope.host.containers.find), sorted by runtime and name
+    containers: tuple[Container, ...] = field(default_factory=tuple)
+
+    @staticmethod
+    def freeze(d: dict) -> Mapping:
+        return MappingProxyType(d)
+
+    def namespaces_of(self, pid: int) -> dict[str, Namespace]:
+        proc = self.processes[pid]
+        return {t: self.namespaces[ino] for t, ino in proc.ns.items() if ino in self.namespaces}
+
+    def is_host(self, ns: Namespace) -> bool:
+        return self.host_ns.get(ns.type) == ns.ino
+
+    def container_of(self, pid: int) -> Container | None:
+        """The container (or sandbox) ``pid`` belongs to, if any."""
+        for c in self.containers:
+            if pid in c.pids:
+                return c
+        return None

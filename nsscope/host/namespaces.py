@@ -1,0 +1,269 @@
+"""The namespace graph: who is in which namespace, who owns it, what keeps it.
+
+A namespace lives while something refers to it: a member process, a
+``*_for_children`` link, an nsfs bind mount (``ip netns add``), an open fd, or
+a child namespace (a user namespace owns its namespaces; pid and user
+namespaces have parents). All of them are found here, so namespaces without
+processes are listed too (like newer lsns).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+
+from nsscope.kernel import rtnetlink, syscalls
+from nsscope.host.model import NS_TYPES, Namespace, Process
+from nsscope.host.mountinfo import unescape as unescape_mountinfo
+from nsscope.host.processes import PROC
+
+#: NS_GET_NSTYPE answers with the CLONE_NEW* flag
+_TYPE_OF_FLAG = {flag: name for name, flag in syscalls.CLONE_FLAGS.items()}
+_FOR_CHILDREN = {"pid_for_children": "pid", "time_for_children": "time"}
+
+
+def parse_ns_link(text: str) -> tuple[str, int] | None:
+    """'net:[4026531840]' -> ('net', 4026531840); None for anything else."""
+    typ, sep, rest = text.partition(":[")
+    if not sep or not rest.endswith("]") or typ not in NS_TYPES:
+        return None
+    try:
+        return typ, int(rest[:-1])
+    except ValueError:
+        return None
+
+
+def nsfs_mounts(pids: Iterable[int], proc: str = PROC) -> dict[int, tuple[str, list[str]]]:
+    """nsfs bind mounts seen from the mount namespaces of ``pids``.
+
+    Returns {ino: (type, [mountpoints])}. An nsfs mount's root field (4th in
+    mountinfo, proc(5)) is the namespace link text, e.g. 'net:[4026532177]'.
+    """
+    found: dict[int, tuple[str, list[str]]] = {}
+    for pid in pids:
+        try:
+            with open(f"{proc}/{pid}/mountinfo", "rb") as f:
+                data = f.read().decode("utf-8", "replace")
+        except OSError:
+            continue
+        for line in data.splitlines():
+            if " - nsfs " not in line:
+                continue
+            fields = line.split(" ")
+            parsed = parse_ns_link(unescape_mountinfo(fields[3]))
+            if parsed is None:
+                continue
+            typ, ino = parsed
+            point = unescape_mountinfo(fields[4])
+            points = found.setdefault(ino, (typ, []))[1]
+            if point not in points:
+                points.append(point)
+    return found
+
+
+def held_by_fds(pids: Iterable[int], proc: str = PROC) -> dict[int, tuple[str, list[str]]]:
+    """Namespaces kept by open fds: {ino: (type, ['/proc/PID/fd/N', …])}."""
+    found: dict[int, tuple[str, list[str]]] = {}
+    for pid in pids:
+        base = f"{proc}/{pid}/fd"
+        try:
+            dirfd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            try:
+                names = os.listdir(dirfd)
+            except OSError:
+                continue
+            for name in names:
+                try:
+                    text = os.readlink(name, dir_fd=dirfd)
+                except OSError:
+                    continue
+                # cheap filter first: most fds are files, sockets, pipes
+                if not text.endswith("]") or text.startswith(("socket:", "pipe:", "anon_inode:")):
+                    continue
+                parsed = parse_ns_link(text)
+                if parsed is not None:
+                    found.setdefault(parsed[1], (parsed[0], []))[1].append(f"{base}/{name}")
+        finally:
+            os.close(dirfd)
+    return found
+
+
+def _ino_of_fd(fd: int) -> int:
+    return os.fstat(fd).st_ino
+
+
+def _relatives_fd(fd: int, typ: str) -> tuple[int | None, int | None, int | None, list]:
+    """(owner userns ino, parent ino, owner uid, [(fd, type) of those relatives]).
+
+    Each is None when the kernel does not say: the initial user namespace has
+    no owner (NS_GET_USERNS: EPERM), only pid and user namespaces have parents
+    (NS_GET_PARENT: EINVAL otherwise), and a captured tree holds no nsfs files
+    (ENOTTY). The caller owns (and must close) the returned fds.
+    """
+    owner = parent = owner_uid = None
+    fds: list[tuple[int, str]] = []
+    try:
+        ofd = syscalls.ns_get_userns(fd)
+        owner = _ino_of_fd(ofd)
+        fds.append((ofd, "user"))
+    except OSError:
+        pass
+    if typ in ("pid", "user"):
+        try:
+            pfd = syscalls.ns_get_parent(fd)
+            parent = _ino_of_fd(pfd)
+            fds.append((pfd, typ))
+        except OSError:
+            pass
+    if typ == "user":
+        try:
+            owner_uid = syscalls.ns_get_owner_uid(fd)
+        except OSError:
+            pass
+    return owner, parent, owner_uid, fds
+
+
+def _relatives(path: str, typ: str, known: Mapping[int, str],
+               extra: dict[int, Namespace]) -> tuple[int | None, int | None, int | None]:
+    """(owner, parent, owner uid) of the namespace at ``path``.
+
+    Owners and parents not in ``known`` are walked up and added to ``extra``:
+    processless ancestors that exist only because a descendant refers to them.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None, None, None
+    try:
+        owner, parent, owner_uid, stack = _relatives_fd(fd, typ)
+    finally:
+        os.close(fd)
+    while stack:
+        rfd, rtyp = stack.pop()
+        try:
+            ino = _ino_of_fd(rfd)
+            if ino in known or ino in extra:
+                continue
+            own, par, uid, more = _relatives_fd(rfd, rtyp)
+            extra[ino] = Namespace(ino=ino, type=rtyp, pids=(), owner=own, parent=par,
+                                   owner_uid=uid)
+            stack.extend(more)
+        finally:
+            os.close(rfd)
+    return owner, parent, owner_uid
+
+
+def build(processes: Mapping[int, Process], proc: str = PROC, *,
+          graph: bool = True, fds: bool = True) -> dict[int, Namespace]:
+    """Every namespace on the host, with members, relatives and holders."""
+    members: dict[int, list[int]] = defaultdict(list)
+    types: dict[int, str] = {}
+    children_links: dict[int, list[str]] = defaultdict(list)
+    for pid, p in processes.items():  # processes come in ascending pid order
+        for link, ino in p.ns.items():
+            typ = _FOR_CHILDREN.get(link)
+            if typ is None:
+                members[ino].append(pid)
+                types[ino] = link
+            else:
+                children_links[ino].append(f"{proc}/{pid}/ns/{link}")
+                types.setdefault(ino, typ)
+
+    # where to find each namespace as a file, for the ioctls
+    paths: dict[int, str] = {}
+    for ino, pids in members.items():
+        paths[ino] = f"{proc}/{pids[0]}/ns/{types[ino]}"
+    holders: dict[int, list[str]] = defaultdict(list)
+    for ino, links in children_links.items():
+        if ino not in members:
+            holders[ino].extend(links)
+            paths.setdefault(ino, links[0])
+
+    # one mountinfo per mount namespace is enough to see every nsfs mount
+    mnt_reps = [pids[0] for ino, pids in members.items() if types[ino] == "mnt"]
+    mounts = nsfs_mounts(mnt_reps, proc)
+    for ino, (typ, points) in mounts.items():
+        types.setdefault(ino, typ)
+        if ino not in paths:
+            # the mountpoint is in the mount namespace where it was found;
+            # a holder path through /proc works from any namespace
+            paths[ino] = points[0]
+    if fds:
+        for ino, (typ, fdpaths) in held_by_fds(processes.keys(), proc).items():
+            types.setdefault(ino, typ)
+            if ino not in members:
+                holders[ino].extend(fdpaths)
+                paths.setdefault(ino, fdpaths[0])
+
+    out: dict[int, Namespace] = {}
+    extra: dict[int, Namespace] = {}
+    for ino, typ in types.items():
+        owner = parent = owner_uid = None
+        if graph and ino in paths:
+            owner, parent, owner_uid = _relatives(paths[ino], typ, types, extra)
+        out[ino] = Namespace(
+            ino=ino, type=typ, pids=tuple(members.get(ino, ())), owner=owner, parent=parent,
+            owner_uid=owner_uid, nsfs=tuple(mounts[ino][1]) if ino in mounts else (),
+            holders=tuple(holders.get(ino, ())))
+    out.update(extra)
+    if graph:
+        _add_netnsids(out, paths)
+    return out
+
+
+def _add_netnsids(out: dict[int, Namespace], paths: Mapping[int, str]) -> None:
+    """Fill ``netnsid`` of every network namespace that has one (RTM_GETNSID)."""
+    nets = [ino for ino, ns in out.items() if ns.type == "net" and ino in paths]
+    if not nets:
+        return
+    try:
+        ids = rtnetlink.NetnsIds()
+    except OSError:
+        return  # no netlink (a seccomp sandbox): ids stay unknown
+    with ids:
+        for ino in nets:
+            try:
+                nsid = ids.of_path(paths[ino])
+            except OSError:
+                continue  # gone, or a captured tree (not an nsfs file)
+            if nsid is not None:
+                out[ino] = replace(out[ino], netnsid=nsid)
+
+
+def host_namespaces(processes: Mapping[int, Process]) -> dict[str, int]:
+    """The initial namespaces: pid 1's, or a kernel thread's when pid 1 is hidden.
+
+    Kernel threads always run in the initial namespaces (init_nsproxy), so
+    kthreadd (pid 2) is a faithful stand-in where pid 1 cannot be read.
+    """
+    for pid in (1, 2):
+        p = processes.get(pid)
+        if p is not None and p.visible and p.ns and (pid == 1 or p.kernel_thread):
+            return {t: p.ns[t] for t in NS_TYPES if t in p.ns}
+    for p in processes.values():
+        if p.kernel_thread and p.ns:
+            return {t: p.ns[t] for t in NS_TYPES if t in p.ns}
+    return {}
+
+
+def open_ns_fd(pid: int, typ: str, proc: str = PROC) -> int:
+    """An fd on /proc/PID/ns/TYPE; OSError with a useful errno otherwise."""
+    try:
+        return os.open(f"{proc}/{pid}/ns/{typ}", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        if e.errno == errno.ENOENT and os.path.exists(f"{proc}/{pid}"):
+            raise OSError(errno.EINVAL, f"this kernel has no {typ} namespaces") from None
+        raise
+
+
+def nstype_of_fd(fd: int) -> str | None:
+    try:
+        return _TYPE_OF_FLAG.get(syscalls.ns_get_nstype(fd))
+    except OSError:
+        return None

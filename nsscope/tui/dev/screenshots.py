@@ -1,0 +1,153 @@
+"""`make screenshots`: SVGs of each view, and of a throttle taking effect, from a fixed scenario.
+
+    python -m nsscope.tui.dev.screenshots FIXTURE OUTDIR
+
+FIXTURE is a captured tree (tests/fixtures/cgroup-v2-vm); ``scenario``
+replays it for five minutes, so the pictures never depend on this host. The
+snapshot tests (tests/test_tui_snapshots.py) drive the same scenes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from collections.abc import Awaitable, Callable
+
+from textual.pilot import Pilot
+
+from nsscope.tui.dev import scenario
+from nsscope.tui.app import NsscopeApp
+from nsscope.tui.frame import Frame
+from nsscope.tui.outline import Entry
+from nsscope.tui.source import FixedSource
+
+SIZE = (160, 48)
+SECONDS = 300
+
+
+def make_app(fixture: str | Path, throttle_at: int | None = None) -> NsscopeApp:
+    frames = scenario.frames(fixture, SECONDS, throttle_at=throttle_at)
+    app = NsscopeApp(FixedSource(frames), interval=0.0)
+    # the tab underline slides when the view changes: a picture mid-slide would differ
+    app.animation_level = "none"
+    return app
+
+
+async def loaded(pilot: Pilot) -> NsscopeApp:
+    """Wait until every frame of the scenario is on screen."""
+    app = pilot.app
+    assert isinstance(app, NsscopeApp)
+    total = len(app.source.snapshots)  # type: ignore[union-attr]
+    for _ in range(600):
+        if app.frame is not None and app.frame.seq == total:
+            break
+        await pilot.pause(0.05)
+    await pilot.pause()
+    return app
+
+
+Pick = Callable[[Frame, Entry], bool]
+
+
+async def select(pilot: Pilot, view: str, pick: Pick,
+                 expand: Callable[[Entry], bool] = lambda e: True) -> None:
+    """Switch to ``view``, expand entries ``expand`` accepts (breadth first) and put the
+    cursor on the first entry ``pick`` accepts."""
+    app = await loaded(pilot)
+    await pilot.press({"containers": "1", "namespaces": "2", "cgroups": "3"}[view])
+    await pilot.pause()
+    tree = app.main.active_tree
+    for _ in range(8):
+        grew = False
+        for key in tree.visible_keys():
+            node = tree.node_for(key)
+            e = tree.entry(node)
+            if node is not None and e is not None and e.expandable and not node.is_expanded \
+                    and expand(e):
+                node.expand()
+                grew = True
+        await pilot.pause()
+        if not grew:
+            break
+    for key in tree.visible_keys():
+        node = tree.node_for(key)
+        e = tree.entry(node)
+        if e is not None and app.frame is not None and pick(app.frame, e):
+            tree.move_cursor(node, animate=False)
+            break
+    await settle(pilot)
+
+
+async def settle(pilot: Pilot) -> None:
+    """Let the highlight's message reach the panes and everything repaint."""
+    for _ in range(3):
+        await pilot.pause(0.05)
+    await pilot.wait_for_scheduled_animations()
+
+
+def _is_container(runtime: str) -> Pick:
+    def pick(frame: Frame, e: Entry) -> bool:
+        c = frame.container(e.ref.ident) if e.ref.kind == "container" else None
+        return c is not None and c.runtime == runtime
+    return pick
+
+
+async def containers(pilot: Pilot) -> None:
+    await select(pilot, "containers", _is_container("docker"),
+                 expand=lambda e: e.ref.kind == "runtime")
+
+
+async def namespaces(pilot: Pilot) -> None:
+    await select(pilot, "namespaces",
+                 lambda f, e: e.ref.kind == "namespace" and e.label.plain.startswith("net"),
+                 expand=lambda e: e.ref.kind == "namespace" and e.label.plain.startswith("user"))
+
+
+async def cgroups(pilot: Pilot) -> None:
+    await loaded(pilot)
+    await pilot.press("3", "s")
+    await select(pilot, "cgroups",
+                 lambda f, e: e.ref.kind == "cgroup" and "docker-" in str(e.ref.ident),
+                 expand=lambda e: e.ref.kind == "cgroup")
+
+
+async def throttle(pilot: Pilot) -> None:
+    await containers(pilot)
+
+
+#: name -> (throttle_at for the scenario, what to do before the picture)
+SCENES: dict[str, tuple[int | None, Callable[[Pilot], Awaitable[None]]]] = {
+    "containers": (None, containers),
+    "namespaces": (None, namespaces),
+    "cgroups": (None, cgroups),
+    "throttle": (SECONDS // 2, throttle),
+}
+
+
+async def shoot(fixture: str | Path, outdir: Path) -> list[Path]:
+    outdir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, (throttle_at, before) in SCENES.items():
+        app = make_app(fixture, throttle_at)
+        async with app.run_test(size=SIZE) as pilot:
+            await before(pilot)
+            await pilot.pause()
+            path = outdir / f"{name}.svg"
+            path.write_text(app.export_screenshot(title=f"nsscope — {name}"))
+            written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2:
+        sys.stderr.write("usage: python -m nsscope.tui.dev.screenshots FIXTURE OUTDIR\n")
+        return 2
+    for path in asyncio.run(shoot(argv[0], Path(argv[1]))):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,1 +1,0 @@
-"""Views: turn a ``Snapshot`` into tables, trees and JSON. They never read /proc."""
