@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 
+from nsscope.kernel import abi
 from nsscope.kernel import syscalls
 
 PR_SET_PDEATHSIG = 1
@@ -21,7 +22,7 @@ def child(isolate: bool) -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if isolate:
         try:
-            syscalls.unshare(syscalls.CLONE_NEWUTS | syscalls.CLONE_NEWIPC)
+            syscalls.unshare(abi.CLONE_NEWUTS | abi.CLONE_NEWIPC)
         except OSError:
             pass
     while True:

@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 
 from conftest import NSSCOPE, assert_modules_exist, need_root, need_tool, run_nsscope
 from nsscope.actions.run import lifecycle, state
+from nsscope.host import runstate
 from nsscope.actions.run.cgroup import ContainerCgroup, cgroup_ids, limit_files
 from nsscope.actions.run.rootfs import busybox_rootfs
 
@@ -52,14 +53,14 @@ def containers():
     names: list[str] = []
 
     def start(*args: str, name: str | None = None, tag: str = "c",
-              running: bool = True) -> state.Container:
+              running: bool = True) -> runstate.RunRecord:
         name = name or _name(tag)
         names.append(name)
         r = run_nsscope("run", "-d", "--name", name, *args)
         assert r.returncode == 0, r.stderr
-        c = state.find(name)
+        c = runstate.find(name)
         if running:
-            assert c.status == state.RUNNING, c
+            assert c.status == runstate.RUNNING, c
         return c
 
     start.names = names  # type: ignore[attr-defined]
@@ -122,25 +123,25 @@ def _privileges(pid: int | str, text: str | None = None) -> dict[str, str]:
     return {k: fields[k].strip() for k in PRIVILEGE_FIELDS}
 
 
-def _stopped(name: str) -> state.Container:
+def _stopped(name: str) -> runstate.RunRecord:
     """The container once stopped and its end recorded: its PID 1 is gone a moment
     before the supervisor has reaped it and written the exit status (what
     `nsscope stop` waits for too, container.wait_monitor)."""
-    c = _wait_for(lambda: (c := state.find(name)).status == state.STOPPED and c,
+    c = _wait_for(lambda: (c := runstate.find(name)).status == runstate.STOPPED and c,
                   what=f"{name} to stop")
     assert lifecycle.wait_monitor(c), f"the supervisor of {name} did not finish"
-    return state.find(name)
+    return runstate.find(name)
 
 
 def _our_leftovers(before_ids: set[str]) -> list[str]:
     """State dirs of test containers, orphan cgroups, names, mounts, veths made since."""
-    out = [f"state {c.name}" for c in state.list_containers()
+    out = [f"state {c.name}" for c in runstate.list_containers()
            if c.id not in before_ids and c.name.startswith(PREFIX)]
-    known = {c.id for c in state.list_containers()}
+    known = {c.id for c in runstate.list_containers()}
     out += [f"cgroup /nsscope/{i}" for i in cgroup_ids() - before_ids - known]
     out += [f"name {n}" for n in state.stale_names() if n.startswith(PREFIX)]
     with open("/proc/self/mountinfo") as f:
-        out += [f"mount {line.split()[4]}" for line in f if state.RUN_DIR in line]
+        out += [f"mount {line.split()[4]}" for line in f if runstate.RUN_DIR in line]
     out += [f"veth {n}" for n in os.listdir("/sys/class/net") if n.startswith("nsv")
             and n not in _VETHS_BEFORE]
     return out
@@ -206,7 +207,7 @@ V2 = pytest.mark.v2
 def test_a_failed_run_says_why_in_one_line_and_leaves_nothing(args, message):
     need_root()
     need_tool("busybox")
-    before = {c.id for c in state.list_containers()} | cgroup_ids()
+    before = {c.id for c in runstate.list_containers()} | cgroup_ids()
     name = _name("bad")
     root = [] if "--rootfs" in args else ["--busybox"]
     r = run_nsscope("run", "--name", name, *root, *args, "--", "true")
@@ -214,7 +215,7 @@ def test_a_failed_run_says_why_in_one_line_and_leaves_nothing(args, message):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in r.stderr, r.stderr
     assert not _our_leftovers(before)
-    assert not os.path.lexists(os.path.join(state.names_dir(), name))
+    assert not os.path.lexists(os.path.join(runstate.names_dir(), name))
 
 
 @V2
@@ -454,9 +455,9 @@ def test_stop_with_and_without_init(containers, init, code):
     c = containers("--busybox", *(["--init"] if init else []), "--", "sleep", "100")
     r = run_nsscope("stop", "-t", "1", c.name)
     assert r.returncode == 0, r.stderr
-    done = state.find(c.name)
-    assert done.status == state.STOPPED and done.exit_code == code
-    assert not os.path.exists(f"/proc/{c.pid}") or state.proc_stat(c.pid)[1] != c.starttime
+    done = runstate.find(c.name)
+    assert done.status == runstate.STOPPED and done.exit_code == code
+    assert not os.path.exists(f"/proc/{c.pid}") or runstate.proc_stat(c.pid)[1] != c.starttime
     assert not ContainerCgroup(c.id).exists()
 
 
@@ -472,7 +473,7 @@ def test_zombies_are_reaped_with_init(containers, init):
     def zombies() -> list[int]:
         children = [int(child) for pid in (c.pid, leader)
                     for child in _read(f"/proc/{pid}/task/{pid}/children").split()]
-        return [pid for pid in children if (st := state.proc_stat(pid)) and st[0] == "Z"]
+        return [pid for pid in children if (st := runstate.proc_stat(pid)) and st[0] == "Z"]
 
     def orphans() -> list[int]:
         return [int(pid) for pid in _read(f"/proc/{c.pid}/task/{c.pid}/children").split()
@@ -579,7 +580,7 @@ def test_userns_maps_root_and_time_offsets(tmp_path):
 def test_no_leak_after_50_run_rm_cycles():
     need_root()
     need_tool("busybox")
-    before = {c.id for c in state.list_containers()} | cgroup_ids()
+    before = {c.id for c in runstate.list_containers()} | cgroup_ids()
     fds = len(os.listdir("/proc/self/fd"))
     for _ in range(25):
         r = run_nsscope("run", "--rm", "--busybox", "--name", _name("leak"), "--pids", "20",
@@ -599,18 +600,18 @@ def test_no_leak_after_50_run_rm_cycles():
 def test_kill9_of_the_parent_then_gc_leaves_nothing(detached):
     need_root()
     need_tool("busybox")
-    before = {c.id for c in state.list_containers()} | cgroup_ids()
+    before = {c.id for c in runstate.list_containers()} | cgroup_ids()
     name = _name("crash")
     if detached:
         r = run_nsscope("run", "-d", "--name", name, "--busybox", "--", "sleep", "100")
         assert r.returncode == 0, r.stderr
-        c = state.find(name)
+        c = runstate.find(name)
         parent = c.monitor_pid
     else:
         proc = subprocess.Popen([NSSCOPE, "run", "--name", name, "--busybox", "--", "sleep",
                                  "100"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        c = _wait_for(lambda: os.path.lexists(os.path.join(state.names_dir(), name))
-                      and (x := state.find(name)).status == state.RUNNING and x,
+        c = _wait_for(lambda: os.path.lexists(os.path.join(runstate.names_dir(), name))
+                      and (x := runstate.find(name)).status == runstate.RUNNING and x,
                       what="the container to run")
         parent = proc.pid
         assert c.monitor_pid == parent
@@ -621,8 +622,8 @@ def test_kill9_of_the_parent_then_gc_leaves_nothing(detached):
     # PID 1 dies with its parents (PR_SET_PDEATHSIG down the chain)
     assert select.select([pidfd], [], [], 10)[0], "the container outlived its supervisor"
     os.close(pidfd)
-    crashed = state.find(name)
-    assert crashed.crashed and crashed.status == state.STOPPED
+    crashed = runstate.find(name)
+    assert crashed.crashed and crashed.status == runstate.STOPPED
     r = run_nsscope("gc")
     assert r.returncode == 0 and f"removed container {c.short_id}" in r.stdout, r.stdout
     assert _our_leftovers(before) == []
@@ -635,8 +636,8 @@ def test_gc_leaves_running_and_stopped_containers_alone(containers):
     _stopped(stopped.name)
     r = run_nsscope("gc")
     assert r.returncode == 0
-    assert state.find(running.name).status == state.RUNNING
-    assert state.find(stopped.name).status == state.STOPPED
+    assert runstate.find(running.name).status == runstate.RUNNING
+    assert runstate.find(stopped.name).status == runstate.STOPPED
 
 
 # --- the rest of nsscope sees them --------------------------------------------------
@@ -669,9 +670,9 @@ def test_ls_tree_show_enter_throttle_and_ps_work_on_it(containers):
 
 def test_list_containers_record(containers):
     c = containers("--busybox", "--cpus", "0.5", "--", "sleep", "100")
-    rec = {x.id: x for x in state.list_containers()}[c.id]
-    assert rec.name == c.name and rec.pid == c.pid and rec.status == state.RUNNING
-    assert rec.starttime == state.proc_stat(c.pid)[1]
+    rec = {x.id: x for x in runstate.list_containers()}[c.id]
+    assert rec.name == c.name and rec.pid == c.pid and rec.status == runstate.RUNNING
+    assert rec.starttime == runstate.proc_stat(c.pid)[1]
     assert rec.cgroup == f"/nsscope/{c.id}" and rec.rootfs == busybox_rootfs()
     assert rec.command == ("sleep", "100")
     # the monitor forked PID 1 itself into a new pid namespace, and set its own

@@ -21,8 +21,8 @@ PYTHON = sys.executable
 def child(code: str, **kw) -> subprocess.CompletedProcess:
     """``code`` run by a new interpreter with ``syscalls as sc`` imported."""
     kw.setdefault("timeout", 60)
-    return subprocess.run([PYTHON, "-c",
-                           "import os, sys\nfrom nsscope.kernel import syscalls as sc\n" + code],
+    head = "import os, sys\nfrom nsscope.kernel import abi, syscalls as sc\n"
+    return subprocess.run([PYTHON, "-c", head + code],
                           capture_output=True, text=True, cwd=REPO, check=False, **kw)
 
 
@@ -74,7 +74,7 @@ def test_statfs_of_nothing_is_enoent():
 
 def test_unshare_and_sethostname_in_a_new_uts_namespace():
     need_root()
-    out = child("sc.unshare(sc.CLONE_NEWUTS)\n"
+    out = child("sc.unshare(abi.CLONE_NEWUTS)\n"
                 "sc.sethostname('nsscope-test-uts')\n"
                 "print(os.readlink('/proc/self/ns/uts'), os.uname().nodename)\n"
                 "try:\n    sc.sethostname('x' * 65)\nexcept OSError as e:\n    print(e.errno)")
@@ -96,9 +96,9 @@ def test_setns_joins_another_process_and_errors_carry_errno():
         pid = target.pid
         out = child(f"fd = sc.pidfd_open({pid})\n"
                     "sc.pidfd_send_signal(fd, 0)\n"
-                    "sc.setns(fd, sc.CLONE_NEWNET | sc.CLONE_NEWUTS)\n"
+                    "sc.setns(fd, abi.CLONE_NEWNET | abi.CLONE_NEWUTS)\n"
                     "print(os.readlink('/proc/self/ns/net'), os.readlink('/proc/self/ns/uts'))\n"
-                    "try:\n    sc.setns(fd, sc.CLONE_NEWNET | 1)\nexcept OSError as e:\n"
+                    "try:\n    sc.setns(fd, abi.CLONE_NEWNET | 1)\nexcept OSError as e:\n"
                     "    print(e.errno)\n"
                     "try:\n    sc.setns(9999, 0)\nexcept OSError as e:\n    print(e.errno)")
         assert out.returncode == 0, out.stderr
@@ -181,10 +181,10 @@ def _interpreters() -> list[str]:
 def test_every_python_here_reaches_the_kernel_the_same_way():
     need_root()
     code = ("import os, sys; sys.path.insert(0, sys.argv[1])\n"
-            "from nsscope.kernel import syscalls as sc\n"
-            "sc.unshare(sc.CLONE_NEWUTS); sc.sethostname('nsscope-py')\n"
+            "from nsscope.kernel import abi, syscalls as sc\n"
+            "sc.unshare(abi.CLONE_NEWUTS); sc.sethostname('nsscope-py')\n"
             "fd = sc.pidfd_open(os.getpid())\n"
-            "try:\n    sc.setns(fd, sc.CLONE_NEWNET | 1)\nexcept OSError as e:\n"
+            "try:\n    sc.setns(fd, abi.CLONE_NEWNET | 1)\nexcept OSError as e:\n"
             "    err = e.errno\n"
             "print(os.uname().nodename, err,\n"
             "      hex(sc.statfs_magic('/proc')), *map(hex, sc.capget()))")

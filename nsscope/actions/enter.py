@@ -42,7 +42,8 @@ import sys
 from nsscope.host import mountinfo
 from nsscope.kernel import syscalls
 from nsscope.errors import AccessDenied, NoSuchProcess, NsscopeError
-from nsscope.host.processes import PF_KTHREAD, PROC, parse_cgroup, parse_stat, read_ns_links
+from nsscope.host.processes import parse_cgroup, parse_stat, read_ns_links
+from nsscope.kernel.abi import CGROUP_ROOT, CLONE_FLAGS, NS_TYPES, PF_KTHREAD, PROC
 from nsscope.host.targets import Target
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see Request)
@@ -285,7 +286,7 @@ def _own_status(proc: str) -> dict[str, str]:
 
 
 def prepare(target: Target, request: Request, *, proc: str = PROC,
-            cgroup_root: str = "/sys/fs/cgroup", pidfd_setns: bool | None = None) -> Plan:
+            cgroup_root: str = CGROUP_ROOT, pidfd_setns: bool | None = None) -> Plan:
     """Check the target and open everything the join needs; nothing is changed yet.
 
     ``pidfd_setns``: join with one setns(pidfd) (default: when the kernel can, >= 5.8),
@@ -341,15 +342,13 @@ def _prepare(plan: Plan, request: Request, proc: str, cgroup_root: str,
     for t in request.types:
         if t not in theirs:
             raise CannotEnter(f"this kernel has no {t} namespaces")
-    # every type this code knows (model.NS_TYPES; taken from syscalls so that the
-    # enter path does not need the model)
-    wanted = tuple(syscalls.CLONE_FLAGS) if request.all_types else tuple(request.types)
+    wanted = NS_TYPES if request.all_types else tuple(request.types)
     # a namespace we are already in needs no setns; joining one's own user
     # namespace is even an error (setns(2): EINVAL)
     types = tuple(t for t in wanted if t in theirs and theirs[t] != ours.get(t))
     plan.types = types
     for t in types:
-        plan.flags |= syscalls.CLONE_FLAGS[t]
+        plan.flags |= CLONE_FLAGS[t]
     plan.privileged_caller = bool(int(_own_status(proc).get("CapEff", "0"), 16)
                                   & (1 << syscalls.CAP_SYS_ADMIN))
     if pidfd_setns is None:
@@ -510,7 +509,7 @@ def _setns_each(plan: Plan) -> None:
         order = order + ["user"] if plan.privileged_caller else ["user", *order]
     for t in order:
         try:
-            syscalls.setns(fds[t], syscalls.CLONE_FLAGS[t])
+            syscalls.setns(fds[t], CLONE_FLAGS[t])
         except OSError as e:
             raise _setns_error(e, plan, [t]) from None
 
@@ -577,7 +576,7 @@ def _same_file(fd: int, path: str) -> bool:
 # --- step 3: fork, become the target's user, exec ----------------------------------
 
 def enter(target: Target, request: Request, *, proc: str = PROC,
-          cgroup_root: str = "/sys/fs/cgroup", pidfd_setns: bool | None = None) -> int:
+          cgroup_root: str = CGROUP_ROOT, pidfd_setns: bool | None = None) -> int:
     """Enter ``target`` and run the request's CMD there.
 
     Returns CMD's exit status when a child was forked; otherwise this process

@@ -12,6 +12,7 @@ import sys
 
 from nsscope import __version__
 from nsscope.errors import NsscopeError
+from nsscope.kernel.abi import CGROUP_ROOT, PROC
 
 # argparse (with gettext and locale) is imported only when a parser is built:
 # `nsscope enter` parses its own words and must start fast; collections.abc
@@ -88,10 +89,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                      description="See a Linux host the way the kernel sees it: namespaces, "
                                  "cgroups, containers, throttling. With no command: the TUI.")
     parser.add_argument("-V", "--version", action="version", version=f"nsscope {__version__}")
-    parser.add_argument("--proc", default=os.environ.get("NSSCOPE_PROC", "/proc"),
+    parser.add_argument("--proc", default=os.environ.get("NSSCOPE_PROC", PROC),
                         help=argparse.SUPPRESS)
     parser.add_argument("--cgroup-root",
-                        default=os.environ.get("NSSCOPE_CGROUP_ROOT", "/sys/fs/cgroup"),
+                        default=os.environ.get("NSSCOPE_CGROUP_ROOT", CGROUP_ROOT),
                         help=argparse.SUPPRESS)
     # prog given, so argparse does not build a HelpFormatter (and import shutil,
     # with zlib, bz2 and lzma) just to name the subcommands' usage
@@ -130,7 +131,7 @@ class _EnterArgs:
     def __init__(self, argv: list[str]) -> None:
         self.command = "enter"
         self.argv = argv
-        self.proc = os.environ.get("NSSCOPE_PROC", "/proc")
+        self.proc = os.environ.get("NSSCOPE_PROC", PROC)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -149,12 +150,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_command = _module(COMMANDS["run"][0])
             fast = run_command.parse_fast(argv[1:])
             if fast is not None:
-                return int(run_command.run(fast) or 0)
+                exit_now(int(run_command.run(fast) or 0))
         args = build_parser(_command_for(argv)).parse_args(argv)
         if args.command is None:
             return _run_tui(args)
         module = _module(COMMANDS[args.command][0])
-        return int(module.run(args) or 0)
+        code = int(module.run(args) or 0)
+        if args.command in ("enter", "run"):
+            exit_now(code)  # their work is over and recorded (see exit_now)
+        return code
     except NsscopeError as e:
         sys.stderr.write(f"nsscope: {e}\n")
         return e.exit_code

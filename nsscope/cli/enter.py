@@ -19,7 +19,7 @@ from nsscope.actions.enter import (
     enter,
 )
 from nsscope.errors import NsscopeError
-from nsscope.host.processes import PROC
+from nsscope.kernel.abi import PROC
 from nsscope.host.targets import resolve
 
 # argparse and collections are not imported on the fast path (cli.main calls

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from nsscope.errors import NsscopeError
-from nsscope.actions.run import lifecycle, state
+from nsscope.actions.run import lifecycle
+from nsscope.host import runstate
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -15,7 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     sig = lifecycle.parse_signal(args.signal)
-    found = [state.find(t) for t in args.containers]
+    found = [runstate.find(t) for t in args.containers]
     for c in found:
         if not lifecycle.send_signal(c, sig):
             raise NsscopeError(f"container {c.name} is not running")

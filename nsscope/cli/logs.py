@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from nsscope.actions.run import lifecycle, state
+from nsscope.actions.run import lifecycle
+from nsscope.host import runstate
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -13,5 +14,5 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    lifecycle.print_log(state.find(args.container), follow=args.follow)
+    lifecycle.print_log(runstate.find(args.container), follow=args.follow)
     return 0

@@ -15,11 +15,11 @@ from __future__ import annotations
 import os
 import sys
 
-from nsscope.cli import exit_now
 from nsscope.errors import AccessDenied
 from nsscope.actions.run import spec as specs
 from nsscope.actions.run.supervisor import DEVNULL, Supervisor, start_detached
 from nsscope.kernel.syscalls import signals as signal  # _signal: no enum import (syscalls.py)
+from nsscope.kernel.abi import CGROUP_ROOT, PROC
 
 TYPE_CHECKING = False  # typing itself costs a run ~3 ms of imports
 if TYPE_CHECKING:
@@ -145,8 +145,8 @@ def parse_fast(argv: list[str]) -> Args | None:
     ``-v X``, then CMD): argparse then decides, and explains."""
     table = {flag: (_dest(flags, dest), kind) for _, flags, kind, dest, _, _ in OPTIONS
              for flag in flags}
-    values: dict = {"command": "run", "proc": os.environ.get("NSSCOPE_PROC", "/proc"),
-                    "cgroup_root": os.environ.get("NSSCOPE_CGROUP_ROOT", "/sys/fs/cgroup")}
+    values: dict = {"command": "run", "proc": os.environ.get("NSSCOPE_PROC", PROC),
+                    "cgroup_root": os.environ.get("NSSCOPE_CGROUP_ROOT", CGROUP_ROOT)}
     for dest, kind in table.values():
         values[dest] = False if kind == "flag" else kind[0] if isinstance(kind, tuple) else None
 
@@ -224,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
     if spec.detach:
         start_detached(sup)
         print(spec.id)
-        exit_now(0)
+        return 0
     master = None
     if spec.tty:
         master, slave = os.openpty()
@@ -252,4 +252,4 @@ def run(args: argparse.Namespace) -> int:
         left = sup.finish(code)
         if left:
             sys.stderr.write(f"nsscope: could not remove {', '.join(left)}\n")
-    exit_now(code if code is not None else 1)
+    return code if code is not None else 1

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from nsscope.actions.run import lifecycle, state
+from nsscope.actions.run import lifecycle
+from nsscope.host import runstate
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -16,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    found = [state.find(t) for t in args.containers]
+    found = [runstate.find(t) for t in args.containers]
     for c in found:
         lifecycle.stop(c, timeout=max(0.0, args.time))
         print(c.name)

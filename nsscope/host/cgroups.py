@@ -14,12 +14,12 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import replace
 
 from nsscope.host import mountinfo
+from nsscope.kernel import abi
 from nsscope.kernel import syscalls
 from nsscope.host.model import (UNIFIED, Cgroup, CpuStats, Hierarchy, MemoryStats, PidsStats,
                                 Pressure)
-from nsscope.host.processes import PROC
+from nsscope.kernel.abi import CGROUP_ROOT, PROC
 
-CGROUP_ROOT = "/sys/fs/cgroup"
 
 #: USER_HZ, the unit of cpuacct.stat (sysconf(_SC_CLK_TCK))
 USER_HZ = os.sysconf("SC_CLK_TCK")
@@ -53,14 +53,14 @@ def detect_mode(cgroup_root: str = CGROUP_ROOT, proc: str = PROC) -> str:
         magic = syscalls.statfs_magic(cgroup_root)
     except OSError:
         return "none"
-    if magic == syscalls.CGROUP2_SUPER_MAGIC:
+    if magic == abi.CGROUP2_SUPER_MAGIC:
         return "unified"
-    if magic == syscalls.TMPFS_MAGIC:
+    if magic == abi.TMPFS_MAGIC:
         try:
             unified = syscalls.statfs_magic(os.path.join(cgroup_root, "unified"))
         except OSError:
             unified = 0
-        return "hybrid" if unified == syscalls.CGROUP2_SUPER_MAGIC else "legacy"
+        return "hybrid" if unified == abi.CGROUP2_SUPER_MAGIC else "legacy"
     hs = hierarchies(cgroup_root, proc)
     v1 = any(h.version == 1 for h in hs)
     v2 = [h for h in hs if h.version == 2]

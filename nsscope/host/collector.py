@@ -7,14 +7,15 @@ from dataclasses import dataclass, replace
 
 from nsscope.host import cgroups, containers, namespaces, processes
 from nsscope.host.model import Snapshot
+from nsscope.kernel.abi import CGROUP_ROOT, PROC
 
 
 @dataclass(frozen=True)
 class Roots:
     """Where the host's pseudo-filesystems are; a test points these at a captured tree."""
 
-    proc: str = processes.PROC
-    cgroup: str = cgroups.CGROUP_ROOT
+    proc: str = PROC
+    cgroup: str = CGROUP_ROOT
     #: where runtimes keep their state (/var/lib/docker, /run/runc, /var/log/pods, …)
     state: containers.StatePaths = containers.StatePaths()
 
@@ -56,5 +57,5 @@ def collect(roots: Roots = Roots(), *, cgroup_figures: bool = True,
 
 def roots_of(args: object) -> Roots:
     """The roots a CLI invocation names (hidden --proc/--cgroup-root, for captured trees)."""
-    return Roots(proc=getattr(args, "proc", processes.PROC),
-                 cgroup=getattr(args, "cgroup_root", cgroups.CGROUP_ROOT))
+    return Roots(proc=getattr(args, "proc", PROC),
+                 cgroup=getattr(args, "cgroup_root", CGROUP_ROOT))

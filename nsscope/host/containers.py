@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 from nsscope.host import cgroups
 from nsscope.errors import BadInput, NsscopeError
 from nsscope.host.model import NS_TYPES, UNIFIED, CpuStats, Hierarchy, Process, Snapshot
-from nsscope.host.processes import PROC
-from nsscope.actions.run import state as nsscope_state
+from nsscope.kernel.abi import PROC
+from nsscope.host import runstate
 
 if TYPE_CHECKING:
     from nsscope.host.targets import Target
@@ -528,7 +528,7 @@ def _nsscope(ctx: _Context, info: _Info) -> None:
     """nsscope run's own record (nsscope.actions.run.state): name, PID 1, rootfs ("" = the
     host's /)."""
     for run_dir in ctx.paths.nsscope:
-        rec = nsscope_state.load(info.id, run_dir, ctx.proc)
+        rec = runstate.load(info.id, run_dir, ctx.proc)
         if rec is not None:
             info.name = rec.name or info.name
             info.rootfs = rec.rootfs or None
@@ -547,8 +547,8 @@ def not_running(snap: Snapshot, proc: str = PROC,
     seen = {c.id for c in snap.containers if c.runtime == "nsscope"}
     out = []
     for run_dir in paths.nsscope:
-        for rec in nsscope_state.list_containers(run_dir, proc):
-            if rec.id in seen or rec.status == nsscope_state.RUNNING:
+        for rec in runstate.list_containers(run_dir, proc):
+            if rec.id in seen or rec.status == runstate.RUNNING:
                 continue
             seen.add(rec.id)
             cgroup = rec.cgroup if any(os.path.isdir(h.mountpoint + rec.cgroup)

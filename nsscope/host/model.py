@@ -11,15 +11,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-# the links in /proc/PID/ns, the eight types plus the two *_for_children, are
-# defined with their reader (which must not import this module)
-from nsscope.host.processes import NS_LINKS
+from nsscope.kernel.abi import NS_LINKS, NS_TYPES  # noqa: F401 (the model's vocabulary)
 
 if TYPE_CHECKING:
     from nsscope.host.containers import Container
-
-#: The eight namespace types, in lsns's order of ``-t`` names.
-NS_TYPES: tuple[str, ...] = NS_LINKS[:8]
 
 #: cgroup v2's key in /proc/PID/cgroup ("0::/path") and in ``Process.cgroups``.
 UNIFIED = ""

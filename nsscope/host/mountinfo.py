@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-CGROUP_ROOT = "/sys/fs/cgroup"
+from nsscope.kernel.abi import CGROUP_ROOT, PROC
 
 #: cgroup v1 super options that are not controllers (cgroups(7), cgroup-v2.rst;
 #: name=… is a named hierarchy, release_agent=… a path)
@@ -35,7 +35,7 @@ def unescape(field: str) -> str:
     return "".join(out)
 
 
-def cgroup_mounts(proc: str = "/proc") -> list[tuple[str, str, str, str]]:
+def cgroup_mounts(proc: str = PROC) -> list[tuple[str, str, str, str]]:
     """(fstype, mountpoint, root, super options) of the cgroup mounts we see.
 
     From mountinfo; a captured tree may hold only ``mounts`` (the capturing
@@ -68,7 +68,7 @@ def cgroup_mounts(proc: str = "/proc") -> list[tuple[str, str, str, str]]:
     return out
 
 
-def cgroup_hierarchies(cgroup_root: str = CGROUP_ROOT, proc: str = "/proc",
+def cgroup_hierarchies(cgroup_root: str = CGROUP_ROOT, proc: str = PROC,
                        ) -> list[tuple[str, int, tuple[str, ...], str, str]]:
     """(key, version, controllers, mountpoint, root) of each hierarchy mounted under
     /sys/fs/cgroup, once (a hierarchy bind-mounted twice is the first mount).

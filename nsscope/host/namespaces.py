@@ -15,13 +15,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
+from nsscope.kernel import abi
 from nsscope.kernel import rtnetlink, syscalls
 from nsscope.host.model import NS_TYPES, Namespace, Process
 from nsscope.host.mountinfo import unescape as unescape_mountinfo
-from nsscope.host.processes import PROC
+from nsscope.kernel.abi import PROC
 
 #: NS_GET_NSTYPE answers with the CLONE_NEW* flag
-_TYPE_OF_FLAG = {flag: name for name, flag in syscalls.CLONE_FLAGS.items()}
+_TYPE_OF_FLAG = {flag: name for name, flag in abi.CLONE_FLAGS.items()}
 _FOR_CHILDREN = {"pid_for_children": "pid", "time_for_children": "time"}
 
 

@@ -13,6 +13,7 @@ import errno
 import os
 
 from nsscope.errors import AccessDenied, BadInput, NoSuchProcess
+from nsscope.kernel.abi import NS_LINKS, PF_KTHREAD, PROC
 
 # `typing` costs 2 ms of start-up; mypy treats any TYPE_CHECKING as true
 TYPE_CHECKING = False
@@ -22,13 +23,6 @@ if TYPE_CHECKING:
 # nsscope.host.model is imported where a Process is built, not here: `nsscope enter`
 # uses this module's parsers and must not pay for the model's dataclasses
 # (about 20 ms of start-up, most of `enter`'s budget)
-NS_LINKS: tuple[str, ...] = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts",
-                             "pid_for_children", "time_for_children")
-
-PROC = "/proc"
-
-#: PF_KTHREAD in field 9 (flags) of /proc/PID/stat (include/linux/sched.h)
-PF_KTHREAD = 0x00200000
 
 _O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 

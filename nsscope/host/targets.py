@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from nsscope.host import processes
 from nsscope.errors import BadInput, NoSuchProcess
+from nsscope.kernel.abi import PROC
 
 
 class Target:
@@ -53,7 +54,7 @@ class Target:
                 f"cgroup={self.cgroup!r})")
 
 
-def resolve(text: str, proc: str = processes.PROC) -> Target:
+def resolve(text: str, proc: str = PROC) -> Target:
     """A pid ("1234") or, once containers are recognised, a container name or id prefix."""
     text = text.strip()
     if text.lstrip("-").isdigit():
@@ -74,7 +75,7 @@ def _container_resolver():
     return getattr(containers, "resolve_target", None)
 
 
-def check_alive(target: Target, proc: str = processes.PROC) -> None:
+def check_alive(target: Target, proc: str = PROC) -> None:
     """NoSuchProcess if the pid is gone or now names another process (pid reuse)."""
     if processes.starttime(target.pid, proc) != target.starttime:
         raise NoSuchProcess(target.pid, f"process {target.pid} exited (its pid now names "

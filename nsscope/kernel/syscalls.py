@@ -15,45 +15,14 @@ import sys
 
 import _ctypes
 
+from nsscope.kernel.abi import (NS_GET_NSTYPE, NS_GET_OWNER_UID, NS_GET_PARENT, NS_GET_USERNS,
+                                PROC)
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import NoReturn
 
-# <linux/sched.h>
-CLONE_NEWTIME = 0x00000080
-CLONE_NEWNS = 0x00020000
-CLONE_NEWCGROUP = 0x02000000
-CLONE_NEWUTS = 0x04000000
-CLONE_NEWIPC = 0x08000000
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWPID = 0x20000000
-CLONE_NEWNET = 0x40000000
-
-#: namespace type (as in /proc/PID/ns) -> CLONE_NEW* flag
-CLONE_FLAGS: dict[str, int] = {
-    "cgroup": CLONE_NEWCGROUP,
-    "ipc": CLONE_NEWIPC,
-    "mnt": CLONE_NEWNS,
-    "net": CLONE_NEWNET,
-    "pid": CLONE_NEWPID,
-    "time": CLONE_NEWTIME,
-    "user": CLONE_NEWUSER,
-    "uts": CLONE_NEWUTS,
-}
-
-# <linux/nsfs.h>: _IO(0xb7, n)
-NSIO = 0xB7
-NS_GET_USERNS = (NSIO << 8) | 0x1
-NS_GET_PARENT = (NSIO << 8) | 0x2
-NS_GET_NSTYPE = (NSIO << 8) | 0x3
-NS_GET_OWNER_UID = (NSIO << 8) | 0x4
-
-# <linux/magic.h>
-CGROUP_SUPER_MAGIC = 0x27E0EB
-CGROUP2_SUPER_MAGIC = 0x63677270
-TMPFS_MAGIC = 0x01021994
-NSFS_MAGIC = 0x6E736673
 
 _SYS_pidfd_open = 434  # same number on every architecture (since 5.3)
 _SYS_pidfd_send_signal = 424
@@ -283,7 +252,7 @@ def cap_ambient_clear_all() -> None:
     prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
 
 
-def cap_last_cap(proc: str = "/proc") -> int:
+def cap_last_cap(proc: str = PROC) -> int:
     """The highest capability number this kernel knows (CAP_LAST_CAP)."""
     fd = os.open(f"{proc}/sys/kernel/cap_last_cap", os.O_RDONLY | os.O_CLOEXEC)
     try:
@@ -414,7 +383,7 @@ def memmove(address: int, data: bytes) -> None:
     _libc.memmove(_ULong(address), data, _ULong(len(data)))
 
 
-def thread_count(proc: str = "/proc") -> int:
+def thread_count(proc: str = PROC) -> int:
     """Threads of the calling process (the Threads: line of /proc/self/status)."""
     with open(f"{proc}/self/status", "rb") as f:
         for line in f:

@@ -60,10 +60,10 @@ from nsscope.kernel.syscalls import write_file
 from nsscope.errors import NsscopeError
 from nsscope.records import Record
 from nsscope.actions.run.spec import CPU_PERIOD_US, Limits
-from nsscope.actions.run.state import CGROUP_PARENT, PROC
+from nsscope.host.runstate import CGROUP_PARENT
+from nsscope.kernel.abi import CGROUP_ROOT, PROC
 from nsscope.kernel.syscalls import signals as signal  # _signal: no enum import (syscalls.py)
 
-CGROUP_ROOT = "/sys/fs/cgroup"
 #: v2 controllers enabled down the tree for a container (those it may be limited by)
 V2_CONTROLLERS = ("cpu", "cpuset", "memory", "pids")
 #: controllers whose hierarchy every container joins (see the module doc)

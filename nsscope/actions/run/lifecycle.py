@@ -20,9 +20,11 @@ import time
 from nsscope.kernel import syscalls
 from nsscope.errors import BadInput, NsscopeError
 from nsscope.actions.run import net, state
+from nsscope.host import runstate
 from nsscope.actions.run.cgroup import (CGROUP_ROOT, ContainerCgroup, cgroup_ids, hierarchies,
                                     remove_parent)
-from nsscope.actions.run.state import PROC, RUNNING, Container
+from nsscope.host.runstate import RUNNING, RunRecord
+from nsscope.kernel.abi import PROC
 
 
 def parse_signal(text: str) -> int:
@@ -49,7 +51,7 @@ def _open(pid: int | None, starttime: int | None, proc: str = PROC) -> int | Non
     except ProcessLookupError:
         return None
     # checked after opening: from here the fd names this process, reused pid or not
-    if state.is_alive(pid, starttime, proc):
+    if runstate.is_alive(pid, starttime, proc):
         return fd
     os.close(fd)
     return None
@@ -62,7 +64,7 @@ def _wait_fd(fd: int, timeout: float) -> bool:
     return bool(p.poll(max(0, int(timeout * 1000))))
 
 
-def send_signal(c: Container, sig: int, proc: str = PROC) -> bool:
+def send_signal(c: RunRecord, sig: int, proc: str = PROC) -> bool:
     """Signal the container's PID 1; False if it is not running."""
     fd = _open(c.pid, c.starttime, proc)
     if fd is None:
@@ -88,12 +90,12 @@ def _wait_gone(pid: int | None, starttime: int | None, timeout: float, proc: str
         os.close(fd)
 
 
-def wait_exit(c: Container, timeout: float, proc: str = PROC) -> bool:
+def wait_exit(c: RunRecord, timeout: float, proc: str = PROC) -> bool:
     """True once the container's PID 1 is gone (within ``timeout`` seconds)."""
     return _wait_gone(c.pid, c.starttime, timeout, proc)
 
 
-def wait_monitor(c: Container, timeout: float = 10.0, proc: str = PROC) -> bool:
+def wait_monitor(c: RunRecord, timeout: float = 10.0, proc: str = PROC) -> bool:
     """Wait for the supervisor to record the end and exit; False if it is still there.
 
     The supervisor is the foreground CLI or the -d monitor: either exits right
@@ -102,7 +104,7 @@ def wait_monitor(c: Container, timeout: float = 10.0, proc: str = PROC) -> bool:
     return _wait_gone(c.monitor_pid, c.monitor_starttime, timeout, proc)
 
 
-def stop(c: Container, timeout: float = 10.0, proc: str = PROC) -> None:
+def stop(c: RunRecord, timeout: float = 10.0, proc: str = PROC) -> None:
     """SIGTERM, then SIGKILL after ``timeout`` seconds (docker stop)."""
     running = c.status == RUNNING and send_signal(c, signal.SIGTERM, proc)
     if running and not wait_exit(c, timeout, proc):
@@ -112,12 +114,12 @@ def stop(c: Container, timeout: float = 10.0, proc: str = PROC) -> None:
     if not wait_monitor(c, 10.0, proc):
         raise NsscopeError(f"container {c.name} stopped, but its supervisor (pid "
                            f"{c.monitor_pid}) did not finish within 10 s")
-    fresh = state.load(c.id, _run_dir(c), proc)
+    fresh = runstate.load(c.id, _run_dir(c), proc)
     if fresh is not None and fresh.crashed:
         cleanup(fresh, keep_state=not fresh.remove)
 
 
-def remove(c: Container, force: bool = False, proc: str = PROC) -> None:
+def remove(c: RunRecord, force: bool = False, proc: str = PROC) -> None:
     """Remove a stopped container (with ``force``, kill a running one first)."""
     if c.status == RUNNING:
         if not force:
@@ -130,7 +132,7 @@ def remove(c: Container, force: bool = False, proc: str = PROC) -> None:
     cleanup(c)
 
 
-def cleanup(c: Container, keep_state: bool = False, cgroup_root: str = CGROUP_ROOT,
+def cleanup(c: RunRecord, keep_state: bool = False, cgroup_root: str = CGROUP_ROOT,
             proc: str = PROC) -> list[str]:
     """Remove what a container left: cgroup (after killing its members), veth, state, name."""
     cg = ContainerCgroup(c.id, cgroup_root, proc)
@@ -140,18 +142,18 @@ def cleanup(c: Container, keep_state: bool = False, cgroup_root: str = CGROUP_RO
         left = cg.remove()
     net.disconnect(c.id)
     if keep_state:
-        state.update_state(c.dir, status=state.STOPPED, leftover=left or None)
+        state.update_state(c.dir, status=runstate.STOPPED, leftover=left or None)
     else:
         state.release_name(c.name, c.id, _run_dir(c))
         shutil.rmtree(c.dir, ignore_errors=True)
     return left
 
 
-def _run_dir(c: Container) -> str:
+def _run_dir(c: RunRecord) -> str:
     return os.path.dirname(os.path.dirname(c.dir))
 
 
-def print_log(c: Container, follow: bool = False, proc: str = PROC) -> None:
+def print_log(c: RunRecord, follow: bool = False, proc: str = PROC) -> None:
     """Copy the container's log (stdout and stderr of a -d run) to our stdout."""
     path = os.path.join(c.dir, "log")
     try:
@@ -169,8 +171,8 @@ def print_log(c: Container, follow: bool = False, proc: str = PROC) -> None:
             out.flush()
             if not follow:
                 return
-            fresh = state.load(c.id, _run_dir(c), proc)
-            if fresh is None or fresh.status == state.STOPPED:
+            fresh = runstate.load(c.id, _run_dir(c), proc)
+            if fresh is None or fresh.status == runstate.STOPPED:
                 # one last read: what it wrote while we looked
                 while data := os.read(fd, 65536):
                     out.write(data)
@@ -181,7 +183,7 @@ def print_log(c: Container, follow: bool = False, proc: str = PROC) -> None:
         os.close(fd)
 
 
-def gc(run_dir: str = state.RUN_DIR, cgroup_root: str = CGROUP_ROOT,
+def gc(run_dir: str = runstate.RUN_DIR, cgroup_root: str = CGROUP_ROOT,
        proc: str = PROC, stopped: bool = False) -> list[str]:
     """Remove what crashed runs left (and, with ``stopped``, stopped containers too).
 
@@ -194,9 +196,9 @@ def gc(run_dir: str = state.RUN_DIR, cgroup_root: str = CGROUP_ROOT,
     """
     done: list[str] = []
     known: set[str] = set()
-    for c in state.list_containers(run_dir, proc):
+    for c in runstate.list_containers(run_dir, proc):
         known.add(c.id)
-        if c.crashed or (c.status == state.STOPPED and (stopped or c.remove)):
+        if c.crashed or (c.status == runstate.STOPPED and (stopped or c.remove)):
             if c.status == RUNNING:
                 continue
             left = cleanup(c, cgroup_root=cgroup_root, proc=proc)
@@ -206,11 +208,11 @@ def gc(run_dir: str = state.RUN_DIR, cgroup_root: str = CGROUP_ROOT,
     # state directories without a readable state.json, older than a minute
     # (younger ones may be a run being created right now)
     try:
-        entries = os.listdir(state.containers_dir(run_dir))
+        entries = os.listdir(runstate.containers_dir(run_dir))
     except FileNotFoundError:
         entries = []
     for cid in entries:
-        d = state.container_dir(cid, run_dir)
+        d = runstate.container_dir(cid, run_dir)
         if cid in known:
             continue
         try:
@@ -231,7 +233,7 @@ def gc(run_dir: str = state.RUN_DIR, cgroup_root: str = CGROUP_ROOT,
         remove_parent(h)
     for name in state.stale_names(run_dir):
         try:
-            os.unlink(os.path.join(state.names_dir(run_dir), name))
+            os.unlink(os.path.join(runstate.names_dir(run_dir), name))
             done.append(f"removed stale name {name}")
         except FileNotFoundError:
             pass

@@ -57,17 +57,18 @@ import select
 import sys
 import termios
 
+from nsscope.kernel import abi
 from nsscope.kernel import syscalls as sc
 from nsscope.errors import NsscopeError
 from nsscope.actions.run import init, mounts, net
-from nsscope.actions.run.state import proc_stat
+from nsscope.host.runstate import proc_stat
 from nsscope.kernel.syscalls import signals as signal  # _signal: no enum import (syscalls.py)
 
 #: unshared by PID 1's parent (the supervisor, or the helper): they apply to its children
-_FOR_CHILDREN = {"pid": sc.CLONE_NEWPID, "time": sc.CLONE_NEWTIME}
+_FOR_CHILDREN = {"pid": abi.CLONE_NEWPID, "time": abi.CLONE_NEWTIME}
 #: unshared by PID 1 itself
-_OWN = {"mnt": sc.CLONE_NEWNS, "uts": sc.CLONE_NEWUTS, "ipc": sc.CLONE_NEWIPC,
-        "net": sc.CLONE_NEWNET}
+_OWN = {"mnt": abi.CLONE_NEWNS, "uts": abi.CLONE_NEWUTS, "ipc": abi.CLONE_NEWIPC,
+        "net": abi.CLONE_NEWNET}
 #: held back around fork(): no Python handler may run in the child before it is set up
 _ASYNC_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                   signal.SIGUSR1, signal.SIGUSR2, signal.SIGCHLD, signal.SIGWINCH}
@@ -274,14 +275,14 @@ def _helper(spec: dict, rt: dict, chan: Channel, attach_fds: list[int]) -> None:
         # up the cache (mode 0700) to mount the overlay, so mount it now, as
         # the caller, in a mount namespace of our own; PID 1's (owned by the
         # user namespace) gets a copy. The helper stays in this one.
-        sc.unshare(sc.CLONE_NEWNS)
+        sc.unshare(abi.CLONE_NEWNS)
         mounts.make_private()
         mounts.mount_root(spec, rt, userns=False)
         # the volumes too: their host paths may be out of that root's reach
         mounts.mount_volumes(rt["layers"]["rootfs"], spec["volumes"],
                              nodev=rt["nodev"])
     if "user" in new:
-        sc.unshare(sc.CLONE_NEWUSER)
+        sc.unshare(abi.CLONE_NEWUSER)
         chan.send("userns")
         if chan.receive() != "maps":
             os._exit(1)
@@ -343,7 +344,7 @@ def _pid1(spec: dict, rt: dict, chan: Channel, attach_fds: list[int]) -> None:
     if "cgroup" in new:
         # inside /nsscope/<id> already: that becomes our cgroup namespace's root
         # (cgroup_namespaces(7))
-        sc.unshare(sc.CLONE_NEWCGROUP)
+        sc.unshare(abi.CLONE_NEWCGROUP)
     if "uts" in new and spec["hostname"]:
         sc.sethostname(spec["hostname"])
     if "net" in new:

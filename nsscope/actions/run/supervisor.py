@@ -30,10 +30,11 @@ import time
 
 from nsscope.errors import NsscopeError
 from nsscope.actions.run import nsexec, rootfs, state
+from nsscope.host import runstate
 from nsscope.actions.run.cgroup import CGROUP_ROOT, ContainerCgroup, write_file
 from nsscope.actions.run.init import exit_code
 from nsscope.actions.run.spec import Spec, container_env
-from nsscope.actions.run.state import PROC
+from nsscope.kernel.abi import PROC
 from nsscope.kernel.syscalls import signals as signal  # _signal: no enum import (syscalls.py)
 
 #: stdin/stdout/stderr argument of ``start``: /dev/null
@@ -79,13 +80,13 @@ class _Lines:
 
 
 class Supervisor:
-    def __init__(self, spec: Spec, run_dir: str = state.RUN_DIR,
+    def __init__(self, spec: Spec, run_dir: str = runstate.RUN_DIR,
                  cgroup_root: str = CGROUP_ROOT, proc: str = PROC,
                  cache_dir: str = rootfs.CACHE_DIR) -> None:
         self.spec = spec
         self.run_dir, self.cgroup_root, self.proc, self.cache_dir = (run_dir, cgroup_root, proc,
                                                                      cache_dir)
-        self.dir = state.container_dir(spec.id, run_dir)
+        self.dir = runstate.container_dir(spec.id, run_dir)
         self.cgroup: ContainerCgroup | None = None
         self.lower: str | None = None
         self.layers: dict[str, str] = {}
@@ -106,16 +107,16 @@ class Supervisor:
         self.lower = rootfs.resolve(spec.rootfs_kind, spec.rootfs, spec.image, self.cache_dir,
                                     self.run_dir)
         # 0711: a user namespace's root (mapped to another uid) must traverse it
-        os.makedirs(state.containers_dir(self.run_dir), mode=0o711, exist_ok=True)
+        os.makedirs(runstate.containers_dir(self.run_dir), mode=0o711, exist_ok=True)
         os.mkdir(self.dir, 0o700)
         try:
-            me = state.proc_stat(os.getpid(), self.proc)
+            me = runstate.proc_stat(os.getpid(), self.proc)
             state.write_json(os.path.join(self.dir, "config.json"), spec.to_dict())
             self.record = {
-                "id": spec.id, "name": spec.name, "status": state.CREATING, "pid": None,
+                "id": spec.id, "name": spec.name, "status": runstate.CREATING, "pid": None,
                 "starttime": None, "monitor_pid": os.getpid(),
                 "monitor_starttime": me[1] if me else None, "created": time.time(),
-                "cgroup": f"{state.CGROUP_PARENT}/{spec.id}", "rootfs": self.lower or "",
+                "cgroup": f"{runstate.CGROUP_PARENT}/{spec.id}", "rootfs": self.lower or "",
                 "command": list(spec.command), "detach": spec.detach, "remove": spec.remove,
                 "exit_code": None}
             self.save()
@@ -208,7 +209,7 @@ class Supervisor:
             starttime = None
             if pid1 is not None:  # our child is PID 1 itself: not reaped before we wait
                 self.pid, self.pidfd = pid1, os.pidfd_open(pid1)
-                st = state.proc_stat(pid1, self.proc)
+                st = runstate.proc_stat(pid1, self.proc)
                 starttime = st[1] if st else None
             self._converse(_Lines(r_status), w_go, starttime)
         finally:
@@ -247,7 +248,7 @@ class Supervisor:
             self.helper = None
             raise NsscopeError(f"the container's helper exited ({code}) before starting it")
         # EOF: the pipe is close-on-exec in PID 1 (and in CMD with --init): CMD runs
-        self.save(status=state.RUNNING, pid=self.pid, starttime=starttime, started=time.time())
+        self.save(status=runstate.RUNNING, pid=self.pid, starttime=starttime, started=time.time())
 
     def _write_maps(self, pid: int) -> None:
         def fmt(m):
@@ -272,9 +273,9 @@ class Supervisor:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX)
             taken = set()
-            for c in state.list_containers(self.run_dir, self.proc):
-                st = state.read_json(os.path.join(c.dir, "state.json")) or {}
-                if st.get("address") and c.status != state.STOPPED:
+            for c in runstate.list_containers(self.run_dir, self.proc):
+                st = runstate.read_json(os.path.join(c.dir, "state.json")) or {}
+                if st.get("address") and c.status != runstate.STOPPED:
                     taken.add(st["address"])
             self.address = net.pick_address(taken)
             self.save(address=self.address)
@@ -387,7 +388,7 @@ class Supervisor:
         if self.spec.remove:
             self._remove_files()
         else:
-            self.save(status=state.STOPPED, exit_code=code, finished=time.time(),
+            self.save(status=runstate.STOPPED, exit_code=code, finished=time.time(),
                       leftover=left or None)
         return left
 
@@ -464,7 +465,7 @@ def _monitor(sup: Supervisor, r: int, report_fd: int) -> int:
     os.setsid()
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
-        me = state.proc_stat(os.getpid(), sup.proc)
+        me = runstate.proc_stat(os.getpid(), sup.proc)
         sup.save(monitor_pid=os.getpid(), monitor_starttime=me[1] if me else None)
         log = os.open(os.path.join(sup.dir, "log"),
                       os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
