@@ -24,9 +24,10 @@ import pytest
 
 from conftest import FIXTURES, V2_FIXTURE, need_root, need_tool, run_nsscope
 from scenario import ns_ino, wait_for
-from nsscope.host import cgroups, containers
+from nsscope.host import cgroups, targets
 from nsscope.host.collector import Roots, collect
-from nsscope.host.containers import Container, StatePaths, lookup, match_cgroup, pod_of_cgroup
+from nsscope.host.containers import StatePaths, lookup, match_cgroup, pod_of_cgroup
+from nsscope.host.model import Container
 from nsscope.errors import BadInput, NsscopeError
 from nsscope.host.model import UNIFIED
 
@@ -325,10 +326,10 @@ def check_by_name(name: str, pid: int, cid: str | None = None, throttle: bool = 
     """`show`, `enter` and `throttle` take the container's name (and id prefix)."""
     data = json.loads(run_nsscope("show", name, "--json", check=True).stdout)
     assert data["pid"] == pid and data["container"]["name"] == name
-    t = containers.resolve_target(name)
+    t = targets.resolve(name)
     assert (t.pid, t.container, t.cgroup) == (pid, name, cpu_cgroup(pid))
     if cid is not None:
-        assert containers.resolve_target(cid[:7]).pid == pid
+        assert targets.resolve(cid[:7]).pid == pid
     # enter: a command in its namespaces sees its network namespace
     out = run_nsscope("enter", name, "--", "readlink", "/proc/self/ns/net", check=True)
     assert out.stdout.strip() == os.readlink(f"/proc/{pid}/ns/net")

@@ -383,7 +383,7 @@ def test_50_and_150_percent_in_a_container_like_cgroup_limited_in_place(lab):
 
 @pytest.mark.v2
 def test_a_container_target_is_limited_in_place_even_with_other_processes(lab):
-    """A Target carrying .cgroup (what `containers.resolve_target` returns) is never moved,
+    """A Target carrying .cgroup (what `targets.resolve` returns for a container) is never moved,
     although its cgroup holds a process that is not its descendant."""
     cg = lab.cgroup()
     main, other = lab.spawn(["sleep", "1000"]), lab.spawn(["sleep", "1000"])

@@ -257,7 +257,7 @@ def _ancestors(path: str) -> list[str]:
 
 
 def _words(path: str) -> list[str]:
-    text = cgroups._read(path)  # the readers' own os.open reader
+    text = cgroups.read_text(path)
     return text.split() if text else []
 
 

@@ -178,10 +178,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_tui(args: argparse.Namespace) -> int:
-    try:
-        tui = _module("nsscope.tui.app")
-    except ImportError:
-        # until the TUI exists, the bare command lists namespaces
-        from nsscope.cli import ls as ls_command
-        return ls_command.run(build_parser("ls").parse_args(["ls"]))
+    tui = _module("nsscope.tui.app")  # a broken TUI import is a traceback, not a fallback
     return int(tui.run(args) or 0)

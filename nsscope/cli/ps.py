@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from nsscope.host.collector import collect, roots_of
-from nsscope.host.containers import Container, StatePaths, not_running
+from nsscope.host.containers import StatePaths, not_running
+from nsscope.host.model import Container
 from nsscope.cli import table
 
 #: column -> right-aligned

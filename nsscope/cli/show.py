@@ -15,20 +15,18 @@ from typing import Any
 
 from nsscope.host.collector import collect, roots_of
 from nsscope.errors import AccessDenied, NoSuchProcess
-from nsscope.host.model import NS_LINKS, Snapshot
+from nsscope.host.model import NS_LINKS, Container, Snapshot
 from nsscope.host.targets import resolve
 from nsscope.host.users import user_name
 from nsscope.cli import table
 from nsscope.cli.tree import cgroup_record
 
 
-def _container_json(c: Any) -> dict[str, Any] | None:
+def _container_json(c: Container | None) -> dict[str, Any] | None:
     if c is None:
         return None
-    if dataclasses.is_dataclass(c) and not isinstance(c, type):
-        d = dataclasses.asdict(c)
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
-    return {"name": str(c)}
+    d = dataclasses.asdict(c)
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
 
 
 def record(snap: Snapshot, pid: int) -> dict[str, Any]:

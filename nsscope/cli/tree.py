@@ -16,6 +16,7 @@ from typing import Any
 from nsscope.host.collector import collect, roots_of
 from nsscope.host.model import Cgroup, Namespace, Snapshot
 from nsscope.cli import table
+from nsscope.host.queries import cgroup_children, user_tree
 
 #: processes listed under one namespace in text mode (``--all`` lifts it)
 PROC_LIMIT = 8
@@ -24,34 +25,6 @@ _TEE, _ELBOW, _PIPE, _BLANK = "├─ ", "└─ ", "│  ", "   "
 
 
 # --- the namespace tree ---------------------------------------------------------
-
-def user_tree(snap: Snapshot) -> tuple[list[Namespace], dict[int, list[Namespace]],
-                                       dict[int | None, list[Namespace]]]:
-    """(root user namespaces, user ns -> child user namespaces, owner -> owned namespaces).
-
-    A namespace whose owner is unknown (a captured tree has no nsfs files to
-    ask) is filed under owner None, except the initial ones, which belong to
-    the initial user namespace (init_nsproxy, kernel/nsproxy.c).
-    """
-    users = {ino: ns for ino, ns in snap.namespaces.items() if ns.type == "user"}
-    host_user = snap.host_ns.get("user")
-    children: dict[int, list[Namespace]] = {}
-    roots: list[Namespace] = []
-    for ns in sorted(users.values(), key=lambda n: n.ino):
-        if ns.parent is not None and ns.parent in users:
-            children.setdefault(ns.parent, []).append(ns)
-        else:
-            roots.append(ns)
-    owned: dict[int | None, list[Namespace]] = {}
-    for ns in sorted(snap.namespaces.values(), key=lambda n: (n.type, n.ino)):
-        if ns.type == "user":
-            continue
-        owner = ns.owner if ns.owner in users else None
-        if owner is None and snap.is_host(ns) and host_user in users:
-            owner = host_user
-        owned.setdefault(owner, []).append(ns)
-    return roots, children, owned
-
 
 def _proc_json(snap: Snapshot, pid: int) -> dict[str, Any]:
     p = snap.processes.get(pid)
@@ -133,15 +106,6 @@ def namespaces_text(snap: Snapshot, *, all_procs: bool = False) -> str:
 
 
 # --- the cgroup tree -------------------------------------------------------------
-
-def cgroup_children(snap: Snapshot) -> dict[str | None, list[Cgroup]]:
-    kids: dict[str | None, list[Cgroup]] = {}
-    for cg in snap.cgroups.values():
-        kids.setdefault(cg.parent_path, []).append(cg)
-    for v in kids.values():
-        v.sort(key=lambda c: c.path)
-    return kids
-
 
 def cgroup_record(cg: Cgroup) -> dict[str, Any]:
     cpu = cg.cpu

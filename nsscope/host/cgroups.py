@@ -95,7 +95,8 @@ def _read_fd(fd: int, pread: bool = False) -> bytes:
         off += len(data)
 
 
-def _read(path: str) -> str | None:
+def read_text(path: str) -> str | None:
+    """A cgroup file's text (one read loop on an fd), None if it cannot be read."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
@@ -160,14 +161,14 @@ def parse_cpu_max(text: str | None) -> tuple[int | None, int | None]:
     return quota, period
 
 
-def read_procs(path: str, *, read: Callable[[str], str | None] = _read) -> tuple[int, ...]:
+def read_procs(path: str, *, read: Callable[[str], str | None] = read_text) -> tuple[int, ...]:
     text = read(os.path.join(path, "cgroup.procs"))
     if not text:
         return ()
     return tuple(sorted(int(x) for x in text.split()))
 
 
-def cpu_v2(path: str, *, read: Callable[[str], str | None] = _read) -> CpuStats:
+def cpu_v2(path: str, *, read: Callable[[str], str | None] = read_text) -> CpuStats:
     stat = _keyed(read(path + "/cpu.stat"))
     quota, period = parse_cpu_max(read(path + "/cpu.max"))
     return CpuStats(
@@ -179,7 +180,7 @@ def cpu_v2(path: str, *, read: Callable[[str], str | None] = _read) -> CpuStats:
 
 
 def cpu_v1(cpu_path: str | None, cpuacct_path: str | None, *,
-           read: Callable[[str], str | None] = _read) -> CpuStats:
+           read: Callable[[str], str | None] = read_text) -> CpuStats:
     """From the v1 cpu (bandwidth, shares) and cpuacct (usage) hierarchies."""
     usage = user = system = None
     periods = throttled = throttled_usec = quota = period = shares = None
@@ -209,8 +210,8 @@ def cpu_v1(cpu_path: str | None, cpuacct_path: str | None, *,
 
 
 def memory_v2(path: str) -> MemoryStats:
-    return MemoryStats(current=_int(_read(path + "/memory.current")),
-                       max=_int(_read(path + "/memory.max")))
+    return MemoryStats(current=_int(read_text(path + "/memory.current")),
+                       max=_int(read_text(path + "/memory.max")))
 
 
 # v1 memory.limit_in_bytes reads PAGE_COUNTER_MAX rounded to pages when unlimited
@@ -218,15 +219,15 @@ _V1_UNLIMITED = 0x7FFFFFFFFFFFF000
 
 
 def memory_v1(path: str) -> MemoryStats:
-    limit = _int(_read(path + "/memory.limit_in_bytes"))
+    limit = _int(read_text(path + "/memory.limit_in_bytes"))
     if limit is not None and limit >= _V1_UNLIMITED:
         limit = None
-    return MemoryStats(current=_int(_read(path + "/memory.usage_in_bytes")), max=limit)
+    return MemoryStats(current=_int(read_text(path + "/memory.usage_in_bytes")), max=limit)
 
 
 def pids_stats(path: str) -> PidsStats:
-    return PidsStats(current=_int(_read(path + "/pids.current")),
-                     max=_int(_read(path + "/pids.max")))
+    return PidsStats(current=_int(read_text(path + "/pids.current")),
+                     max=_int(read_text(path + "/pids.max")))
 
 
 # --- the tree -----------------------------------------------------------------
@@ -288,19 +289,25 @@ def dir_of(h: Hierarchy, path: str) -> str | None:
     return h.mountpoint if rel == "/" else h.mountpoint + rel
 
 
-def cpu_hierarchy(hs: tuple[Hierarchy, ...]) -> Hierarchy | None:
-    """The hierarchy whose cpu controller enforces bandwidth (cfs_quota_us / cpu.max).
+def hierarchy_for(hs: tuple[Hierarchy, ...], controller: str) -> Hierarchy | None:
+    """The hierarchy whose ``controller`` governs processes.
 
-    A v1 hierarchy carrying ``cpu`` (alone or co-mounted as cpu,cpuacct) wins;
-    else the unified one when its root lists ``cpu`` in cgroup.controllers.
+    A v1 hierarchy carrying it (alone or co-mounted, as cpu,cpuacct) wins; else
+    the unified one when its root lists it in cgroup.controllers (on a hybrid
+    host a controller is bound to one hierarchy only: cgroup-v2.rst "Mounting").
     """
     for h in hs:
-        if h.version == 1 and "cpu" in h.controllers:
+        if h.version == 1 and controller in h.controllers:
             return h
     for h in hs:
-        if h.version == 2 and "cpu" in h.controllers:
+        if h.version == 2 and controller in h.controllers:
             return h
     return None
+
+
+def cpu_hierarchy(hs: tuple[Hierarchy, ...]) -> Hierarchy | None:
+    """The hierarchy whose cpu controller enforces bandwidth (cfs_quota_us / cpu.max)."""
+    return hierarchy_for(hs, "cpu")
 
 
 def _dir_for(dirs: dict[str, str], by_key: dict[str, Hierarchy], controller: str) -> str | None:
@@ -345,7 +352,7 @@ def _record(path: str, dirs: dict[str, str], by_key: dict[str, Hierarchy], figur
                   cpu=cpu, memory=memory, pids=pids)
 
 
-def _with_unified(cpu: CpuStats, v2: str, *, read: Callable[[str], str | None] = _read
+def _with_unified(cpu: CpuStats, v2: str, *, read: Callable[[str], str | None] = read_text
                   ) -> CpuStats:
     """v1 cpu figures completed from the same path in a hybrid host's unified hierarchy.
 
@@ -547,4 +554,4 @@ class CpuReader:
 
 def host_pressure(proc: str = PROC) -> Pressure | None:
     """Whole-host CPU PSI (/proc/pressure/cpu), when the kernel has PSI enabled."""
-    return parse_pressure(_read(f"{proc}/pressure/cpu"))
+    return parse_pressure(read_text(f"{proc}/pressure/cpu"))

@@ -20,7 +20,8 @@ class Roots:
     state: containers.StatePaths = containers.StatePaths()
 
 
-def _uptime(proc: str) -> float:
+def uptime(proc: str) -> float:
+    """Seconds since boot (/proc/uptime), for rates; the monotonic clock if unreadable."""
     try:
         with open(f"{proc}/uptime") as f:
             return float(f.read().split()[0])
@@ -35,7 +36,7 @@ def collect(roots: Roots = Roots(), *, cgroup_figures: bool = True,
     Nothing here raises for a process that vanished, a zombie, a kernel thread
     or a file the caller may not read: those are the normal state of a host.
     """
-    uptime = _uptime(roots.proc)
+    up = uptime(roots.proc)
     procs = processes.read_processes(roots.proc)
     nss = namespaces.build(procs, roots.proc, fds=fds)
     hs = cgroups.hierarchies(roots.cgroup, roots.proc)
@@ -47,7 +48,7 @@ def collect(roots: Roots = Roots(), *, cgroup_figures: bool = True,
         cgroup_mode=cgroups.detect_mode(roots.cgroup, roots.proc),
         hierarchies=hs,
         host_ns=namespaces.host_namespaces(procs),
-        uptime=uptime,
+        uptime=up,
         cpu_pressure=cgroups.host_pressure(roots.proc),
         hidden=tuple(pid for pid, p in procs.items() if not p.visible),
     )

@@ -9,12 +9,64 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
 from nsscope.kernel.abi import NS_LINKS, NS_TYPES  # noqa: F401 (the model's vocabulary)
 
-if TYPE_CHECKING:
-    from nsscope.host.containers import Container
+#: the namespaces a container normally has of its own: sharing one of them with
+#: the host (``docker run --network host``) is worth showing
+ISOLATING: tuple[str, ...] = ("pid", "net", "ipc", "uts", "mnt")
+
+
+@dataclass(frozen=True)
+class Container:
+    """One container (or sandbox) on the host, as nsscope recognised it."""
+
+    #: the runtime's id (64 hex for docker/podman/CRI); the name for runc/crun/lxc/
+    #: nspawn; a namespace inode for a sandbox
+    id: str
+    short_id: str
+    name: str
+    #: docker, podman, containerd, cri-o, kubernetes, lxc, systemd-nspawn,
+    #: machined, runc, crun, nsscope; for sandboxes unshare, bwrap, firejail or sandbox
+    runtime: str
+    #: the main process: the container's init (lowest starttime among the
+    #: processes whose parent is outside the container)
+    pid: int | None
+    pids: tuple[int, ...]
+    #: running, or paused (cgroup freezer); for nsscope run's own containers that
+    #: are not running (``ps -a``): stopped, or creating
+    state: str
+    #: the cgroup path that names the container (where its runtime put it)
+    cgroup: str | None
+    #: the CPU quota that binds it, in CPUs (the tightest over the cgroup and its
+    #: ancestors: CFS bandwidth is hierarchical, sched-bwc.rst); None = unlimited
+    cpu_limit: float | None = None
+    #: namespace types the main process shares with the host (pid 1 / kthreadd)
+    shares_host: tuple[str, ...] = ()
+    image: str | None = None
+    rootfs: str | None = None
+    #: Kubernetes: pod name, namespace, uid and QoS class, where known
+    pod: str | None = None
+    k8s_namespace: str | None = None
+    pod_uid: str | None = None
+    qos: str | None = None
+    #: a pod's pause/infra container (hidden by ``nsscope ps`` unless -a)
+    infra: bool = False
+    #: isolated processes of no known runtime, grouped by namespaces
+    sandbox: bool = False
+    #: a stopped nsscope container's exit status (128+N: killed by signal N)
+    exit_code: int | None = None
+
+    @property
+    def key(self) -> str:
+        """Unique among a snapshot's containers (ids of different runtimes may clash)."""
+        return f"{self.runtime}:{self.id}"
+
+    @property
+    def host_ns_label(self) -> str:
+        """'net=host,pid=host' for the isolating namespaces shared with the host."""
+        return ",".join(f"{t}=host" for t in ISOLATING if t in self.shares_host)
+
 
 #: cgroup v2's key in /proc/PID/cgroup ("0::/path") and in ``Process.cgroups``.
 UNIFIED = ""

@@ -27,7 +27,7 @@ from dataclasses import replace
 from collections.abc import Iterable, Mapping
 
 from nsscope.host import cgroups, containers, namespaces, processes
-from nsscope.host.collector import Roots, _uptime
+from nsscope.host.collector import Roots, uptime
 from nsscope.errors import NoSuchProcess
 from nsscope.host.model import Cgroup, Namespace, Process, Snapshot
 
@@ -174,7 +174,7 @@ class Sampler:
 
     def sample(self) -> Snapshot:
         now = self._clock()
-        uptime = _uptime(self.roots.proc)
+        up = uptime(self.roots.proc)
         procs, changed = self._processes(now)
         nss = self._namespaces(procs, now, changed)
         if now - self._hierarchies_at >= self.cycle:
@@ -190,7 +190,7 @@ class Sampler:
             cgroup_mode=self._mode or "none",
             hierarchies=self._hierarchies,
             host_ns=namespaces.host_namespaces(procs),
-            uptime=uptime,
+            uptime=up,
             cpu_pressure=cgroups.host_pressure(self.roots.proc),
             hidden=tuple(pid for pid, p in procs.items() if not p.visible),
         )

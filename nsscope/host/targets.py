@@ -7,7 +7,7 @@ Every command that acts on something (show, enter, throttle) goes through
 from __future__ import annotations
 
 from nsscope.host import processes
-from nsscope.errors import BadInput, NoSuchProcess
+from nsscope.errors import NoSuchProcess, NsscopeError
 from nsscope.kernel.abi import PROC
 
 
@@ -55,24 +55,27 @@ class Target:
 
 
 def resolve(text: str, proc: str = PROC) -> Target:
-    """A pid ("1234") or, once containers are recognised, a container name or id prefix."""
+    """A pid ("1234"), or a container name or id prefix."""
     text = text.strip()
     if text.lstrip("-").isdigit():
         pid = processes.parse_pid(text)
         return Target(pid=pid, starttime=processes.starttime(pid, proc))
-    resolver = _container_resolver()
-    if resolver is None:
-        raise BadInput(f"not a pid: {text!r}")
-    return resolver(text, proc)
+    return _resolve_container(text, proc)
 
 
-def _container_resolver():
-    """containers.resolve_target when the containers module exists (it maps names to pids)."""
-    try:
-        from nsscope.host import containers
-    except ImportError:
-        return None
-    return getattr(containers, "resolve_target", None)
+def _resolve_container(text: str, proc: str) -> Target:
+    """The main process of the container named (or id-prefixed) ``text``."""
+    # imported here: a pid (`nsscope enter 1234`) must not pay for the collector
+    from nsscope.host.collector import Roots, collect
+    from nsscope.host.containers import lookup
+
+    snap = collect(Roots(proc=proc), cgroup_figures=False, fds=False)
+    c = lookup(snap.containers, text)
+    if c.pid is None or c.pid not in snap.processes:
+        raise NsscopeError(f"container {c.name} has no running process")
+    p = snap.processes[c.pid]
+    return Target(pid=c.pid, starttime=p.starttime, container=c.name, container_id=c.id,
+                  cgroup=p.cgroup_for("cpu"))
 
 
 def check_alive(target: Target, proc: str = PROC) -> None:

@@ -26,9 +26,8 @@ from nsscope.host.collector import roots_of
 from nsscope.errors import NsscopeError
 from nsscope.host.history import CpuRates, History, snapshot_rates
 from nsscope.tui import actions
-from nsscope.tui.commands import NsscopeCommands
 from nsscope.tui.frame import Frame
-from nsscope.tui.messages import ActionDone, FrameReady
+from nsscope.tui.messages import ActionDone, ActionRequested, EnterRequested, FrameReady
 from nsscope.tui.screens.help import HelpScreen
 from nsscope.tui.screens.main import MainScreen
 from nsscope.tui.source import FixedSource, LiveSource
@@ -52,7 +51,6 @@ def run_captured(argv: list[str]) -> tuple[int, str]:
 class NsscopeApp(App[int]):
     CSS_PATH = "nsscope.tcss"
     TITLE = "nsscope"
-    COMMANDS = App.COMMANDS | {NsscopeCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="nsscope.quit"),
         Binding("question_mark", "help", "Help", key_display="?", id="nsscope.help"),
@@ -81,7 +79,7 @@ class NsscopeApp(App[int]):
         raise LookupError("no main screen")
 
     def on_mount(self) -> None:
-        self.push_screen(MainScreen())
+        self.push_screen(MainScreen(self.history, self.read_only))
         self.collect()
 
     def on_unmount(self) -> None:
@@ -134,6 +132,12 @@ class NsscopeApp(App[int]):
             return
 
     # --- actions
+
+    def on_enter_requested(self, message: EnterRequested) -> None:
+        self.enter(message.plan)
+
+    def on_action_requested(self, message: ActionRequested) -> None:
+        self.run_plan(message.what, message.plan)
 
     def enter(self, plan: actions.Plan) -> None:
         """Suspend, run `nsscope enter …` on the terminal, resume and refresh."""

@@ -26,17 +26,14 @@ class NsscopeCommands(Provider):
     """Hits for the actions; an action that cannot run says why in its help."""
 
     def _hit_help(self, action: str, text: str) -> str:
-        reason = getattr(self.app, "read_only", None)
+        reason = getattr(self.screen, "read_only", None)
         if reason and action in ("enter", "throttle", "reset", "stop"):
             return f"{text} — unavailable: {reason}"
         return text
 
     def _run(self, action: str) -> None:
-        from nsscope.tui.screens.main import MainScreen
-        for screen in reversed(self.app.screen_stack):
-            if isinstance(screen, MainScreen):
-                self.app.call_later(screen.run_action, action)
-                return
+        # declared on the main screen (MainScreen.COMMANDS): self.screen is it
+        self.app.call_later(self.screen.run_action, action)
 
     async def discover(self) -> Hits:
         for action, title, text in COMMANDS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
+from nsscope.tui.actions import Plan
 from nsscope.tui.frame import Frame
 
 
@@ -21,6 +22,23 @@ class FrameReady(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, FrameReady)
+
+
+class EnterRequested(Message):
+    """The main screen asks the app to hand the terminal to ``nsscope enter``."""
+
+    def __init__(self, plan: Plan) -> None:
+        super().__init__()
+        self.plan = plan
+
+
+class ActionRequested(Message):
+    """The main screen asks the app to run an action (throttle, reset, stop)."""
+
+    def __init__(self, what: str, plan: Plan) -> None:
+        super().__init__()
+        self.what = what
+        self.plan = plan
 
 
 class ActionDone(Message):

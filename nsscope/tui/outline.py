@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterable
 
 from rich.text import Text
 
-from nsscope.cli.tree import user_tree
 from nsscope.host.history import CpuRates
-from nsscope.host.model import Namespace
-from nsscope.tui.frame import Container, Frame
+from nsscope.host.model import Container, Namespace
+from nsscope.host.queries import user_tree
+from nsscope.tui.frame import Frame
 
 #: processes listed under one node; the filter finds the others
 PROC_LIMIT = 200

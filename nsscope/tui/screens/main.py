@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from typing import TYPE_CHECKING
-
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -14,7 +12,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, Tree
 
+from nsscope.host.history import History
 from nsscope.tui import actions
+from nsscope.tui.commands import NsscopeCommands
+from nsscope.tui.messages import ActionRequested, EnterRequested
 from nsscope.tui.frame import Frame
 from nsscope.tui.outline import NO_REF, OUTLINES, Ref, subject_of
 from nsscope.tui.screens.follow import FollowDialog
@@ -23,11 +24,8 @@ from nsscope.tui.widgets.details import Details
 from nsscope.tui.widgets.host_tree import HostTree
 from nsscope.tui.widgets.plots import PLOTS, PlotPanel
 
-if TYPE_CHECKING:
-    from nsscope.tui.app import NsscopeApp
-
-
 class MainScreen(Screen[None]):
+    COMMANDS = Screen.COMMANDS | {NsscopeCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("1", "view('containers')", "Containers", id="nsscope.view.containers"),
         Binding("2", "view('namespaces')", "Namespaces", id="nsscope.view.namespaces"),
@@ -44,16 +42,16 @@ class MainScreen(Screen[None]):
                 id="nsscope.filter.clear"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, history: History, read_only: str | None = None) -> None:
         super().__init__()
+        #: the CPU rates the collector keeps (the plots' and details' series)
+        self.history = history
+        #: why actions are off (None: they are on)
+        self.read_only = read_only
         self.frame: Frame | None = None
         self.follow_pid: int | None = None
         self.filter_text = ""
         self._status: Text | None = None
-
-    @property
-    def nsapp(self) -> NsscopeApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Static(id="status", markup=False)
@@ -114,7 +112,7 @@ class MainScreen(Screen[None]):
             t.append(f"  following {self.follow_pid}", style="bold cyan")
         if self.active_tree.sort:
             t.append("  sorted by throttling", style="yellow")
-        reason = self.nsapp.read_only
+        reason = self.read_only
         if reason:
             t.append("  read-only", style="bold yellow")
         if t != self._status:
@@ -144,7 +142,7 @@ class MainScreen(Screen[None]):
             return
         ref = self.selection
         path, _ = subject_of(frame, ref)
-        history = self.nsapp.history
+        history = self.history
         self.query_one(Details).show(frame, ref, history.latest(path) if path else None)
         subject = "host (/)" if path == "/" else (path or "")
         self.query_one(PlotPanel).show(subject, history.series(path) if path else (),
@@ -245,7 +243,7 @@ class MainScreen(Screen[None]):
         return True
 
     def _check_writable(self) -> bool:
-        reason = self.nsapp.read_only
+        reason = self.read_only
         if reason:
             self.notify(reason, title="not available", severity="warning", markup=False)
             return False
@@ -260,7 +258,7 @@ class MainScreen(Screen[None]):
         assert self.frame is not None
         plan = actions.enter_plan(self.frame, self.selection)
         if self._plan_or_explain(plan):
-            self.nsapp.enter(plan)
+            self.post_message(EnterRequested(plan))
 
     def action_throttle(self) -> None:
         if not self._check_writable():
@@ -273,7 +271,8 @@ class MainScreen(Screen[None]):
 
         def done(value: str | None) -> None:
             if value:
-                self.nsapp.run_plan("throttle", actions.throttle_plan(frame, ref, value))
+                self.post_message(ActionRequested(
+                    "throttle", actions.throttle_plan(frame, ref, value)))
         self.app.push_screen(ThrottleDialog(probe.what, actions.current_limit(frame, ref)), done)
 
     def action_reset(self) -> None:
@@ -282,7 +281,7 @@ class MainScreen(Screen[None]):
         assert self.frame is not None
         plan = actions.reset_plan(self.frame, self.selection)
         if self._plan_or_explain(plan):
-            self.nsapp.run_plan("reset", plan)
+            self.post_message(ActionRequested("reset", plan))
 
     def action_stop(self) -> None:
         if not self._check_writable():
@@ -290,4 +289,4 @@ class MainScreen(Screen[None]):
         assert self.frame is not None
         plan = actions.stop_plan(self.frame, self.selection)
         if self._plan_or_explain(plan):
-            self.nsapp.run_plan("stop", plan)
+            self.post_message(ActionRequested("stop", plan))
