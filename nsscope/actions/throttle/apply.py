@@ -1,0 +1,257 @@
+"""``apply``: put a limit on a target, recording first what it changes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any
+
+from nsscope.actions.throttle.cgroup_files import limit_files, read_files, refused, write_limit
+from nsscope.actions.throttle.journal import STATE_DIR, locked, record_for, record_of, save
+from nsscope.actions.throttle.limit import DEFAULT_PERIOD_USEC, Limit
+from nsscope.actions.throttle.outcome import FileChange, Outcome
+from nsscope.actions.throttle.placement import (
+    LIVE,
+    PARENT,
+    Host,
+    Plan,
+    ancestors,
+    hierarchies_of,
+    host,
+    origins,
+    plan,
+    throttleable,
+)
+from nsscope.actions.throttle.reset import prune, undo
+from nsscope.actions.throttle.systemd import SYSTEMD_DIR, systemctl_quota
+from nsscope.errors import NoSuchProcess, NsscopeError
+from nsscope.host import cgroups, processes
+from nsscope.host.collector import Roots
+from nsscope.host.model import Cgroup, Hierarchy
+from nsscope.host.targets import Target, check_alive
+from nsscope.kernel.syscalls import write_file
+
+
+def apply(target: Target, limit: Limit, *, tree: bool = False, roots: Roots = LIVE,
+          state_dir: str = STATE_DIR, systemd_dir: str = SYSTEMD_DIR) -> Outcome:
+    """Limit ``target``'s CPU; the first change to a cgroup records its original."""
+    pid = processes.tgid(target.pid, roots.proc)
+    notes: list[str] = []
+    if pid != target.pid:
+        notes.append(f"pid {target.pid} is a thread of process {pid}: limiting the process")
+        target = Target(pid=pid, starttime=processes.starttime(pid, roots.proc),
+                        container=target.container, container_id=target.container_id,
+                        cgroup=target.cgroup)
+    hst = host(roots)
+    with locked(state_dir):
+        check_alive(target, roots.proc)
+        throttleable(target.pid, roots.proc)  # before anything is touched
+        prune(hst, state_dir)
+        rec = record_of(target, hst, roots.proc, state_dir)
+        if rec is not None:
+            return _reapply(rec, target, limit, hst, tree=tree, roots=roots,
+                            state_dir=state_dir, notes=notes)
+        p = plan(target, hst, tree=tree, roots=roots, systemd_dir=systemd_dir)
+        if limit.quota_usec is None and p.move:
+            nothing = _nothing_to_lift(target, hst, roots)
+            if nothing is not None:
+                return nothing
+        stale = record_for(p.cgroup, state_dir)
+        if stale is not None:
+            # a record of an earlier process with the same pid (pid reuse): undo it first
+            undo(stale, hst, state_dir)
+            notes.append(f"undid an earlier nsscope limit on {p.cgroup} (pid {pid} was reused)")
+        return _first(p, target, limit, hst, roots=roots, state_dir=state_dir, notes=notes)
+
+
+def _nothing_to_lift(target: Target, hst: Host, roots: Roots) -> Outcome | None:
+    """'max' for a process in a shared cgroup that no limit binds: nothing to do (moving it
+    out would only make a cgroup to hold no limit). None when a limit does bind it."""
+    current = processes.read_process(target.pid, roots.proc, cmdline=False).cgroups[hst.cpu.key]
+    for path in (*ancestors(current), current):
+        cg = hst.read(path)
+        if cg is not None and cg.cpu is not None and cg.cpu.quota_usec is not None:
+            return None
+    return Outcome(cgroup=current, version=hst.version, dir=hst.dir(current),
+                   notes=(f"no CPU limit binds pid {target.pid} (cgroup {current} and its "
+                          "ancestors are unlimited): nothing changed",),
+                   limit=Limit(None))
+
+
+def _first(p: Plan, target: Target, limit: Limit, hst: Host, *, roots: Roots,
+           state_dir: str, notes: list[str]) -> Outcome:
+    rec: dict[str, Any] = {
+        "format": 1,
+        "cgroup": p.cgroup,
+        "version": hst.version,
+        "hierarchy": hst.cpu.key,
+        "target": {"pid": target.pid, "starttime": target.starttime,
+                   "container": target.container, "origin": p.origins.get(target.pid)},
+        "reason": p.reason,
+        # staged: each list grows just before the change it undoes is made
+        "created": [],      # [hierarchy key, cgroup path], parents first
+        "enabled": [],      # v2 cgroups where nsscope wrote +cpu to subtree_control
+        "moved": [],        # {pid, starttime, from: {key: path}}
+        "files": None,      # the limit files' contents before nsscope's first write
+        "unit": p.unit,
+    }
+    save(state_dir, rec)
+    created: list[str] = []
+    try:
+        if p.move:
+            for h in hierarchies_of(hst):
+                created += _mkdirs(hst, h, p.cgroup, rec, state_dir)
+        d = hst.dir(p.cgroup)
+        for a in p.enable:
+            rec["enabled"].append(a)
+            save(state_dir, rec)
+            write_file(hst.dir(a) + "/cgroup.subtree_control", "+cpu")
+        rec["files"] = read_files(d, hst.version)
+        save(state_dir, rec)
+        via = _set(d, hst.version, limit, p.unit, notes)
+        moved = _move_in(p, hst, rec, state_dir, notes)
+    except BaseException:
+        try:
+            undo(rec, hst, state_dir)
+        except (NsscopeError, OSError):
+            pass  # the staged record stays: `nsscope throttle --reset` finishes the undo
+        raise
+    after = read_files(d, hst.version)
+    changes = tuple(FileChange(f"{d}/{n}", rec["files"][n].strip(), after[n].strip())
+                    for n in limit_files(hst.version))
+    return Outcome(cgroup=p.cgroup, version=hst.version, dir=d, changes=changes, moved=moved,
+                   cgroups=tuple(created), notes=tuple(notes), via=via, reason=p.reason,
+                   limit=limit)
+
+
+def _shows(d: str, version: int, limit: Limit) -> bool:
+    """Whether the cgroup's files hold ``limit``."""
+    files = read_files(d, version)
+    if version == 2:
+        return files["cpu.max"].split() == limit.cpu_max().split()
+    quota = "-1" if limit.quota_usec is None else str(limit.quota_usec)
+    return (files["cpu.cfs_quota_us"].strip(), files["cpu.cfs_period_us"].strip()) == \
+        (quota, str(limit.period_usec))
+
+
+def _mkdirs(hst: Host, h: Hierarchy, cgroup: str, rec: dict[str, Any], state_dir: str
+            ) -> list[str]:
+    """Make /nsscope and ``cgroup`` below it in ``h``; the paths made (cpu hierarchy only).
+
+    ``nsscope run`` removes an empty /nsscope when its last container goes,
+    without this module's lock: if it does so between our two mkdirs, again.
+    """
+    made: list[str] = []
+    for _ in range(20):
+        try:
+            for path in (PARENT, cgroup):
+                d = hst.dir(path, h)
+                if os.path.isdir(d):
+                    continue
+                if [h.key, path] not in rec["created"]:
+                    rec["created"].append([h.key, path])
+                    save(state_dir, rec)
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(d)
+                if h is hst.cpu and path not in made:
+                    made.append(path)
+            return made
+        except FileNotFoundError:
+            continue
+    raise NsscopeError(f"cannot create {hst.dir(cgroup, h)}: {PARENT} keeps disappearing")
+
+
+def _set(d: str, version: int, limit: Limit, unit: str | None, notes: list[str]) -> str:
+    if unit is not None:
+        why = systemctl_quota(unit, limit)
+        # systemctl may succeed without doing anything (it ignores set-property in a
+        # chroot, src/systemctl: running_in_chroot_or_offline()): believe the file
+        if why is None and _shows(d, version, limit):
+            return "systemctl"
+        if why is None:
+            why = f"systemctl set-property {unit} left the cgroup file unchanged"
+        notes.append(f"{why}; wrote the cgroup file instead (systemd may rewrite it)")
+    write_limit(d, version, limit)
+    return "file"
+
+
+def _move_in(p: Plan, hst: Host, rec: dict[str, Any], state_dir: str,
+             notes: list[str]) -> tuple[int, ...]:
+    moved = []
+    for pid in p.move:
+        origin = p.origins.get(pid)
+        if origin is None:
+            continue  # exited since the plan
+        try:
+            start = processes.starttime(pid, hst.proc)
+        except NoSuchProcess:
+            continue
+        came_from: dict[str, str] = {}
+        rec["moved"].append({"pid": pid, "starttime": start, "from": came_from})
+        for h in hierarchies_of(hst):
+            if h.key not in origin:
+                continue
+            came_from[h.key] = origin[h.key]
+            save(state_dir, rec)
+            try:
+                write_file(hst.dir(p.cgroup, h) + "/cgroup.procs", str(pid))
+            except ProcessLookupError:
+                break  # exited: nothing to move
+            except OSError as e:
+                if h is hst.cpu:
+                    raise refused(hst.dir(p.cgroup, h) + "/cgroup.procs", str(pid), e) \
+                        from None
+                del came_from[h.key]
+                save(state_dir, rec)
+                notes.append(f"could not move pid {pid} in the {h.mountpoint} hierarchy "
+                             f"({e.strerror}): its usage/pressure there stays its old cgroup's")
+        else:
+            moved.append(pid)
+    return tuple(moved)
+
+
+def _reapply(rec: dict[str, Any], target: Target, limit: Limit, hst: Host, *, tree: bool,
+             roots: Roots, state_dir: str, notes: list[str]) -> Outcome:
+    """A cgroup nsscope already limited: change the limit, keep the recorded original."""
+    cgroup = rec["cgroup"]
+    d = hst.dir(cgroup)
+    before = read_files(d, hst.version)
+    via = _set(d, hst.version, limit, rec.get("unit"), notes)
+    moved: tuple[int, ...] = ()
+    if tree and rec["moved"]:
+        # --tree after a plain throttle: bring the descendants still in the old cgroup
+        origin = rec["target"].get("origin") or {}
+        old = origin.get(hst.cpu.key)
+        if old is not None:
+            members = set(cgroups.read_procs(hst.dir(old)))
+            kids = [k for k in processes.descendants(target.pid, roots.proc) if k in members]
+            p = Plan(cgroup=cgroup, move=tuple(kids), origins=origins(kids, hst, roots.proc),
+                     reason="")
+            moved = _move_in(p, hst, rec, state_dir, notes)
+    after = read_files(d, hst.version)
+    changes = tuple(FileChange(f"{d}/{n}", before[n].strip(), after[n].strip())
+                    for n in limit_files(hst.version))
+    notes.append(f"nsscope limited {cgroup} before: its original stays recorded for --reset")
+    return Outcome(cgroup=cgroup, version=hst.version, dir=d, changes=changes, moved=moved,
+                   notes=tuple(notes), via=via, reason=rec.get("reason", ""), limit=limit)
+
+# --- for --watch --------------------------------------------------------------------------
+
+def limited_cgroup(target: Target, roots: Roots = LIVE, state_dir: str = STATE_DIR) -> str:
+    """The cgroup whose figures tell how ``target`` is throttled: the one nsscope limited,
+    else the container's, else the process's own in the cpu hierarchy."""
+    hst = host(roots)
+    rec = record_of(target, hst, roots.proc, state_dir)
+    if rec is not None:
+        return rec["cgroup"]
+    if target.cgroup is not None:
+        return target.cgroup
+    p = processes.read_process(target.pid, roots.proc, cmdline=False)
+    return p.cgroups.get(hst.cpu.key, "/")
+
+
+def current_limit(cg: Cgroup | None) -> Limit:
+    """The limit a cgroup's figures show (unlimited when unknown)."""
+    if cg is None or cg.cpu is None:
+        return Limit(None)
+    return Limit(cg.cpu.quota_usec, cg.cpu.period_usec or DEFAULT_PERIOD_USEC)
