@@ -26,7 +26,7 @@ from nsscope.tui import actions
 from nsscope.tui.dev import scenario
 from nsscope.tui.app import NsscopeApp, run_on_terminal
 from nsscope.tui.frame import Frame
-from nsscope.tui.outline import Ref
+from nsscope.tui.outlines import Ref
 from nsscope.tui.screens.help import HelpScreen
 from nsscope.tui.screens.throttle import ThrottleDialog, step
 from nsscope.tui.dev.screenshots import loaded

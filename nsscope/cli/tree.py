@@ -19,7 +19,7 @@ from nsscope.cli import table
 from nsscope.host.queries import cgroup_children, user_tree
 
 #: processes listed under one namespace in text mode (``--all`` lifts it)
-PROC_LIMIT = 8
+TEXT_PROCS = 8
 
 _TEE, _ELBOW, _PIPE, _BLANK = "├─ ", "└─ ", "│  ", "   "
 
@@ -70,7 +70,7 @@ def namespaces_text(snap: Snapshot, *, all_procs: bool = False) -> str:
     lines: list[str] = []
 
     def procs(ns: Namespace, prefix: str) -> None:
-        pids = ns.pids if all_procs else ns.pids[:PROC_LIMIT]
+        pids = ns.pids if all_procs else ns.pids[:TEXT_PROCS]
         more = len(ns.pids) - len(pids)
         for i, pid in enumerate(pids):
             last = i == len(pids) - 1 and not more

@@ -13,7 +13,8 @@ import sys
 from typing import NamedTuple
 
 from nsscope.tui.frame import Frame
-from nsscope.tui.outline import Ref, subject_of
+from nsscope.tui.outlines import Ref
+from nsscope.tui.selection import subject_of
 
 #: namespace type -> the `nsscope enter` flag that enters only that type
 ENTER_FLAGS = {"mnt": "--mount", "uts": "--uts", "ipc": "--ipc", "net": "--net",

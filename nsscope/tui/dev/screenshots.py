@@ -19,7 +19,7 @@ from textual.pilot import Pilot
 from nsscope.tui.dev import scenario
 from nsscope.tui.app import NsscopeApp
 from nsscope.tui.frame import Frame
-from nsscope.tui.outline import Entry
+from nsscope.tui.outlines import Entry
 from nsscope.tui.source import FixedSource
 
 SIZE = (160, 48)

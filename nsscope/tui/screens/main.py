@@ -17,7 +17,8 @@ from nsscope.tui import actions
 from nsscope.tui.commands import NsscopeCommands
 from nsscope.tui.messages import ActionRequested, EnterRequested
 from nsscope.tui.frame import Frame
-from nsscope.tui.outline import NO_REF, OUTLINES, Ref, subject_of
+from nsscope.tui.outlines import NO_REF, OUTLINES, Ref
+from nsscope.tui.selection import subject_of
 from nsscope.tui.screens.follow import FollowDialog
 from nsscope.tui.screens.throttle import ThrottleDialog
 from nsscope.tui.widgets.details import Details

@@ -17,7 +17,9 @@ from textual.widgets import DataTable, Static
 from nsscope.host.history import CpuRates
 from nsscope.host.model import NS_TYPES, Cgroup, Namespace
 from nsscope.tui.frame import Frame
-from nsscope.tui.outline import Ref, members_of, pct, subject_of
+from nsscope.tui.outlines import Ref
+from nsscope.tui.outlines.labels import pct
+from nsscope.tui.selection import members_of, subject_of
 from nsscope.host.users import user_name
 
 #: rows of the member table

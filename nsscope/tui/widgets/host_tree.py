@@ -16,7 +16,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from nsscope.tui.frame import Frame
-from nsscope.tui.outline import Entry, Outline, filtered
+from nsscope.tui.outlines import Entry, Outline, filtered
 
 
 class HostTree(Tree[str]):

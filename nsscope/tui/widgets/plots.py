@@ -20,7 +20,7 @@ from textual.widgets import TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
 from nsscope.host.history import CpuRates
-from nsscope.tui.outline import shorten
+from nsscope.tui.outlines.labels import shorten
 
 #: tab id -> (tab title, [(field of CpuRates, legend label, colour)])
 PLOTS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {

@@ -1,0 +1,57 @@
+"""What a selection in a tree means for the other panes: the cgroup and process it
+stands for (``subject_of``), and its member processes (``members_of``).
+"""
+
+from __future__ import annotations
+
+from nsscope.tui.frame import Frame
+from nsscope.tui.outlines.base import Ref
+
+# --- what a selection means for the other panes ---------------------------------
+
+def subject_of(frame: Frame, ref: Ref) -> tuple[str | None, int | None]:
+    """(cgroup path to plot, pid whose namespaces to show) for a selection."""
+    kind, ident = ref
+    if kind == "process":
+        return frame.cpu_cgroup(ident), ident
+    if kind == "container":
+        c = frame.container(ident)
+        if c is None:
+            return None, None
+        pid = c.pid if c.pid is not None else next(iter(frame.members(c)), None)
+        return (c.cgroup if not c.sandbox else frame.cpu_cgroup(pid) if pid else None), pid
+    if kind == "cgroup":
+        cg = frame.snapshot.cgroups.get(ident)
+        return ident, (cg.procs[0] if cg is not None and cg.procs else None)
+    if kind == "namespace":
+        ns = frame.snapshot.namespaces.get(ident)
+        return "/", (ns.pids[0] if ns is not None and ns.pids else None)
+    return "/", None
+
+
+def members_of(frame: Frame, ref: Ref) -> tuple[int, ...]:
+    kind, ident = ref
+    if kind == "container":
+        c = frame.container(ident)
+        return frame.members(c) if c is not None else ()
+    if kind == "cgroup":
+        cg = frame.snapshot.cgroups.get(ident)
+        return cg.procs if cg is not None else ()
+    if kind == "namespace":
+        ns = frame.snapshot.namespaces.get(ident)
+        return ns.pids if ns is not None else ()
+    if kind == "group" and isinstance(ident, tuple) and ident[0] == "members":
+        ns = frame.snapshot.namespaces.get(ident[1])
+        return ns.pids if ns is not None else ()
+    if kind == "process":
+        def children() -> dict[int, list[int]]:
+            kids: dict[int, list[int]] = {}
+            for pid, p in frame.snapshot.processes.items():
+                kids.setdefault(p.ppid, []).append(pid)
+            return kids
+        kids = frame.cached("children", children)
+        return (ident, *kids.get(ident, ()))
+    return ()
+
+
+
