@@ -34,6 +34,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from nsscope.host.cpu_reader import CpuReader  # noqa: E402
 from nsscope.host import cgroups, processes  # noqa: E402
 from nsscope.actions import throttle  # noqa: E402
 from nsscope.kernel.syscalls import write_file  # noqa: E402
@@ -296,7 +297,7 @@ def top_cost() -> None:
         tree = BenchTree(n)
         try:
             hs = top.cpu_hierarchies(cgroups.hierarchies())
-            with cgroups.CpuReader(hs, skip=top.SKIP) as reader:
+            with CpuReader(hs, skip=top.SKIP) as reader:
                 prev = top.read(reader)
                 times = []
                 for _ in range(20):

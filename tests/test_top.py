@@ -11,6 +11,7 @@ import time
 import pytest
 
 from conftest import V2_FIXTURE, need_root, read_file, run_nsscope, write_file
+from nsscope.host.cpu_reader import CpuReader
 from nsscope.host import cgroups
 from nsscope.host.collector import Roots
 from nsscope.cli import top
@@ -84,7 +85,7 @@ def test_v2_fixture_table_marks_the_ancestor():
 
 def test_cpu_reader_equals_build_on_the_fixture():
     hs = top.cpu_hierarchies(cgroups.hierarchies(V2.cgroup, V2.proc))
-    with cgroups.CpuReader(hs) as reader:
+    with CpuReader(hs) as reader:
         first, second = reader.read(), reader.read()  # the second through kept descriptors
     full = cgroups.build(hs)
     assert first == second
@@ -143,7 +144,7 @@ def test_watch_without_a_tty_prints_a_table_per_refresh(lab):
 @pytest.mark.v2
 def test_reader_follows_cgroups_made_removed_and_made_again(lab):
     hs = top.cpu_hierarchies(cgroups.hierarchies())
-    with cgroups.CpuReader(hs) as reader:
+    with CpuReader(hs) as reader:
         reader.read()
         cg = lab.cgroup()
         quota = (lambda q: write_file(cg.cpu_dir + "/cpu.max", f"{q} 100000")) \

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from collections.abc import Mapping
 from typing import Any
 
+from nsscope.host.cpu_reader import CpuReader
 from nsscope.host import cgroups
 from nsscope.host.collector import roots_of
 from nsscope.errors import BadInput
@@ -92,7 +93,7 @@ class Reading:
     cgroups: Mapping[str, Cgroup]
 
 
-def read(reader: cgroups.CpuReader) -> Reading:
+def read(reader: CpuReader) -> Reading:
     """One reading of every cgroup's CPU figures (the cost of one refresh)."""
     return Reading(at=time.monotonic(), cgroups=reader.read())
 
@@ -249,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
     raise_fd_limit()
     hs = cpu_hierarchies(cgroups.hierarchies(roots.cgroup, roots.proc))
     mode = cgroups.detect_mode(roots.cgroup, roots.proc)
-    with cgroups.CpuReader(hs, skip=SKIP) as reader:
+    with CpuReader(hs, skip=SKIP) as reader:
         if args.watch:
             return _watch(args, reader)
         first = read(reader)
@@ -271,7 +272,7 @@ def _only(rs: list[Row], args: argparse.Namespace) -> list[Row]:
     return [r for r in rs if r.share > 0] if args.throttled else rs
 
 
-def _watch(args: argparse.Namespace, reader: cgroups.CpuReader) -> int:
+def _watch(args: argparse.Namespace, reader: CpuReader) -> int:
     tty = sys.stdout.isatty()
     prev = read(reader)
     due = prev.at + args.interval
