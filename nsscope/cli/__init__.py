@@ -52,7 +52,15 @@ def _parser_class() -> type[argparse.ArgumentParser]:
     import argparse
 
     class _Parser(argparse.ArgumentParser):
-        """argparse, but usage errors are one line (no usage dump) and exit 2."""
+        """argparse, but usage errors are one line (no usage dump) and exit 2, and no
+        abbreviated long options: as in docker, ``--priv`` is not ``--privileged`` (a
+        root tool must not guess), and a word such as ``--=`` after ``run``'s CMD is
+        CMD's, not an ambiguous abbreviation of nsscope's own options (argparse
+        classifies every word before it hands the rest to a subcommand)."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("allow_abbrev", False)
+            super().__init__(*args, **kwargs)
 
         def error(self, message: str) -> None:  # type: ignore[override]
             sys.stderr.write(f"{self.prog}: {message}\n")

@@ -11,11 +11,12 @@ import os
 import subprocess
 
 import pytest
-from conftest import need_tool, need_v2_host
 
 from nsscope.host import cgroups
 from nsscope.host.collector import collect
 from nsscope.host.model import UNIFIED
+
+from support import need_tool, need_v2_host
 
 pytestmark = [pytest.mark.v2, pytest.mark.v2only]
 

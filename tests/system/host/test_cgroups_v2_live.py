@@ -15,16 +15,15 @@ import time
 import uuid
 
 import pytest
-from conftest import need_v2_host, read_file, write_file
 
 from nsscope.host.collector import collect
 from nsscope.host.model import UNIFIED
 
+from support import need_v2_host, read_file, write_file
+
 pytestmark = [pytest.mark.v2, pytest.mark.v2only]
 
 CG = "/sys/fs/cgroup"
-
-
 
 
 def _keyed(path: str) -> dict[str, int]:

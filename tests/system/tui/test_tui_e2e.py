@@ -14,8 +14,8 @@ import re
 import subprocess
 import time
 
-from conftest import NSSCOPE, need_root, need_tool
-from test_tui import _TestCgroup
+from support import NSSCOPE, need_root, need_tool
+from support.cgroupfs import CgroupWithProcess
 
 
 def _tmux(*args: str) -> str:
@@ -42,7 +42,7 @@ def test_tmux_follow_throttle_quit():
     need_root()
     need_tool("tmux")
     name = f"nsscope-test-e2e-{os.getpid()}"
-    cg = _TestCgroup(name, ["sh", "-c", "while :; do :; done"])
+    cg = CgroupWithProcess(name, ["sh", "-c", "while :; do :; done"])
     pid = cg.proc.pid
     session = name
     try:

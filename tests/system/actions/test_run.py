@@ -10,7 +10,6 @@ Run time: about 70 s on this shared 2-core machine (loaded by others; 105 s at
 worst), 12-38 s of it the 50-cycle leak check; the 14 ``v2`` tests take about
 150 s inside the TCG VM.
 """
-
 from __future__ import annotations
 
 import json
@@ -18,7 +17,6 @@ import os
 import pty
 import re
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,17 +24,15 @@ import time
 import uuid
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from conftest import NSSCOPE, assert_modules_exist, need_root, need_tool, run_nsscope
 from nsscope.actions.run import lifecycle, state
-from nsscope.host import runstate
 from nsscope.actions.run.cgroup import ContainerCgroup, cgroup_ids, limit_files
 from nsscope.actions.run.rootfs import busybox_rootfs
+from nsscope.host import runstate
+
+from support import NSSCOPE, assert_modules_exist, need_root, need_tool, run_nsscope
 
 PREFIX = "nsscope-test-rt5-"
-IN_VM = bool(os.environ.get("NSSCOPE_IN_V2_VM"))
 DEFAULT_NEW = {"cgroup", "ipc", "mnt", "net", "pid", "uts"}
 NS_TYPES = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
 
@@ -148,42 +144,6 @@ def _our_leftovers(before_ids: set[str]) -> list[str]:
 
 
 _VETHS_BEFORE = set(os.listdir("/sys/class/net")) if os.path.isdir("/sys/class/net") else set()
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _overlayfs():
-    """Copy-on-write roots need overlayfs. The kernel loads it on first mount through
-    modprobe, which in the v2 VM runs outside the chroot holding the modules; load it
-    from here then (a no-op where it is loaded already)."""
-    with open("/proc/filesystems") as f:
-        if "overlay" not in f.read() and os.geteuid() == 0 and shutil.which("modprobe"):
-            subprocess.run(["modprobe", "overlay"], capture_output=True, check=False)
-    yield
-
-
-# --- options ------------------------------------------------------------------------
-
-def test_option_values_are_parsed_as_docker_and_unshare_spell_them():
-    from nsscope.errors import BadInput
-    from nsscope.actions.run import spec
-    assert spec.parse_size("64M") == 64 << 20
-    assert spec.parse_size("512k") == 512 << 10 and spec.parse_size("1g") == 1 << 30
-    assert spec.parse_cpus("0.5", None) == 50000  # µs per 100 ms period
-    assert spec.parse_cpus(None, "20%") == 20000
-    assert spec.parse_cpus(None, None) is None
-    # unshare's OUTER,INNER,COUNT becomes uid_map's "INNER OUTER COUNT"
-    assert spec.parse_map(["100000,0,65536"], "--map-users") == ((0, 100000, 65536),)
-    assert spec.parse_share(["net,ipc", "uts"]) == {"net", "ipc", "uts"}
-    for bad in (lambda: spec.parse_size("lots"), lambda: spec.parse_cpus("0.5", "50%"),
-                lambda: spec.parse_cpus("-1", None), lambda: spec.parse_map(["1,2"], "x"),
-                lambda: spec.parse_user("root"), lambda: spec.check_name("a" * 64 + "b"),
-                lambda: spec.check_name("0123456789ab")):
-        with pytest.raises(BadInput):
-            bad()
-
-
-# --- bad input --------------------------------------------------------------------
-
 V2 = pytest.mark.v2
 
 
@@ -217,7 +177,6 @@ def test_a_failed_run_says_why_in_one_line_and_leaves_nothing(args, message):
     assert not _our_leftovers(before)
     assert not os.path.lexists(os.path.join(runstate.names_dir(), name))
 
-
 @V2
 def test_missing_command_and_exec_failures():
     need_root()
@@ -229,8 +188,6 @@ def test_missing_command_and_exec_failures():
     r = run_nsscope("run", "--rm", "--busybox", "--", "/etc/passwd")
     assert r.returncode == 126 and "Permission denied" in r.stderr
 
-
-# --- inside -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("extra, expected", [
     pytest.param([], DEFAULT_NEW, marks=V2),
@@ -249,7 +206,6 @@ def test_inside_pid1_hostname_and_exactly_the_requested_namespaces(containers, e
     assert "nsscope-test-h" in out.splitlines()
     # the oracle: /proc/PID/ns of PID 1 seen from the host, against ours
     assert _new_types(c.pid) == expected
-
 
 @V2
 def test_limit_files_hold_the_limits_outside_and_inside(containers):
@@ -283,7 +239,6 @@ def test_limit_files_hold_the_limits_outside_and_inside(containers):
     out = _wait_for(lambda: _logs(c.name).split(), what="output")
     assert out == ["50", str(64 << 20)]
 
-
 @V2
 def test_busy_loop_is_held_to_its_cpu_limit(containers):
     c = containers("--busybox", "--cpus", "0.2", "--", "sh", "-c", "while :; do :; done")
@@ -307,7 +262,6 @@ def test_busy_loop_is_held_to_its_cpu_limit(containers):
     assert share <= 0.2 * 1.25, share
     assert t1 > t0
 
-
 @V2
 def test_memory_hog_is_oom_killed(containers):
     c = containers("--busybox", "--init", "--memory", "32M", "--", "sh", "-c",
@@ -324,7 +278,6 @@ def test_memory_hog_is_oom_killed(containers):
         oom = _keyed(f"{d}/memory.oom_control")
         assert int(oom["oom_kill"]) >= 1
         assert int(_read(f"{d}/memory.max_usage_in_bytes")) <= 32 << 20
-
 
 @V2
 def test_fork_bomb_stops_at_pids_max(containers):
@@ -344,8 +297,6 @@ def test_fork_bomb_stops_at_pids_max(containers):
     assert r.returncode == 0, r.stderr
     assert not os.path.exists(d)
 
-
-# --- filesystem -----------------------------------------------------------------------
 
 def test_host_mountinfo_is_unchanged_during_and_after_a_run(tmp_path):
     need_root()
@@ -377,7 +328,6 @@ def _tree(root: str) -> dict[str, tuple]:
             st = os.lstat(p)
             out[os.path.relpath(p, root)] = (st.st_mode, st.st_size, st.st_mtime_ns)
     return out
-
 
 @V2
 def test_writes_do_not_reach_the_image(tmp_path):
@@ -446,8 +396,6 @@ def test_image_tar_is_extracted_safely(tmp_path):
     assert r.returncode != 0 and "through a symlink" in r.stderr
     assert list(target.iterdir()) == []
 
-
-# --- lifecycle ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("init, code", [pytest.param(False, 137, marks=V2), (True, 143)])
 def test_stop_with_and_without_init(containers, init, code):
@@ -574,8 +522,6 @@ def test_userns_maps_root_and_time_offsets(tmp_path):
     assert os.stat(tmp_path / "v" / "f").st_uid == 100000
 
 
-# --- leaks, crashes, gc ---------------------------------------------------------------
-
 @pytest.mark.slow
 def test_no_leak_after_50_run_rm_cycles():
     need_root()
@@ -640,8 +586,6 @@ def test_gc_leaves_running_and_stopped_containers_alone(containers):
     assert runstate.find(stopped.name).status == runstate.STOPPED
 
 
-# --- the rest of nsscope sees them --------------------------------------------------
-
 def test_ls_tree_show_enter_throttle_and_ps_work_on_it(containers):
     c = containers("--busybox", "--hostname", "nsscope-test-h", "--cpus", "0.5", "--",
                    "sleep", "100")
@@ -682,8 +626,6 @@ def test_list_containers_record(containers):
     assert os.readlink(f"/proc/{c.pid}/ns/pid") != os.readlink(f"/proc/{mon}/ns/pid")
     assert int(_read(f"/proc/{c.pid}/stat").rsplit(")", 1)[1].split()[1]) == mon  # its parent
 
-
-# --- privileges ------------------------------------------------------------------------
 
 def _status_inside(*opts: str) -> dict[str, str]:
     r = run_nsscope("run", "--rm", "--busybox", *opts, "--", "cat", "/proc/self/status")
@@ -731,7 +673,6 @@ def test_sys_admin_work_needs_privileged_or_the_capability():
     assert int(run_nsscope("run", "--rm", "--busybox", "--privileged", "--", "sh", "-c",
                            size).stdout) > 0
 
-
 @V2
 def test_device_nodes_it_makes_cannot_open_the_hosts_devices():
     """CAP_MKNOD stays (docker's set); opening what it makes is refused: by runc's
@@ -751,8 +692,6 @@ def test_device_nodes_it_makes_cannot_open_the_hosts_devices():
                         "mknod /tmp/n c 1 3 && echo x > /tmp/n && echo ok")
         assert r.stdout == "ok\n", r.stderr
 
-
-# --- start-up ----------------------------------------------------------------------------
 
 def test_a_run_imports_nothing_heavy():
     """What makes ``nsscope run`` start fast (bench/bench_run.py measures it): the
@@ -781,133 +720,6 @@ def test_a_run_imports_nothing_heavy():
     assert imported & heavy == set()
 
 
-# the forms parse_fast reads itself; anything else goes to argparse
-_VALUES = st.text(alphabet="abcxyz019:/=,.% _", min_size=1, max_size=6) | st.sampled_from(
-    ["-5", "-0.5", "64M", "0.5"])
-
-
-@st.composite
-def _run_command_lines(draw) -> list[str]:
-    from nsscope.cli.run import OPTIONS
-    argv: list[str] = []
-    for _, flags, kind, _, _, _ in draw(st.lists(st.sampled_from(OPTIONS), max_size=8)):
-        short = [f for f in flags if not f.startswith("--")]
-        flag = draw(st.sampled_from(flags))
-        if kind == "flag":
-            argv.append(flag)
-            continue
-        value = draw(st.sampled_from(kind) if isinstance(kind, tuple) else _VALUES)
-        form = draw(st.sampled_from(["apart", "equals", "attached"]))
-        if form == "equals" and flag.startswith("--"):
-            argv.append(f"{flag}={value}")
-        elif form == "attached" and short and "=" not in value:
-            argv.append(short[0] + value)
-        else:
-            argv += [flag, value]
-    if draw(st.booleans()):  # a cluster of short flags: -it, -dit
-        argv.append("-" + "".join(draw(st.lists(st.sampled_from("dit"), min_size=2,
-                                                max_size=3))))
-    tail = draw(st.lists(st.text(alphabet="ab-=x ", min_size=1, max_size=4), max_size=3))
-    lead = draw(st.sampled_from(["--", "sh", None]))
-    return argv + ([lead] if lead else []) + (tail if lead else [])
-
-
-@settings(max_examples=300, deadline=None)
-@given(_run_command_lines())
-def test_run_options_parse_as_argparse_parses_them(argv):
-    from nsscope.cli import build_parser
-    from nsscope.cli.run import parse_fast
-    fast = parse_fast(argv)
-    assert fast is not None, argv  # these forms never need argparse
-    assert vars(fast) == vars(build_parser("run").parse_args(["run", *argv]))
-
-
-@pytest.mark.parametrize("argv", [
-    ["--help"], ["-h"], ["--rm", "--bus", "true"], ["--net", "bogus", "true"], ["--name"],
-    ["--name", "--rm", "true"], ["--rm", "-e=A=1", "true"], ["-x", "true"], ["--rm=1", "true"],
-])
-def test_what_parse_fast_does_not_read_goes_to_argparse(argv):
-    from nsscope.cli.run import parse_fast
-    assert parse_fast(argv) is None
-    # and argparse answers: help, an abbreviation's meaning, or a one-line error
-    r = run_nsscope("run", *argv)
-    if "-h" in argv or "--help" in argv:
-        assert r.returncode == 0 and "--privileged" in r.stdout
-    elif argv[1:2] in (["--bus"], ["-e=A=1"]):  # --busybox abbreviated; -e's value after =
-        assert r.returncode == 0, r.stderr  # argparse reads them: it runs (and removes) `true`
-    else:
-        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
-
-
-@pytest.mark.parametrize("text", ["abc", "a" * 64, "a" * 65, "-a", "a.b-c_d", "a b", "a\n",
-                                  "é", "0", "", ".a", "A9"])
-def test_name_and_hostname_checks_are_the_documented_patterns(text):
-    import re
-    from nsscope.actions.run import spec
-    assert spec.is_name(text) == bool(re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}", text,
-                                                   re.ASCII))
-    assert spec.is_hostname(text) == bool(re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9.-]{0,62}",
-                                                       text, re.ASCII))
-    assert spec.is_env_key(text) == bool(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text, re.ASCII))
-
-
-@settings(max_examples=400, deadline=None)
-@given(st.text(alphabet="0123456789.,- kmgtibKMGTIB\n", max_size=8))
-def test_cpu_lists_and_sizes_are_read_as_the_documented_patterns(text):
-    import re
-    from nsscope.errors import BadInput
-    from nsscope.actions.run import spec
-    assert spec.is_cpu_list(text) == bool(re.fullmatch(r"\d+(-\d+)?(,\d+(-\d+)?)*", text,
-                                                       re.ASCII))
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?", text.strip(), re.ASCII | re.I)
-    try:
-        size = spec.parse_size(text)
-    except BadInput:
-        assert m is None or float(m.group(1)) * 1024 ** " kmgt".index(
-            (m.group(2) or " ").lower()) < 1
-    else:
-        assert m is not None and size == int(float(m.group(1)) * 1024 ** " kmgt".index(
-            (m.group(2) or " ").lower()))
-
-
-def test_fork_refuses_a_threaded_process():
-    """The helper and PID 1 are forks of the CLI: only safe single-threaded."""
-    import threading
-    from nsscope.errors import NsscopeError
-    from nsscope.actions.run import nsexec
-    assert nsexec.single_threaded() == (threading.active_count() == 1)
-    stop = threading.Event()
-    t = threading.Thread(target=stop.wait)
-    t.start()
-    try:
-        assert not nsexec.single_threaded()
-        with pytest.raises(NsscopeError, match="single-threaded"):
-            nsexec.fork_child(lambda: 0)
-    finally:
-        stop.set()
-        t.join()
-    with pytest.raises(ChildProcessError):
-        os.waitpid(-1, os.WNOHANG)  # and nothing was forked
-
-
-def test_runtime_reads_the_hierarchies_as_nsscope_cgroups_does():
-    from nsscope.host import cgroups
-    from nsscope.actions.run.cgroup import hierarchies
-    theirs = [(h.key, h.version, h.controllers, h.mountpoint, h.root)
-              for h in cgroups.hierarchies()]
-    assert [tuple(h) for h in hierarchies()] == theirs and theirs
-
-
-def test_state_files_are_json():
-    import json as json_module
-    value = {"b": [1, 2.5, None, True, False, "q\"\\\n\x01é😀\udcff"], "a": {"z": [], "y": {}},
-             "n": -0.0, "big": 2 ** 70, "t": (1, "x")}
-    text = state.to_json(value)
-    assert json_module.loads(text) == json_module.loads(json_module.dumps(value))
-    with pytest.raises(ValueError):
-        state.to_json({"x": float("nan")})
-
-
 def test_ps_all_lists_stopped_containers(containers):
     running = containers("--busybox", "--", "sleep", "100")
     stopped = containers("--busybox", "--", "sh", "-c", "exit 5", running=False)
@@ -933,9 +745,6 @@ def test_ps_all_lists_stopped_containers(containers):
                      table, re.M), table
     assert run_nsscope("rm", stopped.name).returncode == 0
     assert stopped.name not in ps("-a")
-
-
-# --- the same rootfs under runc ------------------------------------------------------
 
 @V2
 def test_same_namespaces_limit_files_and_privileges_as_runc(containers, tmp_path):
@@ -1014,8 +823,6 @@ def test_same_namespaces_limit_files_and_privileges_as_runc(containers, tmp_path
             except OSError:
                 pass
 
-
-# --- --net bridge -------------------------------------------------------------------
 
 def test_bridge_connects_containers_and_leaves_no_veth():
     """In a net namespace of the test's own (unshare -n): the bridge, the veths and

@@ -5,32 +5,27 @@ run the app on this host against processes and cgroups they make, and check
 the effect of an action with an independent oracle (the cgroup files, the
 target's /proc/PID/ns links).
 """
-
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import pytest
-from textual.drivers.headless_driver import HeadlessDriver
 from textual.widgets import Static
 
-from conftest import NSSCOPE, V2_FIXTURE, need_root, need_tool, remove_cgroups
-from scenario import Scenario, ns_ino, wait_for
-from nsscope.host import cgroups
 from nsscope.tui import actions
+from nsscope.tui.app import NsscopeApp
 from nsscope.tui.dev import scenario
-from nsscope.tui.app import NsscopeApp, run_on_terminal
+from nsscope.tui.dev.screenshots import loaded
 from nsscope.tui.frame import Frame
 from nsscope.tui.outlines import Ref
 from nsscope.tui.screens.help import HelpScreen
-from nsscope.tui.screens.throttle import ThrottleDialog, step
-from nsscope.tui.dev.screenshots import loaded
+from nsscope.tui.screens.throttle import step
 from nsscope.tui.source import FixedSource, LiveSource
+
+from support import NSSCOPE, V2_FIXTURE
+from support.scenario import wait_for
 
 SIZE = (160, 48)
 DOCKER = ("/system.slice/docker-"
@@ -59,8 +54,6 @@ def summary(app: NsscopeApp) -> str:
 def messages(app: NsscopeApp) -> list[str]:
     return [n.message for n in app._notifications]
 
-
-# --- fixture: navigation, views, filter, sort, follow ---------------------------------
 
 async def test_views_switch_and_navigate():
     app = fixture_app()
@@ -276,8 +269,6 @@ def test_throttle_dialog_steps():
     assert step("0.5", 5) == "55%" and step("max", -5) == "95%"
 
 
-# --- live: markup, throttle, reset, enter, non-root --------------------------------------
-
 async def test_a_process_named_like_markup_shows_literally(tmp_path):
     link = tmp_path / "[red]x"
     link.symlink_to("/bin/sleep")
@@ -305,179 +296,6 @@ async def test_a_process_named_like_markup_shows_literally(tmp_path):
         p.wait()
 
 
-class _TestCgroup:
-    """A cgroup of the test's own in the cpu hierarchy, with one process in it."""
-
-    def __init__(self, name: str, argv: list[str]) -> None:
-        hs = cgroups.hierarchies()
-        self.h = cgroups.cpu_hierarchy(hs)
-        if self.h is None:
-            pytest.skip("no cpu controller")
-        self.path = f"/{name}"
-        self.dir = self.h.mountpoint + self.path
-        # on a v1 host with cpuacct mounted apart, usage is there: join it too
-        acct = next((h for h in hs if h.version == 1 and "cpuacct" in h.controllers
-                     and h is not self.h), None)
-        self.dirs = [self.dir] + ([acct.mountpoint + self.path] if acct else [])
-        for d in self.dirs:
-            os.mkdir(d)
-        self.proc = subprocess.Popen(argv, start_new_session=True)
-        for d in self.dirs:
-            fd = os.open(d + "/cgroup.procs", os.O_WRONLY)
-            try:
-                os.write(fd, str(self.proc.pid).encode())
-            finally:
-                os.close(fd)
-
-    def quota(self) -> str:
-        """The limit file's content: cfs_quota_us on v1, cpu.max on v2."""
-        name = "cpu.cfs_quota_us" if self.h.version == 1 else "cpu.max"
-        with open(f"{self.dir}/{name}") as f:
-            return f.read().strip()
-
-    def close(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
-        remove_cgroups(self.dirs)
-
-
-async def test_throttle_dialog_applies_and_reset_restores():
-    need_root()
-    cg = _TestCgroup(f"nsscope-test-tui-{os.getpid()}", ["sleep", "1000"])
-    pid = cg.proc.pid
-    before = cg.quota()
-    try:
-        app = NsscopeApp(LiveSource(), interval=0.3, euid=0)
-        async with app.run_test(size=SIZE) as pilot:
-            await until(pilot, lambda: app.frame is not None and pid in
-                        app.frame.snapshot.processes, what="the process in a frame")
-            await pilot.press("3")
-            app.main.follow(pid)
-            await pilot.pause()
-            assert app.main.selection == Ref("process", pid)
-            await pilot.press("t")
-            dialog = await until(pilot, lambda: isinstance(app.screen, ThrottleDialog)
-                                 and app.screen, what="the dialog")
-            field = dialog.query_one("#throttle-value")
-            assert field.value == "50%"  # unlimited: the dialog starts at 50 %
-            await pilot.press(*["down"] * 6)
-            assert field.value == "20%"
-            await pilot.press("enter")
-            done = await until(pilot, lambda: getattr(app, "last_action", None),
-                               timeout=60, what="nsscope throttle to finish")
-            assert done.ok, done.output
-            assert done.argv == [sys.executable, "-m", "nsscope", "throttle", str(pid), "20%"]
-            # the oracle: the cgroup's own limit file
-            assert cg.quota() in ("20000", "20000 100000")
-            await until(pilot, lambda: "cpu 20%" in summary(app), what="the limit shown")
-            app.last_action = None
-            await pilot.press("r")
-            done = await until(pilot, lambda: getattr(app, "last_action", None),
-                               timeout=60, what="the reset")
-            assert done.ok, done.output
-            assert cg.quota() == before
-            await until(pilot, lambda: "cpu unlimited" in summary(app),
-                        what="the reset shown")
-    finally:
-        subprocess.run([NSSCOPE, "throttle", str(pid), "--reset"], capture_output=True, check=False)
-        cg.close()
-
-
-async def test_enter_suspends_runs_the_cli_and_resumes(tmp_path, monkeypatch):
-    need_root()
-    need_tool("unshare")
-    out = tmp_path / "inside"
-    shell = tmp_path / "shell.sh"
-    shell.write_text(f"#!/bin/sh\nreadlink /proc/self/ns/uts > {out}\nhostname >> {out}\n")
-    shell.chmod(0o755)
-    monkeypatch.setenv("SHELL", str(shell))
-    # a headless driver that can hand the terminal over, counting the handovers
-    calls: list[str] = []
-    monkeypatch.setattr(HeadlessDriver, "can_suspend", property(lambda self: True))
-    monkeypatch.setattr(HeadlessDriver, "suspend_application_mode",
-                        lambda self: calls.append("suspend"), raising=False)
-    monkeypatch.setattr(HeadlessDriver, "resume_application_mode",
-                        lambda self: calls.append("resume"), raising=False)
-    argvs: list[list[str]] = []
-
-    def runner(argv: list[str]) -> int:
-        argvs.append(argv)
-        calls.append("run")
-        return run_on_terminal(argv)
-
-    sc = Scenario()
-    try:
-        pid = sc.spawn(["unshare", "--uts", "sh", "-c", "hostname nsscope-test-uts; "
-                        "exec sleep 1000"], settle="sleep")
-        app = NsscopeApp(LiveSource(), interval=0.3, runner=runner, euid=0)
-        async with app.run_test(size=SIZE) as pilot:
-            await until(pilot, lambda: app.frame is not None and pid in
-                        app.frame.snapshot.processes, what="the target in a frame")
-            app.main.follow(pid)
-            await pilot.pause()
-            await pilot.press("e")
-            await until(pilot, lambda: getattr(app, "last_enter", None), timeout=60,
-                        what="the enter to return")
-            assert argvs == [[sys.executable, "-m", "nsscope", "enter", str(pid), "--",
-                              str(shell)]]
-            assert calls == ["suspend", "run", "resume"]
-            assert app.last_enter[1] == 0
-            # the oracle: the shell ran in the target's uts namespace
-            assert out.read_text().split() == [f"uts:[{ns_ino(pid, 'uts')}]",
-                                               "nsscope-test-uts"]
-            # the app is back and answers keys
-            await pilot.press("2")
-            await pilot.pause()
-            assert app.main.view == "namespaces"
-            assert any("exit status 0" in m for m in messages(app))
-    finally:
-        sc.close()
-
-
-NON_ROOT = """
-import asyncio, json, sys
-from nsscope.tui.app import NsscopeApp
-from nsscope.tui.source import LiveSource
-from nsscope.tui.screens.throttle import ThrottleDialog
-
-async def main():
-    app = NsscopeApp(LiveSource(), interval=0.3)
-    async with app.run_test(size=(160, 48)) as pilot:
-        for _ in range(200):
-            if app.frame is not None:
-                break
-            await pilot.pause(0.05)
-        await pilot.press("3")
-        await pilot.pause()
-        dialogs = 0
-        for key in "tekr":
-            await pilot.press(key)
-            await pilot.pause()
-            dialogs += isinstance(app.screen, ThrottleDialog)
-        print(json.dumps({"read_only": app.read_only, "dialogs": dialogs,
-                          "frames": app.frame.seq if app.frame else 0,
-                          "processes": len(app.frame.snapshot.processes),
-                          "messages": [n.message for n in app._notifications]}))
-
-asyncio.run(main())
-"""
-
-
-def test_non_root_is_read_only_and_says_why():
-    need_root()
-    setpriv = need_tool("setpriv")
-    p = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
-                        "--inh-caps=-all", sys.executable, "-c", NON_ROOT],
-                       capture_output=True, text=True, timeout=120,
-                       cwd="/", env={**os.environ, "HOME": "/nonexistent"}, check=False)
-    assert p.returncode == 0, p.stderr
-    out = json.loads(p.stdout.strip().splitlines()[-1])
-    assert out["read_only"].startswith("read-only: nsscope runs as uid 65534")
-    assert out["frames"] >= 1 and out["processes"] > 1
-    assert out["dialogs"] == 0
-    assert len([m for m in out["messages"] if m.startswith("read-only")]) == 4
-
-
 def test_nsscope_without_command_needs_a_terminal_not_a_traceback():
     # the CLI's bad-input rule holds for the TUI's roots too
     p = subprocess.run([NSSCOPE, "--proc", "/nonexistent"], capture_output=True, text=True,
@@ -485,42 +303,3 @@ def test_nsscope_without_command_needs_a_terminal_not_a_traceback():
     assert p.returncode != 0
     assert "Traceback" not in p.stderr
     assert "no such directory: /nonexistent" in p.stderr
-
-
-
-async def test_stop_a_container_made_by_nsscope_run():
-    need_root()
-    name = f"nsscope-test-tui-stop-{os.getpid()}"
-    p = subprocess.run([NSSCOPE, "run", "-d", "--name", name, "--", "sleep", "1000"],
-                       capture_output=True, text=True, timeout=120, check=False)
-    assert p.returncode == 0, p.stderr
-    cid = p.stdout.strip()
-    try:
-        app = NsscopeApp(LiveSource(), interval=0.3, euid=0)
-        async with app.run_test(size=SIZE) as pilot:
-            def container():
-                f = app.frame
-                return f and next((c for c in f.containers if c.id == cid), None)
-            c = await until(pilot, container, what="the container in a frame")
-            assert c.runtime == "nsscope" and c.name == name
-            await until(pilot, lambda: app.main.active_tree.node_for("rt:nsscope"),
-                        what="its runtime in the tree")
-            tree = app.main.active_tree
-            tree.node_for("rt:nsscope").expand()
-            await pilot.pause()
-            key = f"rt:nsscope|ctr:{c.key}"
-            await until(pilot, lambda: tree.node_for(key), what="its node")
-            tree.reveal(["rt:nsscope", key])
-            await pilot.pause()
-            assert app.main.selection == Ref("container", c.key)
-            await pilot.press("k")
-            done = await until(pilot, lambda: getattr(app, "last_action", None),
-                               timeout=60, what="nsscope stop to finish")
-            assert done.ok, done.output
-            assert done.argv[3:] == ["stop", cid]
-            # the oracle: its main process is gone
-            await until(pilot, lambda: not os.path.exists(f"/proc/{c.pid}"),
-                        what="the container's process to exit")
-    finally:
-        subprocess.run([NSSCOPE, "rm", "-f", cid], capture_output=True, timeout=60,
-                       check=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import REPO
+from support import REPO
 
 
 def _loaded(code: str) -> str:

@@ -5,7 +5,6 @@ The machine may be busy with other work: the cgroups under test are given the
 largest CPU weight (cpu.shares 262144 / cpu.weight 10000) so that contention
 does not starve them below their limit; the limit itself is what is measured.
 """
-
 from __future__ import annotations
 
 import errno
@@ -17,228 +16,25 @@ import select
 import signal
 import struct
 import subprocess
-import sys
 import termios
 import time
-import uuid
 
 import pytest
 
-from conftest import (NSSCOPE, need_root, need_tool, need_v2_host, read_file, remove_cgroups,
-                      run_nsscope, write_file)
-from scenario import wait_for
-from nsscope.host import cgroups
 from nsscope.actions import throttle
-from nsscope.errors import BadInput, NsscopeError
+from nsscope.errors import NsscopeError
+from nsscope.host import cgroups
 from nsscope.host.targets import Target
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-#: a busy loop in N threads; hashlib releases the GIL on large buffers, so the
-#: threads really run in parallel (Modules/_hashopenssl.c, HASHLIB_GIL_MINSIZE)
-BUSY = """\
-import hashlib, sys, threading
-buf = b"x" * (1 << 20)
-def spin():
-    while True:
-        hashlib.sha256(buf).digest()
-for _ in range(int(sys.argv[1]) - 1):
-    threading.Thread(target=spin, daemon=True).start()
-spin()
-"""
-TOLERANCE = 2.0  # points of one CPU
-
-
-# --- helpers ---------------------------------------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of the whole process (fields 14 and 15 of /proc/PID/stat, proc(5))."""
-    data = read_file(f"/proc/{pid}/stat")
-    rest = data[data.rindex(")") + 2:].split()
-    return (int(rest[11]) + int(rest[12])) / CLK_TCK
-
-
-def measure(pid: int, seconds: float = 3.0) -> float:
-    """The process's CPU share over ``seconds``, in % of one CPU."""
-    t0, c0 = time.monotonic(), cpu_seconds(pid)
-    time.sleep(seconds)
-    t1, c1 = time.monotonic(), cpu_seconds(pid)
-    return 100.0 * (c1 - c0) / (t1 - t0)
-
-
-def proc_cgroups(pid: int) -> str:
-    return read_file(f"/proc/{pid}/cgroup")
-
-
-def cpu_stat(d: str) -> dict[str, int]:
-    lines = read_file(d + "/cpu.stat").splitlines()
-    return {k: int(v) for k, v in (line.split() for line in lines)}
-
-
-def limit_text(d: str) -> dict[str, str]:
-    """The limit files' exact contents."""
-    if os.path.exists(d + "/cpu.max"):
-        names: tuple[str, ...] = ("cpu.max",)
-    elif os.path.exists(d + "/cpu.cfs_quota_us"):
-        names = ("cpu.cfs_quota_us", "cpu.cfs_period_us")
-    else:
-        names = ()  # the v2 root cgroup has no cpu.max
-    return {n: read_file(f"{d}/{n}") for n in names}
-
-
-def nsscope_dirs() -> list[str]:
-    """Every /nsscope cgroup directory, in every hierarchy."""
-    return [h.mountpoint + throttle.PARENT for h in cgroups.hierarchies()
-            if os.path.isdir(h.mountpoint + throttle.PARENT)]
-
-
-def favour(dirs: list[str]) -> None:
-    """The largest CPU weight, so other load on the machine cannot hold these below their
-    limit (sched-bwc.rst: a quota is a ceiling, the weight decides under contention)."""
-    for d in dirs:
-        if os.path.exists(d + "/cpu.weight"):
-            write_file(d + "/cpu.weight", "10000")
-        elif os.path.exists(d + "/cpu.shares"):
-            write_file(d + "/cpu.shares", "262144")
-
-
-class OwnCgroup:
-    """A container-like cgroup made by the test (nsscope-test-…), as runtimes make them:
-    in the cpu and cpuacct hierarchies (and cgroup2 on a hybrid host), or on v2 with the
-    cpu controller enabled from the root down."""
-
-    def __init__(self, parent: OwnCgroup | None = None, suffix: str = "") -> None:
-        self.path = (parent.path if parent else "") + f"/nsscope-test-{uuid.uuid4().hex[:8]}" \
-            + suffix
-        self.mode = cgroups.detect_mode()
-        hs = cgroups.hierarchies()
-        self.hst = throttle.host()
-        if self.mode == "unified":
-            root = self.hst.cpu.mountpoint
-            if parent is None and "cpu" not in read_file(root + "/cgroup.subtree_control").split():
-                write_file(root + "/cgroup.subtree_control", "+cpu")
-            self.dirs = [root + self.path]
-        else:
-            self.dirs = [h.mountpoint + self.path for h in hs
-                         if h.version == 2 or "cpu" in h.controllers
-                         or "cpuacct" in h.controllers]
-        for d in self.dirs:
-            os.mkdir(d)
-        self.cpu_dir = self.hst.cpu.mountpoint + self.path
-        self.children: list[OwnCgroup] = []
-        if parent is not None:
-            parent.children.append(self)
-
-    def enable_cpu_below(self) -> None:
-        if self.mode == "unified":
-            write_file(self.cpu_dir + "/cgroup.subtree_control", "+cpu")
-
-    def add(self, pid: int) -> None:
-        for d in self.dirs:
-            write_file(d + "/cgroup.procs", str(pid))
-
-    def remove(self) -> None:
-        for c in self.children:
-            c.remove()
-        remove_cgroups(self.dirs)
-
-
-class Lab:
-    """Processes and cgroups a test makes; all gone (and any nsscope limit on them
-    undone) when it ends."""
-
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen] = []
-        self.cgroups: list[OwnCgroup] = []
-
-    def busy(self, threads: int = 1) -> int:
-        p = subprocess.Popen([sys.executable, "-c", BUSY, str(threads)],
-                             stdin=subprocess.DEVNULL, start_new_session=True)
-        self.procs.append(p)
-        wait_for(lambda: len(os.listdir(f"/proc/{p.pid}/task")) >= threads,
-                 what=f"{threads} busy threads")
-        return p.pid
-
-    def spawn(self, argv: list[str]) -> int:
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
-        self.procs.append(p)
-        return p.pid
-
-    def cgroup(self, parent: OwnCgroup | None = None, suffix: str = "") -> OwnCgroup:
-        cg = OwnCgroup(parent, suffix)
-        if parent is None:
-            self.cgroups.append(cg)
-        return cg
-
-    def close(self) -> None:
-        for p in self.procs:
-            for rec in throttle.records():
-                if rec["target"]["pid"] == p.pid:
-                    throttle.reset(p.pid)
-        for p in self.procs:
-            with_pgid = p.pid
-            try:
-                os.killpg(with_pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            p.wait()
-        for cg in self.cgroups:
-            cg.remove()
-
-
-@pytest.fixture
-def lab():
-    need_root()
-    lab = Lab()
-    yield lab
-    lab.close()
+from support import NSSCOPE, need_tool, need_v2_host, read_file, run_nsscope, write_file
+from support.lab import TOLERANCE, cpu_stat, favour, limit_text, measure, nsscope_dirs, proc_cgroups
+from support.scenario import wait_for
 
 
 def recorded(pid: int | None = None, cgroup: str | None = None) -> bool:
     """Whether nsscope holds a record about this pid or cgroup (other test sessions on the
     machine may hold records of their own meanwhile: only ours are looked at)."""
     return any(r["target"]["pid"] == pid or r["cgroup"] == cgroup for r in throttle.records())
-
-
-# --- LIMIT and --period ------------------------------------------------------------------------
-
-@pytest.mark.parametrize("text, quota, period", [
-    ("20%", 20_000, 100_000),
-    ("150%", 150_000, 100_000),
-    ("0.5", 50_000, 100_000),
-    (".25", 25_000, 100_000),
-    ("2.0", 200_000, 100_000),
-    ("max", None, 100_000),
-    ("OFF", None, 100_000),
-])
-def test_limit_semantics(text, quota, period):
-    # systemd CPUQuota=: % of one CPU; docker --cpus: CPUs
-    lim = throttle.parse_limit(text, cpus=2)
-    assert (lim.quota_usec, lim.period_usec) == (quota, period)
-
-
-def test_period_changes_quota_and_bounds():
-    assert throttle.parse_period("100ms") == 100_000
-    assert throttle.parse_period("1s") == 1_000_000
-    assert throttle.parse_period("1ms") == 1_000
-    assert throttle.parse_period("50000") == 50_000
-    assert throttle.parse_limit("20%", throttle.parse_period("10ms"), cpus=2).quota_usec == 2_000
-    for bad in ("999us", "1.5s", "2s", "fast", "-1ms"):
-        with pytest.raises(BadInput):
-            throttle.parse_period(bad)
-    # 0.5% of a 100 ms period is 500 µs, under the kernel's 1 ms; with a 1 s period it is fine
-    with pytest.raises(BadInput, match="1ms minimum"):
-        throttle.parse_limit("0.5%", 100_000, cpus=2)
-    assert throttle.parse_limit("0.5%", 1_000_000, cpus=2).quota_usec == 5_000
-
-
-def test_arrow_steps_stay_in_bounds():
-    lim = throttle.Limit(20_000)
-    assert throttle.stepped(lim, 5, cpus=2).quota_usec == 25_000
-    assert throttle.stepped(lim, -5, cpus=2).quota_usec == 15_000
-    assert throttle.stepped(throttle.Limit(2_000), -5, cpus=2).quota_usec == 1_000
-    assert throttle.stepped(throttle.Limit(None), -5, cpus=2).quota_usec == 195_000
-    assert throttle.stepped(throttle.Limit(200_000), 5, cpus=2).quota_usec == 200_000
 
 
 @pytest.mark.parametrize("limit, says", [
@@ -281,8 +77,6 @@ def test_more_cpus_than_the_host_kernel_thread_and_gone_pid(lab):
     assert r.returncode == 1 and "nothing to reset" in r.stderr
     assert not any(os.path.exists(d + f"/throttle-{pid}") for d in nsscope_dirs())
 
-
-# --- the limit holds ----------------------------------------------------------------------------
 
 @pytest.mark.v2
 def test_20_percent_moves_a_process_out_of_a_shared_cgroup_and_reset_undoes_it(lab):
@@ -403,8 +197,6 @@ def test_a_container_target_is_limited_in_place_even_with_other_processes(lab):
     assert back.cgroups == () and limit_text(cg.cpu_dir) == original
 
 
-# --- undo ------------------------------------------------------------------------------------
-
 @pytest.mark.v2
 def test_tree_moves_descendants_and_reset_brings_back_children_forked_later(lab):
     # a shell whose children come and go: children forked after the move are in the
@@ -508,8 +300,6 @@ def test_systemd_unit_falls_back_to_the_file(lab, tmp_path):
     assert limit_text(cg.cpu_dir) == original
 
 
-# --- the lock --------------------------------------------------------------------------------
-
 def _blocked_on(path: str) -> set[int]:
     """The pids whose flock(2) request waits on ``path`` (/proc/locks '->' lines, proc(5):
     '1: -> FLOCK  ADVISORY  WRITE PID MAJ:MIN:INODE 0 EOF')."""
@@ -563,8 +353,6 @@ def test_concurrent_throttles_serialize_and_keep_the_first_original(lab):
 def origin_cgroup(text: str, key: str) -> str:
     return next(line.split(":", 2)[2] for line in text.splitlines() if line.split(":")[1] == key)
 
-
-# --- --watch -------------------------------------------------------------------------------------
 
 @pytest.mark.v2
 def test_watch_without_a_tty_prints_one_line_per_sample(lab):

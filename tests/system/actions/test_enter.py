@@ -6,7 +6,6 @@ namespaces, hostname, cgroups and ids before it went to sleep; ``nsenter
 --all`` where its semantics coincide; /proc/PID of the target; the cgroup
 files. Every target is killed and every cgroup removed afterwards.
 """
-
 from __future__ import annotations
 
 import errno
@@ -24,11 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (IN_V2_VM, NSSCOPE, REPO, assert_modules_exist, need_root, need_tool,
-                      read_file, run_nsscope, write_file)
 from nsscope.actions import enter as enter_mod
 from nsscope.host.model import NS_LINKS
-from nsscope.cli.enter import parse_argv
+
+from support import IN_V2_VM, NSSCOPE, REPO, need_tool, read_file, run_nsscope, write_file
+from support.enter import ENTER_PATH
 
 #: the issue's probe: run by the target about itself, and by CMD inside it
 PROBE = "readlink /proc/self/ns/*; hostname; cat /proc/self/cgroup; id"
@@ -36,7 +35,6 @@ PROBE = "readlink /proc/self/ns/*; hostname; cat /proc/self/cgroup; id"
 READY = "nsscope-test-ready"
 PYTHON = sys.executable
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-
 #: a user namespace, and every other type, in one target
 ALL_TYPES = ["unshare", "--fork", "--kill-child", "--pid", "--mount-proc", "--mount", "--uts",
              "--ipc", "--net", "--cgroup", "--time", "--user", "--map-root-user"]
@@ -48,13 +46,6 @@ FLAG_SETS = {
     "cgroup-time": ["unshare", "--fork", "--kill-child", "--cgroup", "--time", "--uts"],
     "user-all": ALL_TYPES,
 }
-
-
-@pytest.fixture(autouse=True)
-def _root_and_tools():
-    need_root()
-    for tool in ("unshare", "nsenter", "setpriv"):
-        need_tool(tool)
 
 
 class Target:
@@ -174,8 +165,6 @@ def rooted(rootfs: Path) -> list[str]:
             "--ipc", f"--root={rootfs}", "--wd=/tmp"]
 
 
-# --- entering: the target's own view and nsenter's ----------------------------------
-
 @pytest.mark.parametrize("flags", FLAG_SETS.values(), ids=FLAG_SETS.keys())
 def test_matches_target_and_nsenter(make_target, flags):
     t = make_target(flags, setup="hostname nsscope-test-host; ")
@@ -243,8 +232,6 @@ def test_privileged_is_nsenter(make_target):
     assert ours.returncode == 0, ours.stderr
     assert ours.stdout == oracle.stdout
 
-
-# --- selective flags ------------------------------------------------------------------
 
 SELECTIONS = [
     (["-n"], {"net"}),
@@ -322,8 +309,6 @@ def test_root_and_working_directory(make_target, rootfs):
     assert oracle.returncode == 0, oracle.stderr
     assert where("-m", "-p") == oracle.stdout.split()
 
-
-# --- exit status, signals, stdin and the tty -------------------------------------------
 
 @pytest.mark.parametrize("flags", [FLAG_SETS["pid-mnt"], FLAG_SETS["uts-ipc-net"]],
                          ids=["forks", "execs"])
@@ -426,8 +411,6 @@ def test_default_cmd_is_the_login_shell_of_the_target_root(make_target, rootfs):
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["shell=/bin/sh", "home=/home/tester", "1000", "10"]
 
-
-# --- what CMD gets: fds, environment, ids, capabilities, cgroups ---------------------------
 
 @pytest.mark.parametrize("flags", [FLAG_SETS["pid-mnt"], FLAG_SETS["uts-ipc-net"]],
                          ids=["forks", "execs"])
@@ -633,8 +616,6 @@ def test_joins_the_target_cgroup_v2(make_target, make_cgroup):
     assert f"0::/{name}" in cmd_cgroups(t, dirs)
 
 
-# --- containers, by name ------------------------------------------------------------------
-
 @pytest.fixture
 def runc_container(rootfs, tmp_path):
     """A runc container on the busybox root, in cgroup /nsscope-test-…; deleted after."""
@@ -677,8 +658,6 @@ def test_container_by_name_is_like_runc_exec(runc_container):
     assert ours.stdout == oracle.stdout
     assert f"1:cpu:/{runc_container}" in ours.stdout.splitlines()
 
-
-# --- refusals ---------------------------------------------------------------------------
 
 REUSE = r"""
 import os, subprocess, sys, time
@@ -815,39 +794,6 @@ def test_help():
     assert enter("1", "-h").stdout == out.stdout
 
 
-def test_parse_argv_getopt_forms():
-    r = parse_argv(["-nu", "42", "-r/srv", "--wd=/tmp", "--user", "7:8", "--env", "ls", "-l"])
-    assert r is not None
-    assert (r.target, r.cmd, r.types) == ("42", ("ls", "-l"), frozenset({"net", "uts"}))
-    assert (r.root, r.wd, r.uid, r.gid, r.env) == ("/srv", "/tmp", 7, 8, True)
-    r = parse_argv(["42", "-r", "--user", "--", "7"])  # -r alone: the target's; --user: userns
-    assert r is not None
-    assert (r.root, r.types, r.uid, r.cmd) == ("", frozenset({"user"}), None, ("7",))
-    # --user before TARGET: a number is the ids only when TARGET still follows
-    r = parse_argv(["--user", "42", "--", "id"])
-    assert r is not None and (r.target, r.types, r.uid) == ("42", frozenset({"user"}), None)
-    r = parse_argv(["--user", "7", "42", "--", "id"])
-    assert r is not None and (r.target, r.types, r.uid) == ("42", frozenset(), 7)
-    r = parse_argv(["-a", "-n", "42"])
-    assert r is not None and r.all_types
-
-
-#: what the enter path may import of nsscope: the CLI's front, the action and its
-#: light readers (each must exist: a rename fails here instead of passing vacuously)
-ENTER_PATH = ("nsscope", "nsscope.cli", "nsscope.cli.enter", "nsscope.errors", "nsscope.actions",
-              "nsscope.actions.enter", "nsscope.host", "nsscope.host.targets",
-              "nsscope.host.processes", "nsscope.host.mountinfo", "nsscope.kernel",
-              "nsscope.kernel.syscalls")
-
-
-def test_the_enter_path_imports_no_tui_or_heavy_module():
-    assert_modules_exist(ENTER_PATH)
-    code = ("import sys; from nsscope import cli; cli.build_parser('enter'); "
-            "import nsscope.cli.enter, nsscope.actions.enter; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            f"('textual', 'rich', 'psutil', 'plotext', 'nsscope') and m not in {ENTER_PATH!r}))")
-    out = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
 
 
 def _imported(argv: list[str]) -> set[str]:

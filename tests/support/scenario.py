@@ -42,7 +42,6 @@ def leaf_pid(pid: int) -> int:
             return pid
         pid = int(kids[0])
 
-
 @dataclass
 class Scenario:
     procs: list[subprocess.Popen] = field(default_factory=list)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import V2_FIXTURE
 from nsscope.tui.dev.screenshots import SCENES, SIZE, make_app
+
+from support import V2_FIXTURE
 
 
 @pytest.mark.parametrize("scene", list(SCENES))

@@ -11,11 +11,12 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import FIXTURES
 
 from nsscope.host.collector import Roots, collect
 from nsscope.host.containers import StatePaths
 from nsscope.host.model import UNIFIED
+
+from support import FIXTURES
 
 FULL = FIXTURES / "cgroup-v2-vm-full"
 ROOTS = Roots(proc=str(FULL / "proc"), cgroup=str(FULL / "sys/fs/cgroup"),

@@ -7,11 +7,12 @@ import os
 import subprocess
 
 import pytest
-from conftest import need_root, need_tool, run_nsscope
-from scenario import Scenario, ns_ino
 
 from nsscope.host import namespaces
 from nsscope.host.collector import collect
+
+from support import need_root, need_tool, run_nsscope
+from support.scenario import Scenario, ns_ino
 
 
 def flatten(items):

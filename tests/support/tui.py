@@ -1,0 +1,29 @@
+"""Driving the TUI with Pilot."""
+
+from __future__ import annotations
+
+import time
+
+from textual.widgets import Static
+
+from nsscope.tui.app import NsscopeApp
+
+SIZE = (160, 48)
+
+
+async def until(pilot, pred, timeout: float = 20.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        await pilot.pause(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def summary(app: NsscopeApp) -> str:
+    return str(app.main.query_one("#summary", Static).render())
+
+
+def messages(app: NsscopeApp) -> list[str]:
+    return [n.message for n in app._notifications]

@@ -1,0 +1,74 @@
+"""``nsscope top``: the real v2 tree captured in a VM, and live cgroups made here."""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from nsscope.cli import top
+from nsscope.host import cgroups
+from nsscope.host.cpu_reader import CpuReader
+
+from support import run_nsscope, write_file
+from support.lab import favour
+
+
+@pytest.mark.v2
+def test_live_child_throttled_by_its_parents_limit(lab):
+    parent = lab.cgroup()
+    child = lab.cgroup(parent)
+    parent.enable_cpu_below()
+    if parent.mode == "unified":
+        write_file(parent.cpu_dir + "/cpu.max", "20000 100000")
+    else:
+        write_file(parent.cpu_dir + "/cpu.cfs_quota_us", "20000")
+    favour([parent.cpu_dir])  # limited first: a favoured busy loop must not starve the rest
+    pid = lab.busy(1)
+    child.add(pid)
+    time.sleep(0.3)
+    out = run_nsscope("top", "--json", "--interval", "1", check=True)
+    rows = {r["path"]: r for r in json.loads(out.stdout)["cgroups"]}
+    p, c = rows[parent.path], rows[child.path]
+    assert p["limit_cpus"] == 0.2 and p["throttled_pct"] > 50
+    assert 10 < p["usage_pct"] < 30 and p["usage_of_limit_pct"] > 50
+    # the child's own cpu.stat shows no throttling: the parent's limit is what holds it
+    assert c["throttled_pct"] in (0, None) and c["limit_cpus"] is None
+    assert c["throttled_by"] == parent.path and c["throttled_by_limit_cpus"] == 0.2
+    assert c["usage_pct"] > 5
+
+
+@pytest.mark.v2
+def test_watch_without_a_tty_prints_a_table_per_refresh(lab):
+    cg = lab.cgroup()
+    pid = lab.spawn(["sleep", "1000"])
+    cg.add(pid)
+    out = run_nsscope("top", "--watch", "--count", "2", "--interval", "0.3", check=True)
+    tables = [t for t in out.stdout.split("\n\n") if t.strip()]
+    assert len(tables) == 2
+    for t in tables:
+        lines = t.splitlines()
+        assert lines[0].startswith("# ") and lines[1].split() == list(top.HEADERS)
+        assert any(line.endswith(cg.path) for line in lines[2:])
+
+
+@pytest.mark.v2
+def test_reader_follows_cgroups_made_removed_and_made_again(lab):
+    hs = top.cpu_hierarchies(cgroups.hierarchies())
+    with CpuReader(hs) as reader:
+        reader.read()
+        cg = lab.cgroup()
+        quota = (lambda q: write_file(cg.cpu_dir + "/cpu.max", f"{q} 100000")) \
+            if cg.mode == "unified" else \
+            (lambda q: write_file(cg.cpu_dir + "/cpu.cfs_quota_us", str(q)))
+        quota(20000)
+        assert reader.read()[cg.path].cpu.quota_usec == 20000
+        for d in reversed(cg.dirs):
+            os.rmdir(d)
+        assert cg.path not in reader.read()
+        # the same path again: a new kernfs node, the kept descriptors are stale (ENODEV)
+        for d in cg.dirs:
+            os.mkdir(d)
+        quota(30000)
+        assert reader.read()[cg.path].cpu.quota_usec == 30000

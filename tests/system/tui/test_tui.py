@@ -1,0 +1,201 @@
+"""The TUI driven with Pilot (App.run_test): views, filter, follow, sort, actions.
+
+Fixture tests replay the cgroup-v2 capture (nsscope.tui.dev.scenario); live tests
+run the app on this host against processes and cgroups they make, and check
+the effect of an action with an independent oracle (the cgroup files, the
+target's /proc/PID/ns links).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from textual.drivers.headless_driver import HeadlessDriver
+
+from nsscope.tui.app import NsscopeApp, run_on_terminal
+from nsscope.tui.outlines import Ref
+from nsscope.tui.screens.throttle import ThrottleDialog
+from nsscope.tui.source import LiveSource
+
+from support import NSSCOPE, need_root, need_tool
+from support.cgroupfs import CgroupWithProcess
+from support.scenario import Scenario, ns_ino
+from support.tui import SIZE, messages, summary, until
+
+
+async def test_throttle_dialog_applies_and_reset_restores():
+    need_root()
+    cg = CgroupWithProcess(f"nsscope-test-tui-{os.getpid()}", ["sleep", "1000"])
+    pid = cg.proc.pid
+    before = cg.quota()
+    try:
+        app = NsscopeApp(LiveSource(), interval=0.3, euid=0)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.frame is not None and pid in
+                        app.frame.snapshot.processes, what="the process in a frame")
+            await pilot.press("3")
+            app.main.follow(pid)
+            await pilot.pause()
+            assert app.main.selection == Ref("process", pid)
+            await pilot.press("t")
+            dialog = await until(pilot, lambda: isinstance(app.screen, ThrottleDialog)
+                                 and app.screen, what="the dialog")
+            field = dialog.query_one("#throttle-value")
+            assert field.value == "50%"  # unlimited: the dialog starts at 50 %
+            await pilot.press(*["down"] * 6)
+            assert field.value == "20%"
+            await pilot.press("enter")
+            done = await until(pilot, lambda: getattr(app, "last_action", None),
+                               timeout=60, what="nsscope throttle to finish")
+            assert done.ok, done.output
+            assert done.argv == [sys.executable, "-m", "nsscope", "throttle", str(pid), "20%"]
+            # the oracle: the cgroup's own limit file
+            assert cg.quota() in ("20000", "20000 100000")
+            await until(pilot, lambda: "cpu 20%" in summary(app), what="the limit shown")
+            app.last_action = None
+            await pilot.press("r")
+            done = await until(pilot, lambda: getattr(app, "last_action", None),
+                               timeout=60, what="the reset")
+            assert done.ok, done.output
+            assert cg.quota() == before
+            await until(pilot, lambda: "cpu unlimited" in summary(app),
+                        what="the reset shown")
+    finally:
+        subprocess.run([NSSCOPE, "throttle", str(pid), "--reset"], capture_output=True, check=False)
+        cg.close()
+
+
+async def test_enter_suspends_runs_the_cli_and_resumes(tmp_path, monkeypatch):
+    need_root()
+    need_tool("unshare")
+    out = tmp_path / "inside"
+    shell = tmp_path / "shell.sh"
+    shell.write_text(f"#!/bin/sh\nreadlink /proc/self/ns/uts > {out}\nhostname >> {out}\n")
+    shell.chmod(0o755)
+    monkeypatch.setenv("SHELL", str(shell))
+    # a headless driver that can hand the terminal over, counting the handovers
+    calls: list[str] = []
+    monkeypatch.setattr(HeadlessDriver, "can_suspend", property(lambda self: True))
+    monkeypatch.setattr(HeadlessDriver, "suspend_application_mode",
+                        lambda self: calls.append("suspend"), raising=False)
+    monkeypatch.setattr(HeadlessDriver, "resume_application_mode",
+                        lambda self: calls.append("resume"), raising=False)
+    argvs: list[list[str]] = []
+
+    def runner(argv: list[str]) -> int:
+        argvs.append(argv)
+        calls.append("run")
+        return run_on_terminal(argv)
+
+    sc = Scenario()
+    try:
+        pid = sc.spawn(["unshare", "--uts", "sh", "-c", "hostname nsscope-test-uts; "
+                        "exec sleep 1000"], settle="sleep")
+        app = NsscopeApp(LiveSource(), interval=0.3, runner=runner, euid=0)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.frame is not None and pid in
+                        app.frame.snapshot.processes, what="the target in a frame")
+            app.main.follow(pid)
+            await pilot.pause()
+            await pilot.press("e")
+            await until(pilot, lambda: getattr(app, "last_enter", None), timeout=60,
+                        what="the enter to return")
+            assert argvs == [[sys.executable, "-m", "nsscope", "enter", str(pid), "--",
+                              str(shell)]]
+            assert calls == ["suspend", "run", "resume"]
+            assert app.last_enter[1] == 0
+            # the oracle: the shell ran in the target's uts namespace
+            assert out.read_text().split() == [f"uts:[{ns_ino(pid, 'uts')}]",
+                                               "nsscope-test-uts"]
+            # the app is back and answers keys
+            await pilot.press("2")
+            await pilot.pause()
+            assert app.main.view == "namespaces"
+            assert any("exit status 0" in m for m in messages(app))
+    finally:
+        sc.close()
+
+
+NON_ROOT = """
+import asyncio, json, sys
+from nsscope.tui.app import NsscopeApp
+from nsscope.tui.source import LiveSource
+from nsscope.tui.screens.throttle import ThrottleDialog
+
+
+async def main():
+    app = NsscopeApp(LiveSource(), interval=0.3)
+    async with app.run_test(size=(160, 48)) as pilot:
+        for _ in range(200):
+            if app.frame is not None:
+                break
+            await pilot.pause(0.05)
+        await pilot.press("3")
+        await pilot.pause()
+        dialogs = 0
+        for key in "tekr":
+            await pilot.press(key)
+            await pilot.pause()
+            dialogs += isinstance(app.screen, ThrottleDialog)
+        print(json.dumps({"read_only": app.read_only, "dialogs": dialogs,
+                          "frames": app.frame.seq if app.frame else 0,
+                          "processes": len(app.frame.snapshot.processes),
+                          "messages": [n.message for n in app._notifications]}))
+
+asyncio.run(main())
+"""
+
+
+def test_non_root_is_read_only_and_says_why():
+    need_root()
+    setpriv = need_tool("setpriv")
+    p = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
+                        "--inh-caps=-all", sys.executable, "-c", NON_ROOT],
+                       capture_output=True, text=True, timeout=120,
+                       cwd="/", env={**os.environ, "HOME": "/nonexistent"}, check=False)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert out["read_only"].startswith("read-only: nsscope runs as uid 65534")
+    assert out["frames"] >= 1 and out["processes"] > 1
+    assert out["dialogs"] == 0
+    assert len([m for m in out["messages"] if m.startswith("read-only")]) == 4
+
+
+async def test_stop_a_container_made_by_nsscope_run():
+    need_root()
+    name = f"nsscope-test-tui-stop-{os.getpid()}"
+    p = subprocess.run([NSSCOPE, "run", "-d", "--name", name, "--", "sleep", "1000"],
+                       capture_output=True, text=True, timeout=120, check=False)
+    assert p.returncode == 0, p.stderr
+    cid = p.stdout.strip()
+    try:
+        app = NsscopeApp(LiveSource(), interval=0.3, euid=0)
+        async with app.run_test(size=SIZE) as pilot:
+            def container():
+                f = app.frame
+                return f and next((c for c in f.containers if c.id == cid), None)
+            c = await until(pilot, container, what="the container in a frame")
+            assert c.runtime == "nsscope" and c.name == name
+            await until(pilot, lambda: app.main.active_tree.node_for("rt:nsscope"),
+                        what="its runtime in the tree")
+            tree = app.main.active_tree
+            tree.node_for("rt:nsscope").expand()
+            await pilot.pause()
+            key = f"rt:nsscope|ctr:{c.key}"
+            await until(pilot, lambda: tree.node_for(key), what="its node")
+            tree.reveal(["rt:nsscope", key])
+            await pilot.pause()
+            assert app.main.selection == Ref("container", c.key)
+            await pilot.press("k")
+            done = await until(pilot, lambda: getattr(app, "last_action", None),
+                               timeout=60, what="nsscope stop to finish")
+            assert done.ok, done.output
+            assert done.argv[3:] == ["stop", cid]
+            # the oracle: its main process is gone
+            await until(pilot, lambda: not os.path.exists(f"/proc/{c.pid}"),
+                        what="the container's process to exit")
+    finally:
+        subprocess.run([NSSCOPE, "rm", "-f", cid], capture_output=True, timeout=60,
+                       check=False)
