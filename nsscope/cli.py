@@ -156,7 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = _module(COMMANDS[args.command][0])
         return int(module.run(args) or 0)
     except NsscopeError as e:
-        sys.stderr.write(f"nsscope: {e}\n")
+        # a message may quote a process name or a path: escaped (printable.py)
+        from nsscope.printable import safe
+        sys.stderr.write(f"nsscope: {safe(str(e))}\n")
         return e.exit_code
     except KeyboardInterrupt:
         return 130

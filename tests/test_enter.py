@@ -839,7 +839,7 @@ def test_the_enter_path_imports_no_tui_or_heavy_module():
             "('textual', 'rich', 'psutil', 'plotext', 'nsscope') and not m.startswith("
             "('nsscope.enter', 'nsscope.views', 'nsscope.cli', 'nsscope.errors', "
             "'nsscope.targets', 'nsscope.processes', 'nsscope.model', 'nsscope.syscalls', "
-            "'nsscope.mountinfo')) "
+            "'nsscope.mountinfo', 'nsscope.exeseal')) "
             "and m != 'nsscope'))")
     out = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -71,7 +71,8 @@ def test_the_process_entering_is_not_dumpable_until_exec(container):
         "enter._become = probe\n"
         f"t = targets.resolve({container.name!r})\n"
         "sys.exit(enter.enter(t, enter.Request(target='x', cmd=('true',))))\n")
-    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+    r = subprocess.run(check=False,
+                       args=[sys.executable, "-c", probe], capture_output=True, text=True,
                        timeout=30)
     assert r.returncode == 0 and r.stdout == "dumpable=0\n", (r.stdout, r.stderr)
 
@@ -115,7 +116,8 @@ def test_caller_fds_are_closed_before_the_container_is_read(container, tmp_path)
     fd = os.open(host, os.O_RDONLY)
     try:
         os.dup2(fd, 100)
-        r = subprocess.run([NSSCOPE, "enter", container.name, "--", "sh", "-c", "echo $HOME"],
+        r = subprocess.run(check=False,
+                       args=[NSSCOPE, "enter", container.name, "--", "sh", "-c", "echo $HOME"],
                            capture_output=True, text=True, timeout=30, pass_fds=(100,))
     finally:
         os.close(fd)
@@ -143,7 +145,8 @@ def test_cmd_killed_by_sigkill_exits_like_docker_exec(container):
     r = run_nsscope("enter", container.name, "--", "sh", "-c", "kill -9 $$")
     assert r.returncode == -signal.SIGKILL, (r.returncode, r.stderr)
     assert "cannot enter" not in r.stderr
-    r = subprocess.run(["sh", "-c", f"{NSSCOPE} enter {container.name} -- sh -c 'kill -9 $$'; "
+    r = subprocess.run(check=False,
+                       args=["sh", "-c", f"{NSSCOPE} enter {container.name} -- sh -c 'kill -9 $$'; "
                                     "echo $?"], capture_output=True, text=True, timeout=30)
     assert r.stdout.strip() == "137", r
 

@@ -188,7 +188,7 @@ def test_workdir_through_an_inherited_directory_fd_stays_inside(tmp_path):
     fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.dup2(fd, 100)
-        r = subprocess.run([NSSCOPE, "run", "--rm", "--busybox",
+        r = subprocess.run(check=False, args=[NSSCOPE, "run", "--rm", "--busybox",
                             "-w", "/proc/self/fd/100", "--", "sh", "-c", "pwd; ls -a"],
                            capture_output=True, text=True, timeout=60, pass_fds=(100,))
     finally:
@@ -219,7 +219,7 @@ def test_no_fd_of_the_caller_reaches_pid1_or_cmd(tmp_path):
     fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.dup2(fd, 100)
-        r = subprocess.run([NSSCOPE, "run", "--rm", "--busybox",
+        r = subprocess.run(check=False, args=[NSSCOPE, "run", "--rm", "--busybox",
                             "--init", "--", "sh", "-c", "ls /proc/1/fd /proc/self/fd"],
                            capture_output=True, text=True, timeout=60, pass_fds=(100,))
     finally:

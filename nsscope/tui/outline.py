@@ -22,6 +22,7 @@ from nsscope.views.tree import user_tree
 from nsscope.history import CpuRates
 from nsscope.model import Namespace
 from nsscope.tui.frame import Container, Frame
+from nsscope.printable import safe
 
 #: processes listed under one node; the filter finds the others
 PROC_LIMIT = 200
@@ -130,7 +131,7 @@ def _process_label(frame: Frame, pid: int) -> Text:
     if p is None:
         t.append("?", style="dim")
         return t
-    t.append(p.comm)
+    t.append(safe(p.comm))
     if p.state not in ("S", "R", "I"):
         t.append(f" {p.state}", style="dim")
     return t
@@ -210,7 +211,7 @@ class ContainersOutline(Outline):
         for rt in sorted(runtimes, key=lambda r: (r == "sandboxes", r)):
             n = len(runtimes[rt])
             t = Text()
-            t.append(rt, style="bold")
+            t.append(safe(rt), style="bold")
             t.append(f"  {n} {'sandbox' if rt == 'sandboxes' else 'container'}"
                      f"{'' if n == 1 else 'es' if rt == 'sandboxes' else 's'}", style="dim")
             out.append(Entry(f"rt:{rt}", t, Ref("runtime", rt), expandable=True,
@@ -219,7 +220,7 @@ class ContainersOutline(Outline):
 
     def _container_entry(self, frame: Frame, parent_key: str, c: Container) -> Entry:
         t = Text()
-        t.append(shorten(c.name))
+        t.append(shorten(safe(c.name)))
         if c.short_id and c.short_id != c.name and not c.sandbox:
             t.append(f" {c.short_id}", style="dim")
         if c.state and c.state != "running":
@@ -369,7 +370,7 @@ class CgroupsOutline(Outline):
     def _entry(self, frame: Frame, path: str) -> Entry:
         cg = frame.snapshot.cgroups[path]
         t = Text()
-        t.append(shorten(cg.name) if path != "/" else "/ (host)",
+        t.append(shorten(safe(cg.name)) if path != "/" else "/ (host)",
                  style="bold" if path == "/" else "")
         r = frame.rates.get(path)
         limit = cg.cpu.limit_cpus if cg.cpu is not None else None

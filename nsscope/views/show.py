@@ -20,6 +20,7 @@ from nsscope.targets import resolve
 from nsscope.users import user_name
 from nsscope.views import table
 from nsscope.views.tree import cgroup_record
+from nsscope.printable import safe
 
 
 def _container_json(c: Any) -> dict[str, Any] | None:
@@ -80,7 +81,7 @@ def record(snap: Snapshot, pid: int) -> dict[str, Any]:
 
 
 def _cg_line(c: dict[str, Any]) -> str:
-    bits = [f"{c['hierarchy']}: {c['path']}"]
+    bits = [f"{c['hierarchy']}: {safe(c['path'])}"]
     cpu, mem, pids = c.get("cpu"), c.get("memory"), c.get("pids")
     if "nprocs" in c:
         bits.append(f"{c['nprocs']} procs")
@@ -106,14 +107,14 @@ def _cg_line(c: dict[str, Any]) -> str:
 
 def text(rec: dict[str, Any]) -> str:
     out = [
-        f"pid {rec['pid']}  ppid {rec['ppid']}  user {rec['user']} ({rec['uid']})  "
+        f"pid {rec['pid']}  ppid {rec['ppid']}  user {safe(str(rec['user']))} ({rec['uid']})  "
         f"state {rec['state']}" + ("  kernel thread" if rec["kernel_thread"] else ""),
-        f"command: {rec['command']}",
+        f"command: {safe(rec['command'])}",
     ]
     c = rec["container"]
     if c:
         name = c.get("name") or c.get("id")
-        out.append(f"container: {name} ({c.get('runtime', '?')})")
+        out.append(f"container: {safe(str(name))} ({safe(str(c.get('runtime', '?')))})")
     else:
         out.append("container: none")
     out.append("namespaces:")
