@@ -72,7 +72,7 @@ def evil_process(tmp_path):
 @pytest.mark.parametrize("argv", [
     ["ls"], ["ls", "-p", "{pid}"], ["show", "{pid}"], ["tree", "--all"], ["tree", "--cgroups"],
     ["ps"], ["top"], ["top", "--throttled"],
-], ids=lambda a: " ".join(a))
+], ids=" ".join)
 def test_text_outputs_carry_no_raw_control_characters(evil_process, argv):
     """Today's bug: ESC, BEL, CR and LF of a process name reached the terminal."""
     pid, cg_name = evil_process

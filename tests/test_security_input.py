@@ -1,0 +1,64 @@
+"""Bad input is one line and changes nothing (issue 12, items 10, 11, 14): sizes,
+ids, offsets and timeouts are judged at parse time, exactly, before anything runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from conftest import need_root, need_tool, run_nsscope
+from nsscope.runtime import spec, state
+from nsscope.runtime.cgroup import cgroup_ids
+
+
+def test_sizes_are_exact_integers():
+    """Today's bug: 2**64-1 became 2**64 through a float (the kernel read 0)."""
+    assert spec.parse_size("18446744073709551615") == 2**64 - 1
+    assert spec.parse_size("1.5k") == 1536 and spec.parse_size("64M") == 64 << 20
+    assert spec.parse_size("9007199254740993") == 9007199254740993  # 2**53 + 1
+
+
+@pytest.mark.parametrize("args, words", [
+    (["-m", "18446744073709551615"], "maximum"),
+    (["-m", "1k"], "minimum is 6M"),
+    (["--user", "99999999999"], "--user"),
+    (["--map-users", "99999999999,0,1"], "--map-users"),
+    (["--monotonic", "99999999999999"], "--monotonic"),
+    (["--boottime", "-99999999999"], "--boottime"),
+    (["--cpus", "1000"], "CPUs"),
+    (["--image", "/etc/passwd"], "--image"),
+])
+def test_run_refuses_at_parse_time_in_one_line(args, words):
+    need_root()
+    need_tool("busybox")
+    before = {c.id for c in state.list_containers()} | cgroup_ids()
+    name = f"nsscope-test-sec-in-{uuid.uuid4().hex[:6]}"
+    root = [] if "--image" in args else ["--busybox"]
+    r = run_nsscope("run", "--rm", "--name", name, *root, *args, "--", "true")
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and words in lines[0], r.stderr
+    assert "Traceback" not in r.stderr
+    assert {c.id for c in state.list_containers()} | cgroup_ids() <= before
+
+
+@pytest.mark.parametrize("value", ["nan", "-1", "1e309", "1e20", "inf"])
+def test_stop_timeout_is_checked_before_any_signal(value):
+    r = run_nsscope("stop", "-t", value, "nsscope-test-sec-none")
+    assert r.returncode == 2 and "-t" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("limit", ["20%%", "1.5%%", "²", "٣٠%", "３０%"])
+def test_throttle_limits_in_one_line_ascii_digits_only(limit):
+    """Today's bug: tracebacks for 20%% / 1.5%% / ², and ٣٠% accepted as 30%."""
+    need_root()
+    p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        r = run_nsscope("throttle", str(p.pid), limit)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and "bad limit" in lines[0], r.stderr
+    finally:
+        p.kill()
+        p.wait()
