@@ -149,7 +149,7 @@ def parse_limit(text: str, period_usec: int = DEFAULT_PERIOD_USEC,
     elif _CPUS.fullmatch(t):
         want = float(t)
     elif t.lstrip("-").rstrip("%").replace(".", "", 1).isdigit() and t.count("%") <= 1 and (
-            t.startswith("-") or "%" not in t and "." not in t):
+            t.startswith("-") or ("%" not in t and "." not in t)):
         if t.startswith("-"):
             raise BadInput(f"bad limit {text!r}: a limit must be more than 0 "
                            "(max or off lifts it)")
