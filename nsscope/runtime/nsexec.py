@@ -50,7 +50,8 @@ mode, so the container's PID 1 is no host binary either.
 Each process dies with its parent (PR_SET_PDEATHSIG), so a SIGKILLed
 supervisor leaves no container running.
 
-Privileges (without ``--privileged``), docker's defaults: the bounding set cut
+Privileges (without ``--privileged``), docker's defaults but for seccomp (no
+filter is loaded, docs/security.md): the bounding set cut
 to the spec's capabilities (docker's 14), the ambient set cleared, permitted
 and effective set to them and inheritable emptied (capset(2)), then
 no_new_privs, so that no setuid binary or file capability gives anything back
