@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-v2 v2-fixture bench lint screenshots clean venv peers peers-v2
+.PHONY: run test test-v2 v2-fixture bench lint screenshots clean venv peers peers-v2 exeseal
 
 venv: $(STAMP)
 
@@ -48,6 +48,11 @@ bench: $(STAMP)
 # replaying tests/fixtures/cgroup-v2-vm: the same on every machine, never /proc
 screenshots: $(STAMP)
 	$(PY) -m nsscope.tui.dev.screenshots tests/fixtures/cgroup-v2-vm screenshots
+
+# the exec helper of run and enter (nsscope/kernel/exeseal.c -> the bytes in nsscope/kernel/exeseal.py);
+# needs gcc and gcc-aarch64-linux-gnu (apt-get install gcc-aarch64-linux-gnu)
+exeseal: $(STAMP)
+	$(PY) -m nsscope.kernel.exeseal --build
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check nsscope tests bench

@@ -24,6 +24,18 @@ namespace fails with EINVAL in a multithreaded one), in three steps:
 
 Exit status as ``docker exec``: CMD's, or 125 (could not enter), 126 (CMD not
 executable), 127 (CMD not found).
+
+A container is hostile (docs/security.md). Before the join, every fd the caller
+left open is closed (an /etc/passwd symlinked to /proc/self/fd/N would read
+it) and this process stops being dumpable (no process of the container can
+open its /proc/PID/exe, the host interpreter, nor its fds or memory, until the
+exec). CMD is never exec'd from the host interpreter: the sealed exec helper
+does it (nsscope/exeseal.py, CVE-2019-5736). The child restores its signal
+mask before it reads anything of the container, and reads /etc/passwd and
+/etc/group only if they are regular files, without blocking, size-capped (a
+FIFO there hung enter for good). ``--env`` copies a container's environment
+only into its mount namespace: in the host's, its PATH and LD_* would pick and
+load host or container binaries as host root.
 """
 
 from __future__ import annotations
@@ -40,7 +52,7 @@ except ImportError:  # not CPython
 import sys
 
 from nsscope.host import mountinfo
-from nsscope.kernel import syscalls
+from nsscope.kernel import exeseal, syscalls
 from nsscope.errors import AccessDenied, NoSuchProcess, NsscopeError
 from nsscope.host.processes import parse_cgroup, parse_stat, read_ns_links
 from nsscope.kernel.abi import CGROUP_ROOT, CLONE_FLAGS, NS_TYPES, PF_KTHREAD, PROC
@@ -163,6 +175,8 @@ class Plan:
         self.environ: dict[bytes, bytes] | None = None
         #: CAP_SYS_ADMIN in the caller's user namespace
         self.privileged_caller = False
+        #: the sealed exec helper (exeseal), made before anything is joined
+        self.helper_fd: int | None = None
 
     @property
     def fork(self) -> bool:
@@ -176,6 +190,8 @@ class Plan:
         return out
 
     def close(self) -> None:
+        """Close what was opened on the caller's side (not the exec helper: CMD's
+        process needs it; it is close-on-exec)."""
         for fd in self.fds():
             try:
                 os.close(fd)
@@ -303,10 +319,14 @@ def prepare(target: Target, request: Request, *, proc: str = PROC,
     try:
         _check_same_process(plan)
         _prepare(plan, request, proc, cgroup_root, pidfd_setns)
+        # made here, where an unsupported architecture is one clean refusal
+        plan.helper_fd = exeseal.sealed_fd()
         # everything was opened through the pinned process; check it once more last
         _check_same_process(plan)
     except BaseException:
         plan.close()
+        if plan.helper_fd is not None:
+            os.close(plan.helper_fd)
         raise
     return plan
 
@@ -346,6 +366,11 @@ def _prepare(plan: Plan, request: Request, proc: str, cgroup_root: str,
     # a namespace we are already in needs no setns; joining one's own user
     # namespace is even an error (setns(2): EINVAL)
     types = tuple(t for t in wanted if t in theirs and theirs[t] != ours.get(t))
+    if request.env and "mnt" not in types and theirs.get("mnt") != ours.get("mnt"):
+        # the target's PATH and LD_PRELOAD … in the host's mount namespace would pick
+        # and load host or container files as host root (issue 12, item 5)
+        raise CannotEnter("--env copies the target's environment (PATH, LD_*) only into "
+                          "its own mount namespace: add -m, or leave out --env")
     plan.types = types
     for t in types:
         plan.flags |= CLONE_FLAGS[t]
@@ -586,6 +611,10 @@ def enter(target: Target, request: Request, *, proc: str = PROC,
     plan = prepare(target, request, proc=proc, cgroup_root=cgroup_root,
                    pidfd_setns=pidfd_setns)
     try:
+        # nothing of the caller's beyond 0-2 comes along into the container
+        # (CVE-2024-21626's lesson), and nothing of ours is open to it (module doc)
+        _close_all_but([0, 1, 2, *plan.fds(), plan.helper_fd])
+        syscalls.set_dumpable(False)
         if not plan.fork:
             # cgroups first, while our cgroup namespace is still the caller's
             move_to_cgroups(plan)
@@ -600,22 +629,66 @@ def enter(target: Target, request: Request, *, proc: str = PROC,
         child = os.fork()
         if child == 0:
             try:
+                # at once: the signals the parent forwards must reach us (a FIFO
+                # read could otherwise hold us for good, immune to ^C and SIGTERM)
+                _restore_signals(old_mask)
                 move_to_cgroups(plan)
+                plan.close()
+                _become(plan)
             except NsscopeError as e:
                 _die(str(e), EXIT_CANNOT_ENTER)
-            plan.close()
-            _become(plan, old_mask)
+            except BaseException:  # never back into the caller's code
+                _die("cannot enter: unexpected error", EXIT_CANNOT_ENTER)
     finally:
         plan.close()
+        if plan.helper_fd is not None and plan.fork:
+            os.close(plan.helper_fd)
     return _wait_forwarding(child)
+
+
+def _close_all_but(keep: list[int | None]) -> None:
+    """Close every fd of this process but ``keep`` (close_range(2) on the gaps)."""
+    low = 0
+    for fd in sorted({fd for fd in keep if fd is not None}):
+        if fd > low:
+            os.closerange(low, fd)
+        low = max(low, fd + 1)
+    os.closerange(low, os.sysconf("SC_OPEN_MAX"))
+
+
+#: the most of a container's /etc/passwd or /etc/group that is read
+_ETC_MAX = 4 << 20
+
+
+def _read_etc(path: str) -> str | None:
+    """A container's /etc file: only a regular file, opened without blocking (a FIFO
+    or a device there must not hold enter), at most _ETC_MAX bytes; None otherwise."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if os.fstat(fd).st_mode & 0o170000 != 0o100000:  # S_ISREG
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        while size < _ETC_MAX:
+            data = os.read(fd, min(65536, _ETC_MAX - size))
+            if not data:
+                break
+            chunks.append(data)
+            size += len(data)
+        return b"".join(chunks).decode("utf-8", "replace")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _passwd(uid: int) -> tuple[str, int, str, str] | None:
     """(name, gid, home, shell) of ``uid`` in /etc/passwd of the root we are in now."""
-    try:
-        with open("/etc/passwd", "rb") as fh:
-            data = fh.read().decode("utf-8", "replace")
-    except OSError:
+    data = _read_etc("/etc/passwd")
+    if data is None:
         return None
     for line in data.splitlines():
         f = line.split(":")
@@ -629,10 +702,8 @@ def _passwd(uid: int) -> tuple[str, int, str, str] | None:
 
 def _member_groups(name: str) -> list[int]:
     """The gids /etc/group lists ``name`` as a member of (as docker exec --user does)."""
-    try:
-        with open("/etc/group", "rb") as fh:
-            data = fh.read().decode("utf-8", "replace")
-    except OSError:
+    data = _read_etc("/etc/group")
+    if data is None:
         return []
     out = []
     for line in data.splitlines():
@@ -743,14 +814,45 @@ def _become(plan: Plan, old_mask: set | None = None) -> NoReturn:
         _die(str(e), EXIT_CANNOT_ENTER)
     except OSError as e:
         _die(f"cannot take the target's credentials: {e.strerror or e}", EXIT_CANNOT_ENTER)
-    # no fd but 0-2 reaches CMD, whatever our own caller left open
-    os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+    # no fd but 0-2 reaches CMD, whatever our own caller left open (the helper's
+    # memfd is close-on-exec, and without an fd 3 it reports on stderr)
+    helper = plan.helper_fd
+    assert helper is not None
+    _close_all_but([0, 1, 2, helper])
     try:
-        syscalls.execvpe(argv, env)
+        _lookup(argv[0], env.get(b"PATH", b"/bin:/usr/bin"))
     except (FileNotFoundError, NotADirectoryError):
         _die(f"{argv[0]}: command not found", EXIT_NOT_FOUND)
     except OSError as e:
         _die(f"{argv[0]}: cannot execute: {e.strerror}", EXIT_CANNOT_EXECUTE)
+    try:
+        exeseal.execute(argv, env, fd=helper)
+    except OSError as e:
+        _die(f"{argv[0]}: cannot start the exec helper: {e.strerror}", EXIT_CANNOT_EXECUTE)
+
+
+def _lookup(cmd: str, path: bytes) -> None:
+    """The checks execvpe(3) would make of ``cmd`` (the exec helper makes the same
+    search), so that "not found" and "not executable" get their own message:
+    FileNotFoundError, or PermissionError for a file found but not executable."""
+    def check(candidate: str) -> None:
+        st = os.stat(candidate)  # FileNotFoundError / NotADirectoryError
+        if not (st.st_mode & 0o170000 == 0o100000 and os.access(candidate, os.X_OK)):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), candidate)
+    if "/" in cmd:
+        check(cmd)
+        return
+    error: OSError = FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), cmd)
+    for d in os.fsdecode(path).split(":"):
+        try:
+            check(os.path.join(d or ".", cmd))
+            return
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError as e:
+            if isinstance(error, FileNotFoundError):
+                error = e
+    raise error
 
 
 def _wait_forwarding(child: int) -> int:
@@ -788,7 +890,8 @@ def _die_like(sig: int) -> int:
     # dumpable dumps no core (core(5))
     syscalls.set_dumpable(False)
     sys.stdout.flush()
-    signal.signal(sig, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {sig})
+    if sig not in (signal.SIGKILL, signal.SIGSTOP):  # their action cannot be set (EINVAL)
+        signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {sig})
     os.kill(os.getpid(), sig)
     return 128 + sig  # a signal that does not terminate by default

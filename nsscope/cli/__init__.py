@@ -168,7 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             exit_now(code)  # their work is over and recorded (see exit_now)
         return code
     except NsscopeError as e:
-        sys.stderr.write(f"nsscope: {e}\n")
+        # a message may quote a process name or a path: escaped (printable.py)
+        from nsscope.printable import safe
+        sys.stderr.write(f"nsscope: {safe(str(e))}\n")
         return e.exit_code
     except KeyboardInterrupt:
         return 130

@@ -35,8 +35,8 @@ GROUPS = {
           "/proc)",
     "process": "process",
     "ns": "namespaces",
-    "privileges": "privileges (default: docker's: 14 capabilities, no_new_privs, runc's "
-                  "device rules, masked /proc paths)",
+    "privileges": "privileges (default: docker's 14 capabilities, no_new_privs, runc's "
+                  "device rules, masked /proc paths; no seccomp filter)",
     "limits": "limits (cgroup v1 or v2, set before CMD runs)",
 }
 #: (group, option strings, kind, dest, metavar, help). kind: "flag" (store_true),

@@ -20,6 +20,7 @@ from nsscope.host.targets import resolve
 from nsscope.host.users import user_name
 from nsscope.cli import table
 from nsscope.cli.tree import cgroup_record
+from nsscope.printable import safe
 
 
 def _container_json(c: Container | None) -> dict[str, Any] | None:
@@ -78,7 +79,7 @@ def record(snap: Snapshot, pid: int) -> dict[str, Any]:
 
 
 def _cg_line(c: dict[str, Any]) -> str:
-    bits = [f"{c['hierarchy']}: {c['path']}"]
+    bits = [f"{c['hierarchy']}: {safe(c['path'])}"]
     cpu, mem, pids = c.get("cpu"), c.get("memory"), c.get("pids")
     if "nprocs" in c:
         bits.append(f"{c['nprocs']} procs")
@@ -104,14 +105,14 @@ def _cg_line(c: dict[str, Any]) -> str:
 
 def text(rec: dict[str, Any]) -> str:
     out = [
-        f"pid {rec['pid']}  ppid {rec['ppid']}  user {rec['user']} ({rec['uid']})  "
+        f"pid {rec['pid']}  ppid {rec['ppid']}  user {safe(str(rec['user']))} ({rec['uid']})  "
         f"state {rec['state']}" + ("  kernel thread" if rec["kernel_thread"] else ""),
-        f"command: {rec['command']}",
+        f"command: {safe(rec['command'])}",
     ]
     c = rec["container"]
     if c:
         name = c.get("name") or c.get("id")
-        out.append(f"container: {name} ({c.get('runtime', '?')})")
+        out.append(f"container: {safe(str(name))} ({safe(str(c.get('runtime', '?')))})")
     else:
         out.append("container: none")
     out.append("namespaces:")

@@ -6,12 +6,15 @@ import shutil
 import sys
 from collections.abc import Sequence
 
+from nsscope.printable import safe
+
 
 def render(headers: Sequence[str], rows: Sequence[Sequence[object]],
            right: Sequence[bool] | None = None, *, width: int | None = None) -> str:
-    """Columns padded to their widest cell; the last column is cut to the terminal."""
+    """Columns padded to their widest cell; the last column is cut to the terminal.
+    Every cell is escaped (printable.safe): names and command lines are untrusted."""
     right = right or [False] * len(headers)
-    cells = [[("" if c is None else str(c)) for c in row] for row in rows]
+    cells = [[("" if c is None else safe(str(c))) for c in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in cells:
         for i, c in enumerate(row[:-1]):

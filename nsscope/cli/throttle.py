@@ -29,6 +29,7 @@ from nsscope.errors import BadInput, NoSuchProcess, NsscopeError
 from nsscope.host.history import CpuRates, rates
 from nsscope.host.model import CpuStats
 from nsscope.host.targets import Target, resolve
+from nsscope.printable import safe
 
 #: the arrow keys' step, in % of one CPU
 STEP = 5.0
@@ -103,37 +104,37 @@ def _reset(args: argparse.Namespace, roots) -> int:
     except NoSuchProcess as e:
         target = e.pid  # gone: its record can still be undone
     out = throttle.reset(target, roots=roots)
-    print(f"{out.dir}:")
+    print(safe(f"{out.dir}:"))
     for c in out.changes:
-        print(f"  {c.name}: {c.before} → {c.after}")
+        print(safe(f"  {c.name}: {c.before} → {c.after}"))
     if out.moved:
         many = len(out.moved) > 1
         print(f"moved pid{'s' if many else ''} {', '.join(map(str, out.moved))} back where "
               f"{'they' if many else 'it'} came from")
     if out.cgroups:
-        print(f"removed cgroup{'s' if len(out.cgroups) > 1 else ''} {', '.join(out.cgroups)}")
+        print(safe(f"removed cgroup{'s' if len(out.cgroups) > 1 else ''} {', '.join(out.cgroups)}"))
     for n in out.notes:
-        print(f"note: {n}")
+        print(safe(f"note: {n}"))
     return 0
 
 
 def _print_outcome(out: throttle.Outcome, target: Target) -> None:
     if not out.changes:
         for n in out.notes:
-            print(n)
+            print(safe(n))
         return
     if out.moved:
-        print(out.reason)
-    print(f"{out.dir}:")
+        print(safe(out.reason))
+    print(safe(f"{out.dir}:"))
     for c in out.changes:
-        print(f"  {c.name}: {c.before} → {c.after}")
+        print(safe(f"  {c.name}: {c.before} → {c.after}"))
     if out.via == "systemctl":
-        print("  (set through systemctl set-property --runtime)")
+        print(safe("  (set through systemctl set-property --runtime)"))
     for n in out.notes:
-        print(f"note: {n}")
+        print(safe(f"note: {n}"))
     name = f"container {target.container}" if target.container else f"pid {target.pid}"
-    print(f"limit: {out.limit} for {name}; undo: nsscope throttle {target.container or target.pid}"
-          " --reset")
+    print(safe(f"limit: {out.limit} for {name}; undo: nsscope throttle "
+               f"{target.container or target.pid} --reset"))
 
 
 # --- --watch --------------------------------------------------------------------------------
@@ -296,7 +297,7 @@ class Watch:
     # output
 
     def header(self) -> str:
-        return (f"# {self.cgroup} (cgroup v{self.host.version}), one line per "
+        return (f"# {safe(self.cgroup)} (cgroup v{self.host.version}), one line per "
                 f"{self.args.interval:g} s\n"
                 f"{'TIME':8} {'USAGE':>7} {'OF-LIMIT':>8} {'LIMIT':>7} {'THROTTLED':>9} "
                 f"{'THR-TIME':>9} {'PSI-SOME10':>10}")
@@ -316,7 +317,7 @@ class Watch:
         latest = self.samples[-1] if self.samples else None
         limit = latest.limit if latest else self._limit_now()
         out = ["\x1b[H\x1b[2J",
-               f"nsscope throttle: pid {self.target.pid} in {self.cgroup} "
+               f"nsscope throttle: pid {self.target.pid} in {safe(self.cgroup)} "
                f"(cgroup v{self.host.version})   limit {limit}\n"]
         if latest is not None:
             r = latest.rates
@@ -347,7 +348,7 @@ class Watch:
         else:
             out.append("(collecting…)\n")
         if self.message:
-            out.append(self.message[: cols - 1] + "\n")
+            out.append(safe(self.message)[: cols - 1] + "\n")
         prompt = f"new limit: {self.typed}_" if self.typed else "type a limit + Enter"
         out.append(f"↑/↓ ±{STEP:g}%   {prompt} (20%, 0.5, max)   q quit")
         sys.stdout.write("".join(out))

@@ -17,6 +17,7 @@ from nsscope.host.collector import collect, roots_of
 from nsscope.host.model import Cgroup, Namespace, Snapshot
 from nsscope.cli import table
 from nsscope.host.queries import cgroup_children, user_tree
+from nsscope.printable import safe
 
 #: processes listed under one namespace in text mode (``--all`` lifts it)
 TEXT_PROCS = 8
@@ -60,8 +61,8 @@ def _ns_label(snap: Snapshot, ns: Namespace) -> str:
     if ns.type == "user" and ns.owner_uid is not None:
         bits.append(f"owner uid {ns.owner_uid}")
     bits.append(f"{ns.nprocs} proc" + ("" if ns.nprocs == 1 else "s"))
-    bits.extend(f"nsfs {p}" for p in ns.nsfs)
-    bits.extend(f"held by {p}" for p in ns.holders[:3])
+    bits.extend(f"nsfs {safe(p)}" for p in ns.nsfs)
+    bits.extend(f"held by {safe(p)}" for p in ns.holders[:3])
     return bits[0] + "  (" + ", ".join(bits[1:]) + ")"
 
 
@@ -75,7 +76,7 @@ def namespaces_text(snap: Snapshot, *, all_procs: bool = False) -> str:
         for i, pid in enumerate(pids):
             last = i == len(pids) - 1 and not more
             p = snap.processes.get(pid)
-            lines.append(f"{prefix}{_ELBOW if last else _TEE}{pid} {p.command if p else '?'}")
+            lines.append(f"{prefix}{_ELBOW if last else _TEE}{pid} {safe(p.command) if p else '?'}")
         if more:
             lines.append(f"{prefix}{_ELBOW}… {more} more (--all)")
 

@@ -400,3 +400,60 @@ try:
     import _signal as signals
 except ImportError:  # not CPython
     import signal as signals  # type: ignore[no-redef]  # noqa: F401
+
+
+# --- paths resolved inside a root, sealed memfds, recursive mount flags --------
+# (the defences of nsscope run and enter against a hostile root: docs/security.md)
+_SYS_openat2 = 437  # asm-generic numbering, the same on every architecture (5.6)
+_SYS_mount_setattr = 442  # (5.12)
+# <linux/openat2.h>
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+# <linux/mount.h>
+MOUNT_ATTR_RDONLY = 0x00000001
+AT_RECURSIVE = 0x8000
+# <linux/magic.h>
+PROC_SUPER_MAGIC = 0x9FA0
+SYSFS_MAGIC = 0x62656572
+
+
+def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
+    """openat2(2): ``path`` opened relative to ``dirfd`` under the RESOLVE_* rules
+    (RESOLVE_IN_ROOT: ``dirfd`` is the root every "/" and ".." stops at). OSError
+    with errno (ENOSYS before Linux 5.6; EXDEV/ELOOP when the rules refuse)."""
+    # struct open_how {__u64 flags; __u64 mode; __u64 resolve;}
+    how = b"".join(v.to_bytes(8, sys.byteorder) for v in (flags | os.O_CLOEXEC, mode, resolve))
+    ret = _libc.syscall(_Long(_SYS_openat2), dirfd, os.fsencode(path), how, _ULong(len(how)))
+    if ret < 0:
+        err = _ctypes.get_errno()
+        raise OSError(err, os.strerror(err), path)
+    return ret
+
+
+def fstatfs_magic(fd: int) -> int:
+    """The filesystem magic (``f_type``) of what ``fd`` refers to (O_PATH fds too)."""
+    buf = _buffer(128)
+    if _libc.fstatfs(fd, buf) != 0:
+        err = _ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return int.from_bytes(buf.raw[:_ctypes.sizeof(_Long)], sys.byteorder) & 0xFFFFFFFF
+
+
+def mount_setattr_recursive_rdonly(path: str) -> None:
+    """mount_setattr(2) with AT_RECURSIVE and MOUNT_ATTR_RDONLY: the mount at ``path``
+    and every mount below it read-only (a bind's MS_RDONLY reaches its top mount only)."""
+    # struct mount_attr {__u64 attr_set, attr_clr, propagation, userns_fd;}
+    attr = b"".join(v.to_bytes(8, sys.byteorder) for v in (MOUNT_ATTR_RDONLY, 0, 0, 0))
+    if _libc.syscall(_Long(_SYS_mount_setattr), -100, os.fsencode(path),  # AT_FDCWD
+                     _UInt(AT_RECURSIVE), attr, _ULong(len(attr))) != 0:
+        err = _ctypes.get_errno()
+        raise OSError(err, f"mount_setattr {path}: {os.strerror(err)}", path)
+
+
+def fd_path(fd: int) -> str:
+    """The /proc/self/fd path of ``fd``: mount(2) and friends then act on what the fd
+    holds, not on a path someone could swap (runc's utils.WithProcfd, CVE-2021-30465)."""
+    return f"/proc/self/fd/{fd}"

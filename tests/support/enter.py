@@ -7,4 +7,5 @@ from __future__ import annotations
 ENTER_PATH = ("nsscope", "nsscope.cli", "nsscope.cli.enter", "nsscope.errors", "nsscope.actions",
               "nsscope.actions.enter", "nsscope.host", "nsscope.host.targets",
               "nsscope.host.processes", "nsscope.host.mountinfo", "nsscope.kernel",
-              "nsscope.kernel.syscalls", "nsscope.kernel.abi")
+              "nsscope.kernel.syscalls", "nsscope.kernel.abi",
+              "nsscope.kernel.exeseal")

@@ -237,6 +237,17 @@ def gc(run_dir: str = runstate.RUN_DIR, cgroup_root: str = CGROUP_ROOT,
             done.append(f"removed stale name {name}")
         except FileNotFoundError:
             pass
+    # the bridge once no container is on it, under the lock runs attach with
+    lock_path = os.path.join(run_dir, "net.lock")
+    if os.path.exists(lock_path):
+        import fcntl
+        lock = os.open(lock_path, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if net.remove_bridge_if_unused():
+                done.append(f"removed bridge {net.BRIDGE} (no container on it)")
+        finally:
+            os.close(lock)
     for point in _mounts_under(run_dir, proc):
         try:
             syscalls.umount2(point, syscalls.MNT_DETACH)
@@ -244,6 +255,33 @@ def gc(run_dir: str = runstate.RUN_DIR, cgroup_root: str = CGROUP_ROOT,
         except OSError as e:
             if e.errno not in (errno.EINVAL, errno.ENOENT):
                 raise
+    return done
+
+
+def gc_images(run_dir: str = runstate.RUN_DIR, cache_dir: str | None = None,
+              proc: str = PROC) -> list[str]:
+    """Remove the cached roots (extracted images, busybox builds) that no container,
+    running or stopped, was made from (``nsscope gc --images``)."""
+    from nsscope.actions.run import rootfs
+    used = {c.rootfs for c in runstate.list_containers(run_dir, proc) if c.rootfs}
+    for c in runstate.list_containers(run_dir, proc):
+        st = runstate.read_json(os.path.join(c.dir, "state.json")) or {}
+        if st.get("rootfs"):
+            used.add(st["rootfs"])
+    done: list[str] = []
+    for base in rootfs._cache_bases(cache_dir or rootfs.CACHE_DIR, run_dir):
+        for kind in ("images", "busybox"):
+            d = os.path.join(base, kind)
+            try:
+                entries = sorted(os.listdir(d))
+            except FileNotFoundError:
+                continue
+            for name in entries:
+                path = os.path.join(d, name)
+                if name.startswith(".") or path in used:
+                    continue
+                shutil.rmtree(path, ignore_errors=True)
+                done.append(f"removed cached {kind[:-1] if kind == 'images' else kind} {path}")
     return done
 
 

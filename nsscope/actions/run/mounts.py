@@ -13,8 +13,20 @@ Order (runc's libcontainer/rootfs_linux.go, and the issue's rules):
    urandom tty, devpts with its own ptmx, shm, mqueue);
 5. ``/sys`` read-only (a new sysfs when the net namespace is new, else the
    host's, bound) and the container's cgroups read-only in ``/sys/fs/cgroup``;
-6. volumes, then runc's masked and read-only paths;
-7. ``pivot_root(".", ".")`` then detach the old root (pivot_root(2), "NOTES").
+6. volumes;
+7. ``pivot_root(".", ".")`` then detach the old root (pivot_root(2), "NOTES");
+8. runc's masked and read-only paths, after the pivot, each opened inside the
+   container's root without following a symlink and checked to be on the
+   procfs or sysfs just mounted before anything is mounted over it.
+
+A root is hostile input (docs/security.md). Its ``/proc`` and ``/sys`` must be
+real directories: a symlink there is refused (runc's rule since
+CVE-2019-19921: a /proc mounted through a symlink escaped every mask, and the
+container wrote the host's kernel.core_pattern). Mount targets inside the root
+(proc, sys, volumes) are opened with openat2(RESOLVE_IN_ROOT |
+RESOLVE_NO_MAGICLINKS) and mounted on through /proc/self/fd/N, so a symlink
+swapped in between never points a mount outside (runc's fix of
+CVE-2021-30465, libcontainer/utils WithProcfd).
 
 Device nodes: the container keeps CAP_MKNOD (docker's default set). On a v1
 host the devices cgroup decides what it may open (cgroup.py, runc's rules); a
@@ -85,17 +97,94 @@ def secure_join(root: str, path: str) -> str:
     return os.path.join(root, *done)
 
 
+_O_PATH_DIR = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
+_IN_ROOT = sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS
+
+
+def open_in_root(root_fd: int, path: str, flags: int = os.O_PATH,
+                 resolve: int = _IN_ROOT) -> int:
+    """``path`` opened inside the directory ``root_fd`` as if it were "/": no
+    symlink or ".." leads out, no /proc magic link is followed (openat2(2)).
+    Before Linux 5.6 (no openat2): each component through an O_PATH fd, symlinks
+    read as text and resolved again inside the root (runc's securejoin)."""
+    rel = path.lstrip("/") or "."
+    try:
+        return sc.openat2(root_fd, rel, flags | os.O_CLOEXEC, resolve)
+    except OSError as e:
+        if e.errno != errno.ENOSYS:
+            raise
+    if resolve & sc.RESOLVE_NO_SYMLINKS:
+        flags |= os.O_NOFOLLOW
+    root = sc.fd_path(root_fd)
+    joined = secure_join(root, path)
+    fd = os.open(joined, flags | os.O_NOFOLLOW | os.O_CLOEXEC)
+    real = os.readlink(sc.fd_path(fd))
+    base = os.readlink(root)
+    if real != base and not real.startswith(base.rstrip("/") + "/"):
+        os.close(fd)
+        raise OSError(errno.EXDEV, f"{path} resolves outside the container's root", path)
+    return fd
+
+
+def mkdirs_in_root(root_fd: int, path: str, mode: int = 0o755) -> int:
+    """``path`` inside the root (``open_in_root``), its missing directories created
+    there; an O_PATH fd on it."""
+    try:
+        return open_in_root(root_fd, path, _O_PATH_DIR)
+    except FileNotFoundError:
+        pass
+    parent, _, name = path.rstrip("/").rpartition("/")
+    pfd = mkdirs_in_root(root_fd, parent or "/", mode)
+    try:
+        try:
+            os.mkdir(name, mode, dir_fd=pfd)
+        except FileExistsError:
+            pass  # made meanwhile, or a symlink: open_in_root resolves it inside
+        return open_in_root(root_fd, path, _O_PATH_DIR)
+    finally:
+        os.close(pfd)
+
+
+def touch_in_root(root_fd: int, path: str) -> int:
+    """A file at ``path`` inside the root (created, with its directories, if missing);
+    an O_PATH fd on it."""
+    try:
+        return open_in_root(root_fd, path)
+    except FileNotFoundError:
+        pass
+    parent, _, name = path.rstrip("/").rpartition("/")
+    pfd = mkdirs_in_root(root_fd, parent or "/")
+    try:
+        # O_NOFOLLOW|O_EXCL: a dangling symlink planted there is not followed
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o644, dir_fd=pfd)
+        os.close(fd)
+    except FileExistsError:
+        pass
+    finally:
+        os.close(pfd)
+    return open_in_root(root_fd, path)
+
+
+def check_mountpoint_dir(root: str, name: str) -> None:
+    """/proc and /sys of a root must be real directories (or absent, then made):
+    a symlink would carry the mount, and every mask under it, elsewhere
+    (CVE-2019-19921; runc's mountToRootfs refuses "filesystem %q must be mounted
+    on ordinary directory")."""
+    try:
+        st = os.lstat(os.path.join(root, name))
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        what = "a symlink" if stat.S_ISLNK(st.st_mode) else "not a directory"
+        raise OSError(errno.ENOTDIR, f"the container's /{name} is {what}: refusing the "
+                                     f"root (/{name} must be a real directory, "
+                                     "CVE-2019-19921)")
+
+
 def _mkdir_in(root: str, path: str) -> str:
     target = secure_join(root, path)
     os.makedirs(target, mode=0o755, exist_ok=True)
-    return target
-
-
-def _touch_in(root: str, path: str) -> str:
-    target = secure_join(root, path)
-    os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
-    if not os.path.lexists(target):
-        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
     return target
 
 
@@ -164,12 +253,46 @@ def mount_root(spec: dict, rt: dict, userns: bool) -> None:
 
 def mount_volumes(root: str, volumes: list[dict], nodev: bool) -> None:
     """-v HOST:CTR[:ro]: a recursive bind (read-only with :ro) of HOST at CTR, the target
-    created in the upper layer if the image lacks it."""
-    for v in volumes:
-        src = v["host"]
-        dst = _mkdir_in(root, v["container"]) if os.path.isdir(src) else _touch_in(
-            root, v["container"])
-        bind(src, dst, v["read_only"], nodev=nodev)
+    created in the upper layer if the image lacks it. CTR is opened inside the root
+    and the bind made on that fd (``open_in_root``: CVE-2021-30465)."""
+    root_fd = os.open(root, _O_PATH_DIR)
+    try:
+        for v in volumes:
+            src, ctr = v["host"], v["container"]
+            want_dir = os.path.isdir(src)
+            try:
+                fd = mkdirs_in_root(root_fd, ctr) if want_dir else touch_in_root(root_fd, ctr)
+            except OSError as e:
+                kind = "a directory" if want_dir else "a file"
+                raise OSError(e.errno, f"-v {src}:{ctr}: cannot make {ctr} {kind} in the "
+                                       f"container: {e.strerror}") from None
+            try:
+                if stat.S_ISDIR(os.fstat(fd).st_mode) != want_dir:
+                    raise OSError(errno.ENOTDIR if want_dir else errno.EISDIR,
+                                  f"-v {src}:{ctr}: {ctr} in the container is "
+                                  f"{'not ' if want_dir else ''}a directory, {src} is "
+                                  f"{'' if want_dir else 'not '}one")
+                bind_fd(src, fd, root_fd, ctr, v["read_only"], nodev=nodev)
+            finally:
+                os.close(fd)
+    finally:
+        os.close(root_fd)
+
+
+def bind_fd(src: str, fd: int, root_fd: int, path: str, read_only: bool = False,
+            nodev: bool = False, recursive: bool = True) -> None:
+    """A bind of ``src`` on what ``fd`` holds (``path`` inside ``root_fd``); the flags
+    are then set on the new mount, reopened: the old fd still names the one below."""
+    sc.mount(src, sc.fd_path(fd), None, sc.MS_BIND | (sc.MS_REC if recursive else 0))
+    if read_only or nodev:
+        top = open_in_root(root_fd, path)
+        try:
+            remount(sc.fd_path(top), (sc.MS_RDONLY if read_only else 0)
+                    | (sc.MS_NODEV if nodev else 0))
+            if read_only and not os.statvfs(top).f_flag & os.ST_RDONLY:
+                raise OSError(errno.EIO, f"{path}: the read-only remount did not take")
+        finally:
+            os.close(top)
 
 
 def setup_rootfs(spec: dict, rt: dict) -> None:
@@ -185,29 +308,85 @@ def setup_rootfs(spec: dict, rt: dict) -> None:
     else:
         mount_root(spec, rt, userns="user" in spec["namespaces"])
 
-    sc.mount("proc", _mkdir_in(root, "/proc"), "proc", _NO_SUID_DEV_EXEC)
+    for name in ("proc", "sys"):
+        check_mountpoint_dir(root, name)
+    root_fd = os.open(root, _O_PATH_DIR)
+    try:
+        proc = mkdirs_in_root(root_fd, "/proc")
+        try:
+            sc.mount("proc", sc.fd_path(proc), "proc", _NO_SUID_DEV_EXEC)
+        finally:
+            os.close(proc)
+    finally:
+        os.close(root_fd)
     _mount_dev(root, spec, rt)
     _mount_sys(root, spec, rt)
     if not rt["premount"]:
         mount_volumes(root, spec["volumes"], nodev=rt["nodev"])
-    for path in () if spec["privileged"] else MASKED_PATHS:
-        target = root + path  # fresh proc and sysfs: no symlinks on these paths
-        if not os.path.lexists(target):
-            continue
-        if os.path.isdir(target):
-            sc.mount("tmpfs", target, "tmpfs", sc.MS_RDONLY)
-        else:
-            bind(root + "/dev/null", target, recursive=False)
-    for path in () if spec["privileged"] else READONLY_PATHS:
-        target = root + path
-        if os.path.lexists(target):
-            bind(target, target, read_only=True)
 
     os.chdir(root)
     sc.pivot_root(".", ".")
     # the old root is now stacked under the new one at "/": detach it
     sc.umount2(".", sc.MNT_DETACH)
     os.chdir("/")
+    if not spec["privileged"]:
+        mask_paths()
+
+
+#: the filesystem each masked or read-only path must be on
+_EXPECTED_FS = {"proc": sc.PROC_SUPER_MAGIC, "sys": sc.SYSFS_MAGIC}
+
+
+def mask_paths() -> None:
+    """runc's masked and read-only paths, in the container's root (after the pivot).
+
+    Each is opened with no symlink followed at all (openat2 RESOLVE_NO_SYMLINKS
+    inside the root: a fresh procfs and sysfs have none on these paths) and must be
+    on procfs or sysfs, checked on the fd (fstatfs) before mounting over it through
+    /proc/self/fd/N: nothing the image planted is masked instead, and no mask is
+    skipped because a path resolved elsewhere (CVE-2019-19921)."""
+    root_fd = os.open("/", _O_PATH_DIR)
+    try:
+        for path in MASKED_PATHS:
+            fd = _open_procfs_path(root_fd, path)
+            if fd is None:
+                continue
+            try:
+                if stat.S_ISDIR(os.fstat(fd).st_mode):
+                    sc.mount("tmpfs", sc.fd_path(fd), "tmpfs", sc.MS_RDONLY)
+                else:
+                    sc.mount("/dev/null", sc.fd_path(fd), None, sc.MS_BIND)
+            finally:
+                os.close(fd)
+        for path in READONLY_PATHS:
+            fd = _open_procfs_path(root_fd, path)
+            if fd is None:
+                continue
+            try:
+                bind_fd(sc.fd_path(fd), fd, root_fd, path, read_only=True)
+            finally:
+                os.close(fd)
+    finally:
+        os.close(root_fd)
+
+
+def _open_procfs_path(root_fd: int, path: str) -> int | None:
+    try:
+        fd = open_in_root(root_fd, path, os.O_PATH,
+                          sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_SYMLINKS)
+    except FileNotFoundError:
+        return None  # this kernel has no such file (/proc/timer_stats …)
+    expected = _EXPECTED_FS[path.split("/")[1]]
+    try:
+        magic = sc.fstatfs_magic(fd)
+    except OSError:
+        os.close(fd)
+        raise
+    if magic != expected:
+        os.close(fd)
+        raise OSError(errno.EXDEV, f"{path} is not on the {path.split('/')[1]} filesystem "
+                                   "nsscope mounted: refusing to start the container")
+    return fd
 
 
 def _mount_dev(root: str, spec: dict, rt: dict) -> None:
@@ -242,19 +421,38 @@ def _mount_dev(root: str, spec: dict, rt: dict) -> None:
 
 def _mount_sys(root: str, spec: dict, rt: dict) -> None:
     new = spec["namespaces"]
-    sysdir = _mkdir_in(root, "/sys")
-    ro = 0 if spec["privileged"] else sc.MS_RDONLY
-    if "net" in new:
-        # a sysfs shows the net namespace of its mounter (and needs it owned by
-        # our user namespace, sysfs_get_tree): only with a new one
-        sc.mount("sysfs", sysdir, "sysfs", ro | _NO_SUID_DEV_EXEC)
-    else:
-        bind("/sys", sysdir, read_only=bool(ro))
-        return
+    root_fd = os.open(root, _O_PATH_DIR)
+    try:
+        sys_fd = mkdirs_in_root(root_fd, "/sys")
+    finally:
+        os.close(root_fd)
+    try:
+        sysdir = sc.fd_path(sys_fd)
+        ro = 0 if spec["privileged"] else sc.MS_RDONLY
+        try:
+            # a sysfs shows the net namespace of its mounter, and needs
+            # CAP_SYS_ADMIN in the user namespace owning it (sysfs_get_tree): ours
+            # when the net namespace is new, or the host's as host root (docker
+            # --net host: runc mounts a fresh sysfs then too). A fresh sysfs has
+            # none of the host's submounts (cgroupfs, debugfs, tracefs, bpf …)
+            sc.mount("sysfs", sysdir, "sysfs", ro | _NO_SUID_DEV_EXEC)
+        except PermissionError:
+            if "net" in new:
+                raise
+            # the host's net namespace from a user namespace: the host's /sys,
+            # bound with every submount, all read-only (mount_setattr(2)
+            # AT_RECURSIVE; a bind's MS_RDONLY reaches only its top mount)
+            sc.mount("/sys", sysdir, None, sc.MS_BIND | sc.MS_REC)
+            if ro:
+                # by path: the fd names the directory below the new mount
+                sc.mount_setattr_recursive_rdonly(os.path.join(root, "sys"))
+    finally:
+        os.close(sys_fd)
+    sysdir = os.path.join(root, "sys")  # a real directory (check_mountpoint_dir), ours now
     if "cgroup" not in new or not rt["cgroup_mounts"]:
         return
     cg = os.path.join(sysdir, "fs", "cgroup")
-    flags = ro | _NO_SUID_DEV_EXEC
+    flags = (sc.MS_RDONLY if not spec["privileged"] else 0) | _NO_SUID_DEV_EXEC
     mounts = rt["cgroup_mounts"]
     if len(mounts) == 1 and mounts[0][1] == "cgroup2":
         # cgroup v2 only: the namespace's root is the container's cgroup
@@ -265,5 +463,5 @@ def _mount_sys(root: str, spec: dict, rt: dict) -> None:
         target = os.path.join(cg, name)
         os.mkdir(target, 0o755)
         sc.mount(fstype, target, fstype, flags, options or None)
-    if ro:
+    if flags & sc.MS_RDONLY:
         remount_ro(cg)

@@ -107,6 +107,23 @@ def disconnect(cid: str) -> None:
         subprocess.run(["ip", "link", "del", veth_name(cid)], capture_output=True, check=False)
 
 
+def remove_bridge_if_unused(sys_class_net: str = "/sys/class/net") -> bool:
+    """Delete ``nsscope0`` when no veth is attached to it any more (``nsscope gc``);
+    True if it was deleted. The caller holds the run dir's net.lock, which every
+    --net bridge run holds while it attaches."""
+    if not has_link(BRIDGE):
+        return False
+    try:
+        ports = os.listdir(os.path.join(sys_class_net, BRIDGE, "brif"))
+    except FileNotFoundError:
+        return False
+    if ports:
+        return False
+    import subprocess
+    r = subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True, check=False)
+    return r.returncode == 0
+
+
 def pick_address(taken: set[str]) -> str:
     """The first address of the bridge's subnet after its own that no container holds."""
     import ipaddress

@@ -31,14 +31,27 @@ helper and PID 1 -> supervisor; go: supervisor -> helper, then PID 1)::
              -> "unshared", then waits for "go"   (only with --net bridge: the
                                                    supervisor connects the veth)
     PID 1:   unshare(CLONE_NEWCGROUP), hostname, lo, mounts, pivot_root,
-             capabilities and no_new_privs, user, exec CMD
-             (the status pipe is close-on-exec: EOF means CMD runs)
+             masks, working directory, capabilities and no_new_privs, user,
+             exec of the sealed exec helper (exeseal), which execs CMD
+             (the status pipe is its fd 3, close-on-exec for CMD: EOF means
+             CMD runs; "exec-error ERRNO" if CMD cannot be exec'd)
     any step: "error <one line>" and exit
+
+Before anything else, each forked child closes every fd it did not get on
+purpose: a directory fd its caller left open would give ``-w /proc/self/fd/N``
+a working directory on the host (CVE-2024-21626; runc 1.1.12 closes them
+before it touches a path). PID 1 is not dumpable until its exec, so no
+process of the container can open its /proc/PID/exe (the host interpreter) or
+its fds meanwhile (runc's nsexec does the same, PR_SET_DUMPABLE 0), and it
+never execs a container's file itself: the exec helper does, from a sealed
+memfd (nsscope/exeseal.py, CVE-2019-5736). ``--init`` is that helper's init
+mode, so the container's PID 1 is no host binary either.
 
 Each process dies with its parent (PR_SET_PDEATHSIG), so a SIGKILLed
 supervisor leaves no container running.
 
-Privileges (without ``--privileged``), docker's defaults: the bounding set cut
+Privileges (without ``--privileged``), docker's defaults but for seccomp (no
+filter is loaded, docs/security.md): the bounding set cut
 to the spec's capabilities (docker's 14), the ambient set cleared, permitted
 and effective set to them and inheritable emptied (capset(2)), then
 no_new_privs, so that no setuid binary or file capability gives anything back
@@ -57,7 +70,7 @@ import select
 import sys
 import termios
 
-from nsscope.kernel import abi
+from nsscope.kernel import abi, exeseal
 from nsscope.kernel import syscalls as sc
 from nsscope.errors import NsscopeError
 from nsscope.actions.run import init, mounts, net
@@ -210,7 +223,7 @@ def _write_time_offsets(spec: dict) -> None:
 def _pid1_entry(spec: dict, rt: dict, stdio, attach_fds: list[int], status: tuple[int, int],
                 go: tuple[int, int]) -> int:
     """PID 1 forked by the supervisor itself (no user namespace)."""
-    chan = _child_channel(status, go, stdio)
+    chan = _child_channel(status, go, stdio, attach_fds)
     try:
         sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)
         if _supervisor_gone(chan):
@@ -229,14 +242,29 @@ def _supervisor_gone(chan: Channel) -> bool:
     return any(events & select.POLLHUP for _, events in p.poll(0))
 
 
-def _child_channel(status: tuple[int, int], go: tuple[int, int], stdio) -> Channel:
-    """In a forked child: drop the supervisor's pipe ends, take ``stdio`` as 0-2."""
+def _child_channel(status: tuple[int, int], go: tuple[int, int], stdio,
+                   keep: list[int]) -> Channel:
+    """In a forked child: drop the supervisor's pipe ends, take ``stdio`` as 0-2, and
+    close every other fd but the channel's and ``keep`` (CVE-2024-21626: an fd the
+    caller left open must not reach anything the container controls)."""
     os.close(status[0])
     os.close(go[1])
     for target, fd in enumerate(stdio):
         if fd is not None and fd != target:
             os.dup2(fd, target)
+    close_all_but([0, 1, 2, status[1], go[0], *keep])
     return Channel(status[1], go[0])
+
+
+def close_all_but(keep: list[int]) -> None:
+    """Close every fd of this process except ``keep`` (close_range(2) under
+    os.closerange, on the gaps between them)."""
+    low = 0
+    for fd in sorted(set(keep)):
+        if fd > low:
+            os.closerange(low, fd)
+        low = max(low, fd + 1)
+    os.closerange(low, max(os.sysconf("SC_OPEN_MAX"), 1024))
 
 
 def _describe(e: BaseException) -> str:
@@ -248,7 +276,7 @@ def _describe(e: BaseException) -> str:
 
 def _helper_child(spec: dict, rt: dict, stdio, attach_fds: list[int], status: tuple[int, int],
                   go: tuple[int, int]) -> int:
-    chan = _child_channel(status, go, stdio)
+    chan = _child_channel(status, go, stdio, attach_fds)
     try:
         _helper(spec, rt, chan, attach_fds)
     except BaseException as e:  # anything must reach the supervisor
@@ -322,6 +350,10 @@ def _pid1_child(spec: dict, rt: dict, chan: Channel, attach_fds: list[int]) -> i
 def _pid1(spec: dict, rt: dict, chan: Channel, attach_fds: list[int]) -> None:
     new = spec["namespaces"]
     sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)  # not inherited across fork
+    # until the exec, no process of the container may open our /proc/PID/exe (the
+    # host interpreter), fds or memory: ptrace access mode checks fail for a
+    # process that is not dumpable (proc(5), ptrace(2)); execve resets it
+    sc.set_dumpable(False)
     # a session of its own at once: out of the terminal's foreground process group
     # (^C goes to the supervisor, which forwards it: docker's sig-proxy), and a
     # session leader, as TIOCSCTTY wants for -t
@@ -356,12 +388,7 @@ def _pid1(spec: dict, rt: dict, chan: Channel, attach_fds: list[int]) -> None:
             mounts.setup_rootfs(spec, rt)
     if spec["tty"]:
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-    workdir = spec["workdir"]
-    try:
-        os.chdir(workdir)
-    except FileNotFoundError:
-        os.makedirs(workdir, 0o755)
-        os.chdir(workdir)
+    _chdir_in_root(spec["workdir"])
     if not spec["privileged"]:
         _drop_privileges(spec["capabilities"], rt["cap_last_cap"])
     if spec["user"]:
@@ -375,26 +402,46 @@ def _pid1(spec: dict, rt: dict, chan: Channel, attach_fds: list[int]) -> None:
     for s in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT):
         signal.signal(s, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
-    # nor any fd but 0-2 (and the status pipe, close-on-exec): not the supervisor's,
-    # not its caller's (runc closes them too; a leaked host fd is a way out of the
-    # container, CVE-2024-21626)
-    os.closerange(3, chan.status_fd)
-    os.closerange(chan.status_fd + 1, max(os.sysconf("SC_OPEN_MAX"), 1024))
+    # nor any fd but 0-2 and the status pipe, as the exec helper's fd 3 (it makes
+    # it close-on-exec for CMD): not the supervisor's, not its caller's (closed on
+    # entry already, CVE-2024-21626)
+    if chan.status_fd != exeseal.REPORT_FD:
+        os.dup2(chan.status_fd, exeseal.REPORT_FD)  # dup2: not close-on-exec
+    else:
+        os.set_inheritable(exeseal.REPORT_FD, True)
+    close_all_but([0, 1, 2, exeseal.REPORT_FD])
+    helper = exeseal.sealed_fd()
     argv = list(spec["command"])
     env = dict(item.split("=", 1) for item in rt["env"])
+    # the helper execs CMD (PATH search as execvpe), or with --init forks it and
+    # stays PID 1: either way no host binary runs in the container (module doc)
+    exeseal.execute(argv, env, exeseal.INIT if spec["init"] else exeseal.EXEC, fd=helper)
 
-    def exec_cmd() -> None:
-        try:
-            sc.execvpe(argv, env)
-        except OSError as e:
-            chan.send(f"exec-error {e.errno} cannot run {argv[0]!r} in the container: "
-                      f"{e.strerror}")
-            os._exit(127 if e.errno in (errno.ENOENT, errno.ENOTDIR) else 126)
 
-    if spec["init"]:
-        init.run(argv, exec_cmd, tty=spec["tty"], subreaper="pid" not in new,
-                 after_fork=lambda: os.close(chan.status_fd))
-    exec_cmd()
+def _chdir_in_root(workdir: str) -> None:
+    """chdir to -w inside the container's root (after pivot_root): resolved with
+    openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS), made there if missing; then
+    checked reachable from the root (runc's verifyCwd, CVE-2024-21626: getcwd(3)
+    fails with ENOENT for a directory outside it)."""
+    root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fd = mounts.mkdirs_in_root(root_fd, workdir)
+    except OSError as e:
+        raise OSError(e.errno, f"-w {workdir}: not a directory inside the container: "
+                               f"{e.strerror}") from None
+    finally:
+        os.close(root_fd)
+    try:
+        os.fchdir(fd)
+    finally:
+        os.close(fd)
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        cwd = ""
+    if not cwd.startswith("/"):
+        raise OSError(errno.EXDEV, f"-w {workdir}: the working directory is outside the "
+                                   "container's root: refusing (CVE-2024-21626)")
 
 
 def capability_mask(names: list[str] | tuple[str, ...], last_cap: int) -> int:

@@ -243,7 +243,9 @@ def image_rootfs(tar_path: str, cache_dir: str = CACHE_DIR,
                 for m in safe_members(tf, tmp):
                     tf.extract(m, tmp, set_attrs=True, numeric_owner=True, **kw)
         except tarfile.TarError as e:
-            raise BadInput(f"--image: {tar_path} is not a readable tar archive ({e})") from None
+            # tarfile's message lists every compression it tried, one per line
+            raise BadInput(f"--image: {tar_path} is not a tar archive (plain, gzip, bzip2 "
+                           f"or xz) that can be read: {str(e).splitlines()[-1]}") from None
         return _install(tmp, os.path.join(base, digest[:32]))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

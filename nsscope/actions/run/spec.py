@@ -154,9 +154,18 @@ class Spec(Record):
 
 # --- parsing the option values ------------------------------------------------
 
+#: docker's smallest memory limit (daemon/daemon_unix.go linuxMinMemory): below it a
+#: container cannot even start its process
+MIN_MEMORY = 6 << 20
+#: the largest value the kernel's memory limit can hold (a page_counter is a long)
+MAX_MEMORY = (1 << 63) - 1
+
+
 def parse_size(text: str) -> int:
     """'64M', '512k', '1g', '65536' -> bytes (binary units, as docker's --memory):
-    a number, spaces, then k, m, g or t, an i and a b, each optional, any case."""
+    a number, spaces, then k, m, g or t, an i and a b, each optional, any case.
+    Exact integer arithmetic (a float made 2**64-1 into 2**64, which the kernel
+    read as 0): a fraction of a byte is dropped."""
     rest = text.strip().lower()
     rest = rest[:-1] if rest.endswith("b") else rest
     rest = rest[:-1] if rest.endswith("i") else rest
@@ -165,10 +174,23 @@ def parse_size(text: str) -> int:
     if not whole or not _made_of(whole, _DIGITS) or (
             dot and (not fraction or not _made_of(fraction, _DIGITS))):
         raise BadInput(f"not a size: {text!r} (try 64M, 512k, 1G)")
-    value = float(f"{whole}.{fraction or 0}") * 1024 ** " kmgt".index(unit or " ")
+    scale = 1024 ** " kmgt".index(unit or " ")
+    value = int(whole) * scale + int(fraction or "0") * scale // 10 ** len(fraction or "0")
     if value < 1:
         raise BadInput(f"size must be positive: {text!r}")
-    return int(value)
+    return value
+
+
+def parse_memory(text: str) -> int:
+    """--memory: a size from docker's minimum (6M) to the kernel's maximum."""
+    value = parse_size(text)
+    if value < MIN_MEMORY:
+        raise BadInput(f"--memory {text}: the minimum is 6M, as docker's (a smaller limit "
+                       "kills the container at once)")
+    if value > MAX_MEMORY:
+        raise BadInput(f"--memory {text}: more than the kernel's maximum (8E); leave out "
+                       "--memory for no limit")
+    return value
 
 
 def parse_cpus(cpus: str | None, cpu_percent: str | None) -> int | None:
@@ -188,6 +210,10 @@ def parse_cpus(cpus: str | None, cpu_percent: str | None) -> int | None:
                        "(try --cpus 0.5 or --cpu 20%)") from None
     if not value > 0 or value != value or value == float("inf"):
         raise BadInput("the CPU limit must be positive")
+    cpus_here = os.cpu_count() or 1
+    if value > cpus_here:
+        # docker: "range of CPUs is from 0.01 to N" (N: the host's CPUs)
+        raise BadInput(f"the CPU limit {value:g} is more than this host's {cpus_here} CPUs")
     # the kernel refuses quotas under 1 ms (sched-bwc.rst); let it say so
     return max(1, round(value * CPU_PERIOD_US))
 
@@ -224,6 +250,8 @@ def parse_map(items: list[str], what: str) -> tuple[tuple[int, int, int], ...]:
             raise BadInput(f"{what}: expected OUTER,INNER,COUNT, got {item!r}") from None
         if outer < 0 or inner < 0 or count <= 0:
             raise BadInput(f"{what}: ids must be >= 0 and the count positive: {item!r}")
+        if max(outer, inner) + count - 1 > MAX_ID:
+            raise BadInput(f"{what}: ids go from 0 to {MAX_ID}: {item!r}")
         out.append((inner, outer, count))
     return tuple(out)
 
@@ -262,6 +290,13 @@ def parse_env(items: list[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+#: the largest uid or gid (uid_t is 32 bits; (uid_t)-1 means "no change")
+MAX_ID = (1 << 32) - 2
+#: the largest time namespace offset in seconds (kernel/time/namespace.c
+#: proc_timens_set_offset: KTIME_SEC_MAX / 2)
+MAX_TIME_OFFSET = ((1 << 63) - 1) // 1_000_000_000 // 2
+
+
 def parse_user(text: str) -> tuple[int, int]:
     uid_s, _, gid_s = text.partition(":")
     try:
@@ -269,8 +304,8 @@ def parse_user(text: str) -> tuple[int, int]:
         gid = int(gid_s, 10) if gid_s else uid
     except ValueError:
         raise BadInput(f"--user: expected UID[:GID] (numbers), got {text!r}") from None
-    if uid < 0 or gid < 0:
-        raise BadInput(f"--user: ids must be >= 0: {text!r}")
+    if not (0 <= uid <= MAX_ID and 0 <= gid <= MAX_ID):
+        raise BadInput(f"--user: ids go from 0 to {MAX_ID}: {text!r}")
     return uid, gid
 
 
@@ -393,7 +428,7 @@ def from_args(args) -> Spec:
         hostname = cid[:12]
     limits = Limits(
         cpu_quota_us=parse_cpus(args.cpus, args.cpu),
-        memory=parse_size(args.memory) if args.memory else None,
+        memory=parse_memory(args.memory) if args.memory else None,
         pids=parse_positive(args.pids, "--pids") if args.pids else None,
         cpuset=_check_cpuset(args.cpuset) if args.cpuset else None,
     )
@@ -423,9 +458,17 @@ def _int_option(text: str | None, what: str) -> int:
     if text is None:
         return 0
     try:
-        return int(text, 10)
+        value = int(text, 10)
     except ValueError:
         raise BadInput(f"{what}: expected whole seconds, got {text!r}") from None
+    if abs(value) > MAX_TIME_OFFSET:
+        raise BadInput(f"{what}: at most ±{MAX_TIME_OFFSET} seconds (the kernel's limit), "
+                       f"got {text!r}")
+    import time
+    clock = time.CLOCK_MONOTONIC if what == "--monotonic" else time.CLOCK_BOOTTIME
+    if time.clock_gettime(clock) + value < 0:
+        raise BadInput(f"{what}: {text} would set the clock before zero (time_namespaces(7))")
+    return value
 
 
 def container_env(spec: Spec) -> list[str]:

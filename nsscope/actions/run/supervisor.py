@@ -237,8 +237,13 @@ class Supervisor:
             elif kind == "error":
                 raise NsscopeError(rest)
             elif kind == "exec-error":
+                # from the exec helper (nsscope/exeseal.c): "exec-error ERRNO"
                 err, _, msg = rest.partition(" ")
-                raise ExecFailed(msg, 127 if int(err) in (errno.ENOENT, errno.ENOTDIR) else 126)
+                code = int(err) if err.isdigit() else errno.EINVAL
+                argv0 = self.spec.command[0] if self.spec.command else "?"
+                raise ExecFailed(msg or f"cannot run {argv0!r} in the container: "
+                                        f"{os.strerror(code)}",
+                                 127 if code in (errno.ENOENT, errno.ENOTDIR) else 126)
             if self.pid is not None and unshared:
                 unshared = False
                 self._connect()  # --net bridge: PID 1 waits for it

@@ -86,12 +86,17 @@ def parse_limit(text: str, period_usec: int = DEFAULT_PERIOD_USEC,
     t = text.strip().lower()
     if t in ("max", "off"):
         return Limit(None, period_usec)
+    if not t.isascii():
+        # str.isdigit and float() take '²' and Arabic-Indic digits: ASCII only
+        raise BadInput(f"bad limit {text!r}: give a share of one CPU (20%), a number of CPUs "
+                       "(0.5) or max/off, in ASCII digits")
     m = _PERCENT.fullmatch(t)
     if m:
         want = float(m[1]) / 100.0
     elif _CPUS.fullmatch(t):
         want = float(t)
-    elif t.lstrip("-").rstrip("%").replace(".", "", 1).isdigit():
+    elif t.lstrip("-").rstrip("%").replace(".", "", 1).isdigit() and t.count("%") <= 1 and (
+            t.startswith("-") or ("%" not in t and "." not in t)):
         if t.startswith("-"):
             raise BadInput(f"bad limit {text!r}: a limit must be more than 0 "
                            "(max or off lifts it)")

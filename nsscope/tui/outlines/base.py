@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 from rich.text import Text
 
+from nsscope.printable import safe
 from nsscope.tui.frame import Frame
 
 #: processes listed under one node; the filter finds the others
@@ -74,7 +75,7 @@ def _process_label(frame: Frame, pid: int) -> Text:
     if p is None:
         t.append("?", style="dim")
         return t
-    t.append(p.comm)
+    t.append(safe(p.comm))
     if p.state not in ("S", "R", "I"):
         t.append(f" {p.state}", style="dim")
     return t

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from nsscope.printable import safe
 from nsscope.tui.frame import Frame
 from nsscope.tui.outlines.base import NO_REF, PROC_LIMIT, Entry, Outline, Ref, process_entries
 from nsscope.tui.outlines.labels import figures, shorten, throttle_weight
@@ -17,7 +18,7 @@ class CgroupsOutline(Outline):
     def _entry(self, frame: Frame, path: str) -> Entry:
         cg = frame.snapshot.cgroups[path]
         t = Text()
-        t.append(shorten(cg.name) if path != "/" else "/ (host)",
+        t.append(shorten(safe(cg.name)) if path != "/" else "/ (host)",
                  style="bold" if path == "/" else "")
         r = frame.rates.get(path)
         limit = cg.cpu.limit_cpus if cg.cpu is not None else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from nsscope.host.model import Container
+from nsscope.printable import safe
 from nsscope.tui.frame import Frame
 from nsscope.tui.outlines.base import NO_REF, PROC_LIMIT, Entry, Outline, Ref, process_entries
 from nsscope.tui.outlines.labels import figures, pct, shorten, throttle_weight
@@ -26,7 +27,7 @@ class ContainersOutline(Outline):
         for rt in sorted(runtimes, key=lambda r: (r == "sandboxes", r)):
             n = len(runtimes[rt])
             t = Text()
-            t.append(rt, style="bold")
+            t.append(safe(rt), style="bold")
             t.append(f"  {n} {'sandbox' if rt == 'sandboxes' else 'container'}"
                      f"{'' if n == 1 else 'es' if rt == 'sandboxes' else 's'}", style="dim")
             out.append(Entry(f"rt:{rt}", t, Ref("runtime", rt), expandable=True,
@@ -35,7 +36,7 @@ class ContainersOutline(Outline):
 
     def _container_entry(self, frame: Frame, parent_key: str, c: Container) -> Entry:
         t = Text()
-        t.append(shorten(c.name))
+        t.append(shorten(safe(c.name)))
         if c.short_id and c.short_id != c.name and not c.sandbox:
             t.append(f" {c.short_id}", style="dim")
         if c.state and c.state != "running":

@@ -13,6 +13,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from nsscope.printable import safe
+
 STEP = 5
 
 
@@ -47,7 +49,7 @@ class ThrottleDialog(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="throttle-box"):
             title = Text("Throttle ", style="bold")
-            title.append(self.what)
+            title.append(safe(self.what))
             yield Static(title, id="throttle-title", markup=False)
             yield Input(self.current, id="throttle-value",
                         placeholder="20% (of one CPU), 0.5 (CPUs) or max")

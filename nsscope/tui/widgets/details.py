@@ -21,6 +21,7 @@ from nsscope.tui.outlines import Ref
 from nsscope.tui.outlines.labels import pct
 from nsscope.tui.selection import members_of, subject_of
 from nsscope.host.users import user_name
+from nsscope.printable import safe
 
 #: rows of the member table
 MEMBER_LIMIT = 100
@@ -86,7 +87,7 @@ def now_line(r: CpuRates | None) -> Text:
 def _cgroup_line(path: str | None) -> Text:
     t = Text()
     t.append("cgroup  ", style="bold")
-    t.append(path if path is not None else "?")
+    t.append(safe(path) if path is not None else "?")
     return t
 
 
@@ -101,11 +102,11 @@ def describe(frame: Frame, ref: Ref, rates: CpuRates | None) -> Text:
         if p is None:
             t.append("(gone)", style="dim")
             return t
-        t.append(p.comm, style="bold")
+        t.append(safe(p.comm), style="bold")
         t.append(f"\nuser {user_name(p.uid)}  state {p.state}  ppid {p.ppid}"
                  + ("  kernel thread" if p.kernel_thread else ""), style="")
         t.append("\ncmd     ", style="bold")
-        t.append(p.command)
+        t.append(safe(p.command))
         path = p.cgroup_for("cpu")
         t.append("\n")
         t.append_text(_cgroup_line(path))
@@ -115,16 +116,16 @@ def describe(frame: Frame, ref: Ref, rates: CpuRates | None) -> Text:
         c = frame.container(ident)
         if c is None:
             return Text("container gone", style="dim")
-        t.append(f"{c.runtime} ", style="bold")
+        t.append(f"{safe(c.runtime)} ", style="bold")
         t.append("sandbox " if c.sandbox else "container ", style="bold")
-        t.append(c.name, style="bold")
+        t.append(safe(c.name), style="bold")
         if c.id and c.id != c.name and not c.sandbox:
             t.append(f"  {c.id}", style="dim")
         n = len(frame.members(c))
         t.append(f"\nmain pid {c.pid if c.pid is not None else '?'}  {n} process"
                  f"{'' if n == 1 else 'es'}  {c.state}")
         if c.pod:
-            t.append(f"  pod {c.pod}")
+            t.append(f"  pod {safe(c.pod)}")
         path, _ = subject_of(frame, ref)
         t.append("\n")
         t.append_text(_cgroup_line(path))
@@ -180,10 +181,10 @@ def _ns_summary(frame: Frame, ns: Namespace) -> Text:
     t.append(f"\n{ns.nprocs} process{'' if ns.nprocs == 1 else 'es'}")
     for where in ns.nsfs:
         t.append("\nbind mount ")
-        t.append(where)
+        t.append(safe(where))
     for holder in ns.holders[:4]:
         t.append("\nheld by ")
-        t.append(holder)
+        t.append(safe(holder))
     return t
 
 
@@ -242,8 +243,8 @@ class Details(Vertical):
             p = frame.process(pid)
             if p is None:
                 continue
-            rows[str(pid)] = (Text(str(pid)), Text(user_name(p.uid)), Text(p.state),
-                              Text(p.command))
+            rows[str(pid)] = (Text(str(pid)), Text(safe(user_name(p.uid))),
+                              Text(p.state), Text(safe(p.command)))
         self._sync_rows(table, self._member_rows, rows, ("pid", "user", "state", "command"))
 
     @staticmethod
