@@ -2,18 +2,34 @@
 
 - Every test is checked for leftovers: cgroups or mounts named ``nsscope…``
   that did not exist before it must not exist after it.
-- Under CI=true a skipped test fails the run: what needs root or a tool must run.
+- Tests that need a Debian peer that is not installed (a command they name in
+  ``need_tool("…")``, in their body or a fixture they use), or root that the run
+  lacks (everything under tests/system), are deselected at collection with one
+  line saying what is missing and how many tests that takes away. Under CI=true
+  that is an error instead, and so is a skipped test: in CI every test must run.
 """
 
 from __future__ import annotations
 
+import inspect
+import os
+import re
+import shutil
 import time
 
 import pytest
+from hypothesis import settings
 
 from nsscope.host import cgroups
 
-from support import IN_CI
+from support import HERE, IN_CI
+
+# Property tests are deterministic by default (the same examples every run, as CI
+# needs: a red run must mean a change, not luck); HYPOTHESIS_PROFILE=explore searches
+# afresh. Every counterexample found is kept as an @example in its test.
+settings.register_profile("deterministic", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False, max_examples=3000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 
 def _nsscope_cgroups() -> set[str]:
@@ -74,6 +90,74 @@ def _check_suspects(session) -> None:
         for name, node in sorted(left.items()):
             reporter.write_line(f"  {name}  (first seen after {node})")
         session.exitstatus = 1
+
+
+# --- what this machine lacks: deselect, and say so ----------------------------------
+
+_NEED_TOOL = re.compile(r"""need_tool\(\s*(["'])([\w.+-]+)\1\s*\)""")
+
+
+def _peer_packages() -> dict[str, str]:
+    """command -> Debian package, from the one list (tests/peers)."""
+    out: dict[str, str] = {}
+    with open(HERE / "peers") as f:
+        for line in f:
+            m = re.match(r"^(?:test|v2)\s+(\S+)\s+(\S+)\s", line)
+            if m:
+                out[m[1]] = m[2]
+    return out
+
+
+def _tools_of(item: pytest.Item) -> set[str]:
+    """The commands a test names in need_tool(...), in its body or its fixtures'."""
+    funcs = [getattr(item, "function", None)]
+    info = getattr(item, "_fixtureinfo", None)
+    if info is not None:
+        funcs += [fd.func for fds in info.name2fixturedefs.values() for fd in fds]
+    tools: set[str] = set()
+    for f in funcs:
+        try:
+            tools.update(m[1] for m in _NEED_TOOL.findall(inspect.getsource(f)))
+        except (OSError, TypeError):
+            continue
+    return tools
+
+
+_DESELECTED: list[str] = []
+
+
+def pytest_collection_modifyitems(config, items):
+    root = os.geteuid() == 0
+    packages = _peer_packages()
+    keep, drop = [], []
+    lacking: dict[str, int] = {}  # what is missing -> how many tests it takes away
+    for item in items:
+        whys = []
+        if not root and "/tests/system/" in str(item.path):
+            whys.append("root (tests/system)")
+        else:
+            whys += [f"{t} ({packages.get(t, '?')})" for t in sorted(_tools_of(item))
+                     if shutil.which(t) is None]
+        for why in whys:
+            lacking[why] = lacking.get(why, 0) + 1
+        (drop if whys else keep).append(item)
+    if not drop:
+        return
+    _DESELECTED.extend(f"{why}: {n} test(s)" for why, n in sorted(lacking.items()))
+    if IN_CI:
+        raise pytest.UsageError("CI: every test must run, but these are missing: "
+                                + "; ".join(_DESELECTED)
+                                + " (tests/peers installs the peers as root)")
+    config.hook.pytest_deselected(items=drop)
+    items[:] = keep
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _DESELECTED:
+        terminalreporter.write_line("deselected for lack of (make test as root installs the "
+                                    "Debian peers, tests/peers):", yellow=True)
+    for line in _DESELECTED:
+        terminalreporter.write_line(f"  {line}", yellow=True)
 
 
 def pytest_sessionfinish(session, exitstatus):
