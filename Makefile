@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-v2 v2-fixture bench lint screenshots clean venv peers peers-v2 exeseal
+.PHONY: bytecode run test test-v2 v2-fixture bench lint screenshots clean venv peers peers-v2 exeseal
 
 venv: $(STAMP)
 
@@ -13,9 +13,16 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -U pip
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,dev]' --config-settings editable_mode=compat
+	$(PY) -m compileall -q nsscope
 	touch $(STAMP)
 
-run: $(STAMP)
+# The package's bytecode, compiled ahead: start-up must not depend on whether the
+# environment lets Python write __pycache__ (PYTHONDONTWRITEBYTECODE=1 here: enter
+# then takes 45 ms instead of 18). Only changed modules are compiled again.
+bytecode: $(STAMP)
+	$(PY) -m compileall -q nsscope
+
+run: bytecode
 	$(VENV)/bin/nsscope
 
 # -m "not v2only": tests that need a cgroup-v2 host are deselected here (not
@@ -29,19 +36,19 @@ peers:
 peers-v2:
 	tests/peers v2
 
-test: $(STAMP) peers
+test: bytecode peers
 	$(PY) -m pytest -q -p no:cacheprovider -m "not v2only" $(PYTEST_ARGS)
 
 # every test marked v2, inside a qemu VM booting Debian's kernel with
 # cgroup_no_v1=all (vm/run.sh); exits with pytest's status from inside
-test-v2: $(STAMP) peers peers-v2
+test-v2: bytecode peers peers-v2
 	vm/run.sh vm/pytest-v2.sh $(PYTEST_ARGS)
 
 # re-capture tests/fixtures/cgroup-v2-vm-full from a scene built inside the VM
 v2-fixture: $(STAMP)
 	vm/capture-fixture.py
 
-bench: $(STAMP)
+bench: bytecode
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 # SVGs of the TUI (each view, and a throttle taking effect) from a fixed scenario
@@ -57,6 +64,7 @@ exeseal: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check nsscope tests bench
 	$(VENV)/bin/mypy nsscope
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
