@@ -73,8 +73,9 @@ JOINED_CONTROLLERS = ("cpu", "cpuacct", "memory", "pids", "devices", "freezer")
 DEVICE_RULES = ("b *:* m", "c *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm",
                 "c 1:9 rwm", "c 5:0 rwm", "c 5:2 rwm", "c 10:200 rwm", "c 136:* rwm")
 
-class Hierarchy(Record):
-    """A mounted cgroup hierarchy, with model.Hierarchy's fields."""
+class CgroupMount(Record):
+    """A mounted cgroup hierarchy: model.Hierarchy's fields, as a light record (run must not
+    import the model)."""
 
     #: the key /proc/PID/cgroup uses ("cpu", "cpu,cpuacct", "name=systemd", "" for v2)
     key: str
@@ -91,10 +92,10 @@ def read_file(path: str) -> str:
         return f.read().strip()
 
 
-def hierarchies(cgroup_root: str = CGROUP_ROOT, proc: str = PROC) -> tuple[Hierarchy, ...]:
+def hierarchies(cgroup_root: str = CGROUP_ROOT, proc: str = PROC) -> tuple[CgroupMount, ...]:
     """The cgroup hierarchies mounted under /sys/fs/cgroup, their mountpoints re-rooted
     at ``cgroup_root`` (mountinfo.cgroup_hierarchies, as nsscope.host.cgroups has them)."""
-    return tuple(Hierarchy(*h) for h in mountinfo.cgroup_hierarchies(cgroup_root, proc))
+    return tuple(CgroupMount(*h) for h in mountinfo.cgroup_hierarchies(cgroup_root, proc))
 
 
 class ContainerCgroup:
@@ -105,14 +106,14 @@ class ContainerCgroup:
                  limits: Limits | None = None) -> None:
         self.id = cid
         self.path = f"{CGROUP_PARENT}/{cid}"
-        self.hierarchies: tuple[Hierarchy, ...] = hierarchies(cgroup_root, proc)
+        self.hierarchies: tuple[CgroupMount, ...] = hierarchies(cgroup_root, proc)
         #: hierarchy key -> directory of this cgroup, in every hierarchy
         self.dirs = {h.key: h.mountpoint + self.path for h in self.hierarchies}
         self.joined = self._joined(limits or Limits())
 
     # --- finding files ---------------------------------------------------------
 
-    def hierarchy_for(self, controller: str) -> Hierarchy | None:
+    def hierarchy_for(self, controller: str) -> CgroupMount | None:
         """The hierarchy whose files govern ``controller`` (v1 first, then v2 if enabled)."""
         for h in self.hierarchies:
             if h.version == 1 and controller in h.controllers:
@@ -136,7 +137,7 @@ class ContainerCgroup:
         h = self.hierarchy_for(controller)
         return h is not None and h.version == 2
 
-    def _joined(self, limits: Limits) -> tuple[Hierarchy, ...]:
+    def _joined(self, limits: Limits) -> tuple[CgroupMount, ...]:
         if not any(h.version == 1 for h in self.hierarchies):
             return self.hierarchies  # cgroup v2 only: its one hierarchy
         wanted = JOINED_CONTROLLERS + (("cpuset",) if limits.cpuset is not None else ())
@@ -160,7 +161,7 @@ class ContainerCgroup:
             self.remove(timeout=1.0)
             raise
 
-    def _mkdir(self, h: Hierarchy) -> None:
+    def _mkdir(self, h: CgroupMount) -> None:
         parent = h.mountpoint + CGROUP_PARENT
         for _ in range(20):
             try:
@@ -179,7 +180,7 @@ class ContainerCgroup:
         if h.version == 1 and "cpuset" in h.controllers:
             _cpuset_init(self.dirs[h.key], parent)
 
-    def _prepare_parent(self, h: Hierarchy, parent: str) -> None:
+    def _prepare_parent(self, h: CgroupMount, parent: str) -> None:
         if h.version == 1:
             if "cpuset" in h.controllers:
                 # a new v1 cpuset starts with no cpus and no mems, and a task cannot
@@ -356,7 +357,7 @@ class ContainerCgroup:
         return left
 
 
-def remove_parent(h: Hierarchy) -> None:
+def remove_parent(h: CgroupMount) -> None:
     """rmdir ``/nsscope`` in ``h`` if no other container uses it."""
     try:
         os.rmdir(h.mountpoint + CGROUP_PARENT)
