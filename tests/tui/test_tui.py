@@ -1,15 +1,11 @@
-"""The TUI driven with Pilot (App.run_test): views, filter, follow, sort, actions.
-
-Fixture tests replay the cgroup-v2 capture (nsscope.tui.dev.scenario); live tests
-run the app on this host against processes and cgroups they make, and check
-the effect of an action with an independent oracle (the cgroup files, the
-target's /proc/PID/ns links).
+"""The TUI driven with Pilot (App.run_test) on the captured v2 tree replayed
+(nsscope.tui.dev.scenario): views, filter, follow, sort, the palette, action plans.
 """
+
 from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from textual.widgets import Static
@@ -26,6 +22,7 @@ from nsscope.tui.source import FixedSource, LiveSource
 
 from support import NSSCOPE, V2_FIXTURE
 from support.scenario import wait_for
+from support.tui import messages, summary, until
 
 SIZE = (160, 48)
 DOCKER = ("/system.slice/docker-"
@@ -35,24 +32,6 @@ DOCKER = ("/system.slice/docker-"
 def fixture_app(seconds: int = 20, throttle_at: int | None = None) -> NsscopeApp:
     return NsscopeApp(FixedSource(scenario.frames(V2_FIXTURE, seconds, throttle_at)),
                       interval=0.0)
-
-
-async def until(pilot, pred, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def summary(app: NsscopeApp) -> str:
-    return str(app.main.query_one("#summary", Static).render())
-
-
-def messages(app: NsscopeApp) -> list[str]:
-    return [n.message for n in app._notifications]
 
 
 async def test_views_switch_and_navigate():

@@ -6,6 +6,7 @@ namespaces, hostname, cgroups and ids before it went to sleep; ``nsenter
 --all`` where its semantics coincide; /proc/PID of the target; the cgroup
 files. Every target is killed and every cgroup removed afterwards.
 """
+
 from __future__ import annotations
 
 import errno

@@ -10,6 +10,7 @@ Run time: about 70 s on this shared 2-core machine (loaded by others; 105 s at
 worst), 12-38 s of it the 50-cycle leak check; the 14 ``v2`` tests take about
 150 s inside the TCG VM.
 """
+
 from __future__ import annotations
 
 import json

@@ -5,6 +5,7 @@ The machine may be busy with other work: the cgroups under test are given the
 largest CPU weight (cpu.shares 262144 / cpu.weight 10000) so that contention
 does not starve them below their limit; the limit itself is what is measured.
 """
+
 from __future__ import annotations
 
 import errno

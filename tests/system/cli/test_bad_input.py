@@ -1,5 +1,6 @@
 """Bad input is one line and changes nothing (issue 12, items 10, 11, 14): sizes,
 ids, offsets and timeouts are judged at parse time, exactly, before anything runs."""
+
 from __future__ import annotations
 
 import subprocess

@@ -1,4 +1,5 @@
 """The CLI as a user meets it: bad input, non-root, a host that changes under it."""
+
 from __future__ import annotations
 
 import json

@@ -1,6 +1,7 @@
 """Terminal escape injection (issue 12, item 8): a process whose name, command line
 and cgroup hold ESC ] 0 ; title BEL, CR, LF … must not reach the terminal raw
 from any text output or TUI label; JSON stays as it is (json escapes them)."""
+
 from __future__ import annotations
 
 import json

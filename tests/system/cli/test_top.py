@@ -1,4 +1,5 @@
 """``nsscope top``: the real v2 tree captured in a VM, and live cgroups made here."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """cgroup readers: live cgroups made by the test, and the real v2 tree captured in a VM."""
+
 from __future__ import annotations
 
 import os

@@ -8,6 +8,7 @@ images, cgroups, mounts, network links, daemons. Kubernetes (containerd and
 CRI-O, both cgroup drivers, all QoS classes) is read from the trees written by
 ``fixtures/make_k8s_fixtures.py``.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,6 +27,7 @@ from nsscope.host.collector import collect
 from nsscope.host.model import UNIFIED
 
 from support import need_root, need_tool, run_nsscope
+from support.cgroupfs import cpu_dir, quota, raw_quota, unified
 from support.scenario import ns_ino, wait_for
 
 
@@ -90,10 +92,6 @@ def links() -> set[str]:
     return set(os.listdir("/sys/class/net"))
 
 
-def unified() -> bool:
-    return cgroups.detect_mode() == "unified"
-
-
 def cpu_cgroup(pid: int) -> str:
     """The cgroup that holds ``pid``'s CPU limit: the cpu hierarchy's on v1, the one
     ``0::`` path on v2 (cgroups(7))."""
@@ -103,25 +101,6 @@ def cpu_cgroup(pid: int) -> str:
             if (hid == "0" and unified()) or "cpu" in key.split(","):
                 return path
     raise AssertionError("no cpu hierarchy")
-
-
-def cpu_dir(path: str) -> Path:
-    """Where cgroup ``path`` of the cpu controller is mounted here."""
-    return Path("/sys/fs/cgroup" if unified() else "/sys/fs/cgroup/cpu", path.lstrip("/"))
-
-
-def raw_quota(path: str) -> str:
-    """The kernel's own text: cpu.max on v2, cpu.cfs_quota_us on v1."""
-    return (cpu_dir(path) / ("cpu.max" if unified() else "cpu.cfs_quota_us")).read_text().strip()
-
-
-def quota(path: str) -> float | None:
-    """CPUs allowed to ``path`` by its own limit, None without one."""
-    if unified():
-        q, period = raw_quota(path).split()
-        return None if q == "max" else int(q) / int(period)
-    q = int(raw_quota(path))
-    return None if q < 0 else q / int((cpu_dir(path) / "cpu.cfs_period_us").read_text())
 
 
 def nspid_init(pid: int) -> bool:

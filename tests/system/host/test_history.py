@@ -1,4 +1,5 @@
 """nsscope.host.history: rates from pairs of cgroup counters, and the per-cgroup ring buffers."""
+
 from __future__ import annotations
 
 import os

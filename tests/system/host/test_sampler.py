@@ -1,4 +1,5 @@
 """nsscope.host.sampler: incremental snapshots agree with a full collect()."""
+
 from __future__ import annotations
 
 import subprocess

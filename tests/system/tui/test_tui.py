@@ -5,6 +5,7 @@ run the app on this host against processes and cgroups they make, and check
 the effect of an action with an independent oracle (the cgroup files, the
 target's /proc/PID/ns links).
 """
+
 from __future__ import annotations
 
 import json

@@ -1,11 +1,5 @@
-"""``nsscope enter`` against the real kernel.
+"""``nsscope enter``'s command line (nsenter's getopt forms) and what its path imports."""
 
-Targets are made by ``unshare`` (with and without a user namespace, a busybox
-root, a cgroup of our own). Oracles: what the target itself printed about its
-namespaces, hostname, cgroups and ids before it went to sleep; ``nsenter
---all`` where its semantics coincide; /proc/PID of the target; the cgroup
-files. Every target is killed and every cgroup removed afterwards.
-"""
 from __future__ import annotations
 
 import subprocess

@@ -1,15 +1,7 @@
-"""``nsscope run`` and its lifecycle commands, on the real kernel.
-
-Every container here is named ``nsscope-test-rt5-…`` and removed by the
-``containers`` fixture; oracles are the kernel's files seen from the host
-(/proc/PID/ns, /proc/PID/cgroup, cgroupfs, mountinfo), busybox inside, and
-runc for the same rootfs. Tests marked ``v2`` also run in the cgroup-v2 VM
-(``make test-v2``), where the limits are cpu.max, memory.max, pids.max.
-
-Run time: about 70 s on this shared 2-core machine (loaded by others; 105 s at
-worst), 12-38 s of it the 50-cycle leak check; the 14 ``v2`` tests take about
-150 s inside the TCG VM.
+"""``nsscope run``'s command line and spec: the fast parser held to argparse (property
+tests), option values, names, sizes, state files; nothing here runs a container.
 """
+
 from __future__ import annotations
 
 import os

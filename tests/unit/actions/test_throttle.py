@@ -1,10 +1,5 @@
-"""``nsscope throttle`` on real cgroups: busy loops held to their limit, measured from
-/proc/PID/stat (not from the cgroup files nsscope writes), and undone exactly.
+"""``nsscope throttle``'s limits: what 20%, 0.5 and a period mean, and the steps of --watch."""
 
-The machine may be busy with other work: the cgroups under test are given the
-largest CPU weight (cpu.shares 262144 / cpu.weight 10000) so that contention
-does not starve them below their limit; the limit itself is what is measured.
-"""
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
-"""The CLI as a user meets it: bad input, non-root, a host that changes under it."""
+"""The CLI as any user meets it: bad input in one line, its own shell, no Textual."""
+
 from __future__ import annotations
 
 import json

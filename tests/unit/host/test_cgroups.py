@@ -1,4 +1,5 @@
-"""cgroup readers: live cgroups made by the test, and the real v2 tree captured in a VM."""
+"""cgroup readers on the real cgroup-v2 tree captured in a VM, and their parsers."""
+
 from __future__ import annotations
 
 import os

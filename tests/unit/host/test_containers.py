@@ -1,13 +1,8 @@
-"""Containers: real runtimes started here, fixture trees for those that cannot run here.
-
-Each real runtime (runc, crun, podman, docker, lxc, systemd-nspawn, and the
-unshare/bwrap/firejail sandboxes) is started once per test class, checked
-against its own tool as the oracle (``runc state``, ``docker inspect``,
-``lxc-info``, /proc), and torn down with everything it made: containers,
-images, cgroups, mounts, network links, daemons. Kubernetes (containerd and
-CRI-O, both cgroup drivers, all QoS classes) is read from the trees written by
-``fixtures/make_k8s_fixtures.py``.
+"""Container recognition without runtimes: the cgroup path patterns, lookup by name or
+id, and fixture trees captured from (or written as) hosts this machine cannot be
+(Kubernetes with containerd or CRI-O, systemd or cgroupfs drivers; the v2 VM).
 """
+
 from __future__ import annotations
 
 import json

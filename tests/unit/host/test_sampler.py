@@ -1,4 +1,7 @@
-"""nsscope.host.sampler: incremental snapshots agree with a full collect()."""
+"""nsscope.host.sampler on the captured v2 tree: the first sample equals collect(), and
+unchanged processes are shared between samples.
+"""
+
 from __future__ import annotations
 
 from nsscope.host import collector

@@ -1,6 +1,7 @@
-"""nsscope.kernel.syscalls against the kernel's own account: /proc/self/status, stat -f,
-uname, /proc/PID/ns. What changes the calling process (unshare, capset, prctl,
-sethostname, exec) runs in a fresh interpreter, never in pytest's."""
+"""nsscope.kernel.syscalls where no privilege is needed, against the kernel's own
+account (/proc/self/status, stat -f), and without loading ctypes.
+"""
+
 from __future__ import annotations
 
 import errno
