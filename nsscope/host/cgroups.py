@@ -224,6 +224,18 @@ def memory_v1(path: str) -> MemoryStats:
     return MemoryStats(current=_int(read_text(path + "/memory.usage_in_bytes")), max=limit)
 
 
+def memory_stat(hs: tuple[Hierarchy, ...], path: str) -> dict[str, int] | None:
+    """The memory controller's memory.stat of cgroup ``path`` ('key value' lines), None when
+    it has none here. Keys are the kernel's: on v2 ``inactive_file`` and so on; on v1 the
+    cgroup's own (``inactive_file``) and its subtree's (``total_inactive_file``)
+    (cgroup-v2.rst "memory.stat", cgroup-v1/memory.rst 5.2). Read on demand only: the
+    kernel formats some forty lines for it, more than the rest of a cgroup's figures."""
+    h = hierarchy_for(hs, "memory")
+    d = dir_of(h, path) if h is not None else None
+    text = read_text(d + "/memory.stat") if d is not None else None
+    return _keyed(text) if text else None
+
+
 def pids_stats(path: str) -> PidsStats:
     return PidsStats(current=_int(read_text(path + "/pids.current")),
                      max=_int(read_text(path + "/pids.max")))
