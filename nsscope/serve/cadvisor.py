@@ -25,40 +25,39 @@ from prometheus_client.core import Metric
 
 from nsscope.host.model import CpuStats, MemoryStats
 from nsscope.serve import labels
-from nsscope.serve.families import Families
+from nsscope.serve.families import Families, distinct
 from nsscope.serve.scrape import Scrape, measured
 
-L = labels.NAMES
-
-#: (name, type, help, extra label names): cAdvisor's help texts, word for word
-FAMILIES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
-    ("container_last_seen", "gauge", "Last time a container was seen by the exporter", ()),
+#: (name, type, help): cAdvisor's help texts, word for word. Every sample has the labels of
+#: labels.NAMES; container_cpu_usage_seconds_total also cpu="total"
+FAMILIES: tuple[tuple[str, str, str], ...] = (
+    ("container_last_seen", "gauge", "Last time a container was seen by the exporter"),
     ("container_cpu_user_seconds_total", "counter",
-     "Cumulative user cpu time consumed in seconds.", ()),
+     "Cumulative user cpu time consumed in seconds."),
     ("container_cpu_system_seconds_total", "counter",
-     "Cumulative system cpu time consumed in seconds.", ()),
+     "Cumulative system cpu time consumed in seconds."),
     ("container_cpu_usage_seconds_total", "counter",
-     "Cumulative cpu time consumed in seconds.", ("cpu",)),
+     "Cumulative cpu time consumed in seconds."),
     ("container_cpu_cfs_periods_total", "counter",
-     "Number of elapsed enforcement period intervals.", ()),
+     "Number of elapsed enforcement period intervals."),
     ("container_cpu_cfs_throttled_periods_total", "counter",
-     "Number of throttled period intervals.", ()),
+     "Number of throttled period intervals."),
     ("container_cpu_cfs_throttled_seconds_total", "counter",
-     "Total time duration the container has been throttled.", ()),
+     "Total time duration the container has been throttled."),
     ("container_memory_usage_bytes", "gauge",
      "Current memory usage in bytes, including all memory regardless of when it was "
-     "accessed", ()),
-    ("container_memory_working_set_bytes", "gauge", "Current working set in bytes.", ()),
-    ("container_processes", "gauge", "Number of processes running inside the container.", ()),
+     "accessed"),
+    ("container_memory_working_set_bytes", "gauge", "Current working set in bytes."),
+    ("container_processes", "gauge", "Number of processes running inside the container."),
     ("container_pressure_cpu_stalled_seconds_total", "counter",
      "Total time duration no tasks in the container could make progress due to CPU "
-     "congestion.", ()),
+     "congestion."),
     ("container_pressure_cpu_waiting_seconds_total", "counter",
-     "Total time duration tasks in the container have waited due to CPU congestion.", ()),
-    ("container_spec_cpu_period", "gauge", "CPU period of the container.", ()),
-    ("container_spec_cpu_quota", "gauge", "CPU quota of the container.", ()),
-    ("container_spec_cpu_shares", "gauge", "CPU share of the container.", ()),
-    ("container_spec_memory_limit_bytes", "gauge", "Memory limit for the container.", ()),
+     "Total time duration tasks in the container have waited due to CPU congestion."),
+    ("container_spec_cpu_period", "gauge", "CPU period of the container."),
+    ("container_spec_cpu_quota", "gauge", "CPU quota of the container."),
+    ("container_spec_cpu_shares", "gauge", "CPU share of the container."),
+    ("container_spec_memory_limit_bytes", "gauge", "Memory limit for the container."),
 )
 
 
@@ -89,13 +88,11 @@ def working_set(mem: MemoryStats, stat: Mapping[str, int] | None) -> int | None:
 
 def families(scrape: Scrape) -> Iterable[Metric]:
     fams = Families()
-    for name, kind, doc, extra in FAMILIES:
-        fams.declare(name, kind, doc, L + extra)
-    snap = scrape.snapshot
-    for c in measured(snap):
+    for name, kind, doc in FAMILIES:
+        fams.declare(name, kind, doc)
+    for lv, c in distinct((labels.of(c), c) for c in measured(scrape)):
         assert c.cgroup is not None
-        cg = snap.cgroups[c.cgroup]
-        lv = labels.values(c)
+        cg = scrape.cgroups[c.cgroup]
         fams.add("container_last_seen", lv, scrape.at)
         fams.add("container_processes", lv, len(c.pids))
         cpu = cg.cpu
@@ -113,9 +110,9 @@ def families(scrape: Scrape) -> Iterable[Metric]:
     return fams
 
 
-def _cpu(fams: Families, lv: tuple[str, ...], cpu: CpuStats) -> None:
+def _cpu(fams: Families, lv: dict[str, str], cpu: CpuStats) -> None:
     if cpu.usage_usec is not None:
-        fams.add("container_cpu_usage_seconds_total", (*lv, "total"), cpu.usage_usec / 1e6)
+        fams.add("container_cpu_usage_seconds_total", {**lv, "cpu": "total"}, cpu.usage_usec / 1e6)
     if cpu.user_usec is not None:
         fams.add("container_cpu_user_seconds_total", lv, cpu.user_usec / 1e6)
     if cpu.system_usec is not None:

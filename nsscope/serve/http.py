@@ -3,7 +3,8 @@
 /metrics is encoded by prometheus-client's own exposition code, which picks the
 format from the scraper's Accept header (``choose_encoder``: OpenMetrics 1.0 when
 asked for ``application/openmetrics-text``, else the Prometheus text format 0.0.4)
-and gzips when the scraper accepts it, as its own ``MetricsHandler`` does.
+and gzips when the scraper accepts it (Prometheus does), as its own ``MetricsHandler``
+does.
 
 The server runs in the main thread; each request in a thread of its own
 (``ThreadingHTTPServer``), scrapes taken one at a time (scrape.Scraper). SIGTERM
@@ -101,7 +102,9 @@ class Handler(BaseHTTPRequestHandler):
             output = encoder(self.server.registry)
             headers = []
             if gzip_accepted(self.headers.get("Accept-Encoding", "")):
-                output = gzip.compress(output)
+                # the fastest level: a quarter of level 9's CPU for a third more bytes,
+                # on loopback or a node's network (prometheus-client uses 9)
+                output = gzip.compress(output, compresslevel=1)
                 headers.append(("Content-Encoding", "gzip"))
             self._send(200, content_type, output, body, headers)
         elif path == "/healthz":

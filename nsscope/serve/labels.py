@@ -3,9 +3,9 @@
 cAdvisor labels a container's series with ``id`` (its cgroup path), ``name`` (its
 first alias: docker's name) and ``image`` (cAdvisor metrics/prometheus.go,
 DefaultContainerLabels); the kubelet adds ``container``, ``pod`` and ``namespace``
-from the Kubernetes labels, blank for what is not a Kubernetes container, so that
-every series of a family has the same label names (kubernetes
-pkg/kubelet/server/server.go, containerPrometheusLabelsFunc). Rules and
+from the Kubernetes labels, blank for what is not a Kubernetes container (kubernetes
+pkg/kubelet/server/server.go, containerPrometheusLabelsFunc); a blank label is no
+label to Prometheus, and is not sent (families.py). Rules and
 dashboards written for the kubelet (kubernetes-mixin's ``container!=""``) select
 the same series here.
 
@@ -37,3 +37,9 @@ def values(c: Container) -> tuple[str, ...]:
     """The values of ``NAMES`` for one container."""
     return (safe(c.cgroup or ""), safe(c.name), safe(c.image or ""),
             safe(kubernetes_container(c)), safe(c.pod or ""), safe(c.k8s_namespace or ""))
+
+
+def of(c: Container) -> dict[str, str]:
+    """``NAMES`` -> values for one container, those with a value: a blank label is no
+    label to Prometheus (families.py)."""
+    return {k: v for k, v in zip(NAMES, values(c), strict=True) if v}
