@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from nsscope.errors import BadInput
     from nsscope.serve import http
     from nsscope.serve.collector import registry_of
+    from nsscope.serve.confine import confine
     from nsscope.serve.scrape import Scraper
 
     host, port = http.parse_listen(args.listen)
@@ -39,5 +40,7 @@ def run(args: argparse.Namespace) -> int:
         raise BadInput(f"--state-prefix: {prefix!r} is not an absolute path")
     roots = Roots(proc=args.proc, cgroup=args.cgroup_root,
                   state=StatePaths().under(prefix) if prefix else StatePaths())
+    # the host's cgroup namespace, and only the capabilities it reads with (confine.py)
+    confine(args.proc)
     server = http.bind(host, port, registry_of(Scraper(roots)))
     return http.serve(server, ready=http.announce)
