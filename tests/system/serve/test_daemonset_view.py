@@ -20,7 +20,7 @@ import uuid
 import pytest
 import yaml
 
-from support import REPO, need_root, need_tool, read_file, status_field
+from support import IN_V2_VM, REPO, need_root, need_tool, read_file, status_field
 from support.metrics import RuncPod, Serve, free_port, remove_tree, series
 from support.scenario import wait_for
 
@@ -40,11 +40,18 @@ def _pod_spec() -> tuple[dict, dict]:
     return pod, pod["containers"][0]
 
 
+def podman(*args: str) -> list[str]:
+    """podman, with its storage on the VM's tmpfs there (the VM's / is read-only)."""
+    where = ["--root", "/run/nsscope-test-pstore", "--runroot", "/run/nsscope-test-prun",
+             "--storage-driver", "overlay"] if IN_V2_VM else []
+    return [need_tool("podman"), *where, *args]
+
+
 def podman_argv(root, name: str, parent: str, port: int) -> list[str]:
     pod, c = _pod_spec()
     assert pod["hostPID"] and c["securityContext"]["readOnlyRootFilesystem"]
     host = {v["name"]: v["hostPath"]["path"] for v in pod["volumes"]}
-    argv = [need_tool("podman"), "run", "-d", "--name", name, "--rootfs", "--read-only",
+    argv = [*podman("run"), "-d", "--name", name, "--rootfs", "--read-only",
             "--pid=host", "--network=host", f"--cgroup-parent={parent}",
             "--cap-drop=all", "--cap-add=" + ",".join(c["securityContext"]["capabilities"]["add"]),
             "--security-opt", "no-new-privileges"]
@@ -119,14 +126,14 @@ def test_serve_in_the_daemonsets_container_sees_what_the_host_sees(tmp_path):
         cid = next(c for c, n in here.items() if n == name)
         assert there[cid] == name and here[pod.id] == there[pod.id] == pod.id[:12]
         # it dropped CAP_SYS_ADMIN once in the host's cgroup namespace (confine.py)
-        inspect = subprocess.run([need_tool("podman"), "inspect", "-f", "{{.State.Pid}}", name],
+        inspect = subprocess.run(podman("inspect", "-f", "{{.State.Pid}}", name),
                                  env=env, capture_output=True, text=True, check=True)
         st = read_file(f"/proc/{int(inspect.stdout)}/status")
         assert status_field(st, "CapEff") == "0000000000080004"
     finally:
         if host is not None:
             host.stop()
-        subprocess.run([need_tool("podman"), "rm", "-f", "-t", "0", name], env=env,
+        subprocess.run(podman("rm", "-f", "-t", "0", name), env=env,
                        capture_output=True, check=False, timeout=120)
         pod.close()
         time.sleep(0.2)

@@ -29,6 +29,7 @@ from support.metrics import (
 from support.scenario import wait_for
 
 ALERTS = REPO / "deploy/prometheus/alerts.yml"
+THROTTLED = REPO / "deploy/prometheus/throttled-containers.promql"
 
 
 @pytest.fixture
@@ -228,6 +229,11 @@ def test_prometheus_scrapes_it_and_cpu_throttling_high_fires(pod, serve, tmp_pat
             f" / increase(container_cpu_cfs_periods_total{sel}[10s])")
         kernel = (k1["nr_throttled"] - k0["nr_throttled"]) / (k1["nr_periods"] - k0["nr_periods"])
         assert share > 0.8 and abs(share - kernel) < 0.1, (share, kernel)
+        # the README's query for Grafana: this container, by its own quota
+        query = THROTTLED.read_text()
+        assert query in (REPO / "README.md").read_text()
+        top = {lab.get("container"): v for lab, v in prom.query(query)}
+        assert top["app"] > 0.8
         wait_for(lambda: _firing(prom), timeout=60, what="CPUThrottlingHigh to fire")
         (alert,) = _firing(prom)
         assert {k: alert["labels"][k] for k in KUBE} == KUBE

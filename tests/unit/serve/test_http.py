@@ -100,3 +100,15 @@ def test_healthz_head_and_not_found(server):
 def test_read_only(server, method):
     r, _ = get(server, "/metrics", method=method)
     assert r.status == 405 and r.getheader("Allow") == "GET, HEAD"
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--listen", "9848"], "nsscope: --listen: '9848' is not HOST:PORT"),
+    (["--listen", "[::1]:http"], "nsscope: --listen: 'http' is not a port number"),
+    (["--state-prefix", "host"], "nsscope: --state-prefix: 'host' is not an absolute path"),
+])
+def test_bad_arguments_are_one_line_and_exit_2(args, says, capsys):
+    from nsscope import cli
+    assert cli.main(["serve", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(says) and err.count("\n") == 1
