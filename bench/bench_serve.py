@@ -16,11 +16,12 @@ The host is made in a PID namespace of the benchmark's own (`unshare --pid --for
 --mount-proc`): serve sees the 100 containers and nothing else, not the processes
 other work on this machine starts and stops meanwhile (each new process costs a scrape
 a read of its /proc files); its cgroups are the real ones. The load average is printed:
-the CPU a scrape costs grows on a machine whose cores are shared. Goals (issue 17): one scrape ≤ 50 ms of CPU at 100 containers; ≤ 0.5 %
-of a core on average between 15 s scrapes. cAdvisor, the peer, is not packaged
-for Debian 12 and cannot be fetched here: the figures are set against the goals
-(and cAdvisor's reported cost: ~1 s housekeeping of every cgroup, its issues
-#2049, #2533).
+the CPU a scrape costs grows on a machine whose cores are shared.
+
+Goals (issue 17): one scrape ≤ 50 ms of CPU at 100 containers; ≤ 0.5 % of a core on
+average between 15 s scrapes. cAdvisor, the peer, is not packaged for Debian 12 and
+cannot be fetched here: the figures are set against the goals (and cAdvisor's
+reported cost: ~1 s housekeeping of every cgroup, its issues #2049, #2533).
 
 BENCH_SERVE_CONTAINERS (default 100), BENCH_SERVE_INTERVAL (15), BENCH_SERVE_SCRAPES (8).
 """
@@ -182,7 +183,7 @@ def main() -> None:
             scrape_ns += int(ms * 1e6)
         wall = time.monotonic() - start
         total_ms = (server.cpu_ns() - start_ns) / 1e6
-        idle_ms = total_ms - first - scrape_ns / 1e6
+        idle_ms = max(0.0, total_ms - first - scrape_ns / 1e6)
         avg_pct = 100 * total_ms / 1e3 / wall
         idle_pct = 100 * idle_ms / 1e3 / wall
         print(f"{N} containers, {SCRAPES} scrapes {INTERVAL:g} s apart ({size} bytes each), "

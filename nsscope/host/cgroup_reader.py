@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import resource
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from nsscope.host.cgroups import (
     cpu_v1,
@@ -94,9 +94,18 @@ class KeptFiles:
 
     def keep_only(self, dirs: set[str]) -> None:
         """Close the descriptors (and forget the absences) of files outside ``dirs``."""
-        for f in [f for f in self._fds if f.rsplit("/", 1)[0] not in dirs]:
+        self._drop(lambda d: d not in dirs)
+
+    def forget(self, dirs: set[str]) -> None:
+        """Close the descriptors (and forget the absences) of files in ``dirs``: a cgroup
+        that is gone, whose path may be made again (its files are then looked for at once,
+        not ``reprobe`` readings later)."""
+        self._drop(lambda d: d in dirs)
+
+    def _drop(self, which: Callable[[str], bool]) -> None:
+        for f in [f for f in self._fds if which(f.rsplit("/", 1)[0])]:
             os.close(self._fds.pop(f))
-        for f in [f for f in self._absent if f.rsplit("/", 1)[0] not in dirs]:
+        for f in [f for f in self._absent if which(f.rsplit("/", 1)[0])]:
             del self._absent[f]
 
     def close(self) -> None:
@@ -127,6 +136,10 @@ class CgroupReader:
 
     def _dir(self, h: Hierarchy | None, path: str) -> str | None:
         return dir_of(h, path) if h is not None else None
+
+    def _dirs(self, path: str) -> set[str]:
+        return {d for h in (self.cpu, self.acct, self.v2, self.memory)
+                if (d := self._dir(h, path)) is not None}
 
     def figures(self, path: str) -> Cgroup | None:
         """One cgroup's CPU and memory figures, as ``cgroups.build`` reads them; None when
@@ -184,6 +197,7 @@ class CgroupReader:
         for path in wanted:
             cg = self.figures(path)
             if cg is None:
+                self.files.forget(self._dirs(path))
                 continue
             out[path] = cg
             mem_d = self._dir(self.memory, path)
@@ -202,9 +216,7 @@ class CgroupReader:
                 lim = self.limit(here)
                 if lim is not None:
                     limits[here] = lim
-        dirs = {d for p in (*wanted, *seen) for h in (self.cpu, self.acct, self.v2, self.memory)
-                if (d := self._dir(h, p)) is not None}
-        self.files.keep_only(dirs)
+        self.files.keep_only({d for p in (*wanted, *seen) for d in self._dirs(p)})
         return Reading(cgroups=out, limits=limits, memory_stats=stats)
 
     def close(self) -> None:
