@@ -117,6 +117,9 @@ def test_serve_in_the_daemonsets_container_sees_what_the_host_sees(tmp_path):
         with urllib.request.urlopen(url + "/metrics", timeout=60) as r:
             text = r.read().decode()
         view = inventory(text)
+        # past the sampler's settle time (2 s), so that the host's second scrape recognises
+        # containers afresh rather than repeat its first
+        time.sleep(2.5)
         before, after = inventory(first), inventory(host.scrape())
         # other tests on the machine start and stop containers meanwhile: whatever was there
         # throughout is in the view, and nothing that was not there at some point

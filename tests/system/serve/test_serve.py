@@ -63,14 +63,13 @@ KUBE = {"container": "app", "pod": "web-0", "namespace": "nsscope-test"}
 
 @pytest.mark.v2
 def test_series_of_a_throttled_container_are_the_kernels(pod, serve):
-    before = cpu_stat(pod)
-    t0, c0 = time.monotonic(), cpu_seconds(pod.pid)
+    before, c0 = cpu_stat(pod), cpu_seconds(pod.pid)
     first = serve.scrape()
+    mid0, c1 = cpu_stat(pod), cpu_seconds(pod.pid)
     time.sleep(3)
-    mid = cpu_stat(pod)
+    mid1, c2 = cpu_stat(pod), cpu_seconds(pod.pid)
     second = serve.scrape()
-    t1, c1 = time.monotonic(), cpu_seconds(pod.pid)
-    after = cpu_stat(pod)
+    after, c3 = cpu_stat(pod), cpu_seconds(pod.pid)
     for text in (first, second):
         promtool_check_metrics(text)
     a, b = series(first), series(second)
@@ -82,20 +81,26 @@ def test_series_of_a_throttled_container_are_the_kernels(pod, serve):
                              ("container_cpu_cfs_throttled_seconds_total", "throttled_usec", 1e6)):
         extra = {"cpu": "total"} if "usage" in name else {}
         v0, v1 = value(a, name, **ours, **extra), value(b, name, **ours, **extra)
-        assert before[key] / scale <= v0 <= mid[key] / scale, name
-        assert mid[key] / scale <= v1 <= after[key] / scale, name
+        assert before[key] / scale <= v0 <= mid0[key] / scale, name
+        assert mid1[key] / scale <= v1 <= after[key] / scale, name
     assert value(b, "container_spec_cpu_quota", **ours) == pod.quota == 20000
     assert value(b, "container_spec_cpu_period", **ours) == pod.period == 100000
-    # the CPU rate over the interval is the limit, as /proc/PID/stat counts it
-    dt = t1 - t0
-    rate = (value(b, "container_cpu_usage_seconds_total", **ours, cpu="total")
-            - value(a, "container_cpu_usage_seconds_total", **ours, cpu="total")) / dt
-    assert 0.14 < rate < 0.26 and abs(rate - (c1 - c0) / dt) < 0.05, (rate, (c1 - c0) / dt)
+    # the CPU it used between the scrapes, as /proc/PID/stat counts it (in ticks of
+    # 1/CLK_TCK s: one tick of slack each side), and over their interval (the scrape's
+    # own time, container_last_seen) the rate its 20 % limit allows
+    used = value(b, "container_cpu_usage_seconds_total", **ours, cpu="total") - \
+        value(a, "container_cpu_usage_seconds_total", **ours, cpu="total")
+    tick = 1 / os.sysconf("SC_CLK_TCK")
+    assert (c2 - c1) - tick <= used <= (c3 - c0) + tick, (used, c0, c1, c2, c3)
+    dt = value(b, "container_last_seen", **ours) - value(a, "container_last_seen", **ours)
+    assert 0.1 < used / dt < 0.26, used / dt
     periods = value(b, "container_cpu_cfs_periods_total", **ours) - \
         value(a, "container_cpu_cfs_periods_total", **ours)
     throttled = value(b, "container_cpu_cfs_throttled_periods_total", **ours) - \
         value(a, "container_cpu_cfs_throttled_periods_total", **ours)
-    assert periods > 20 and throttled / periods > 0.8  # a busy loop at 20 %: nearly every period
+    # a busy loop held at 20 %: throttled in most periods (fewer when the machine's other
+    # work leaves it less than its quota)
+    assert periods > 20 and throttled / periods > 0.25
     assert value(b, "container_spec_memory_limit_bytes", **ours) == pod.memory
     usage = value(b, "container_memory_usage_bytes", **ours)
     assert 0 < value(b, "container_memory_working_set_bytes", **ours) <= usage <= pod.memory
@@ -124,18 +129,36 @@ def test_a_limit_on_the_pod_throttles_the_container(pod, serve):
     else:
         write_file(pod.cpu_dir() + "/cpu.cfs_quota_us", "-1")
         write_file(pod_dir + "/cpu.cfs_quota_us", "30000")
+    pod_stat = pod_cpu_stat(pod)
+    k0 = pod_stat()
     first = series(serve.scrape())
+    k1 = pod_stat()
     time.sleep(2)
+    k2 = pod_stat()
     second = series(serve.scrape())
+    k3 = pod_stat()
     ours = dict(KUBE, id=pod.cgroup)
     ancestor = pod.cgroup.rsplit("/", 1)[0]
     assert not [lab for lab, _ in second.get("container_cpu_cfs_periods_total", [])
                 if lab["id"] == pod.cgroup]  # cAdvisor's condition: no quota of its own
-    thr = [value(s, "nsscope_cgroup_throttled_by_ancestor_total", **ours, ancestor=ancestor)
-           for s in (first, second)]
-    per = [value(s, "nsscope_cgroup_ancestor_periods_total", **ours, ancestor=ancestor)
-           for s in (first, second)]
-    assert per[1] - per[0] > 10 and (thr[1] - thr[0]) / (per[1] - per[0]) > 0.8
+    # the pod cgroup's own counters, between the kernel's readings around each scrape
+    for name, key in (("nsscope_cgroup_throttled_by_ancestor_total", "nr_throttled"),
+                      ("nsscope_cgroup_ancestor_periods_total", "nr_periods")):
+        v0 = value(first, name, **ours, ancestor=ancestor)
+        v1 = value(second, name, **ours, ancestor=ancestor)
+        assert k0[key] <= v0 <= k1[key] and k2[key] <= v1 <= k3[key], name
+    thr = value(second, "nsscope_cgroup_throttled_by_ancestor_total", **ours, ancestor=ancestor) \
+        - value(first, "nsscope_cgroup_throttled_by_ancestor_total", **ours, ancestor=ancestor)
+    assert thr > 0  # a busy loop under a 30 % pod limit
+
+
+def pod_cpu_stat(pod: RuncPod):
+    d = pod.cpu_dir().rsplit("/", 1)[0]
+
+    def read() -> dict[str, int]:
+        lines = read_file(d + "/cpu.stat").splitlines()
+        return {k: int(v) for k, v in (ln.split() for ln in lines)}
+    return read
 
 
 @pytest.mark.v2
@@ -220,7 +243,7 @@ def test_prometheus_scrapes_it_and_cpu_throttling_high_fires(pod, serve, tmp_pat
         time.sleep(5)
         k1 = cpu_stat(pod)
         ((_, rate),) = prom.query(f"rate(container_cpu_usage_seconds_total{sel}[10s])")
-        assert 0.14 < rate < 0.26
+        assert 0.1 < rate < 0.26
         ((_, limit),) = prom.query(
             f"container_spec_cpu_quota{sel} / container_spec_cpu_period{sel}")
         assert limit == 0.2
@@ -228,12 +251,13 @@ def test_prometheus_scrapes_it_and_cpu_throttling_high_fires(pod, serve, tmp_pat
             f"increase(container_cpu_cfs_throttled_periods_total{sel}[10s])"
             f" / increase(container_cpu_cfs_periods_total{sel}[10s])")
         kernel = (k1["nr_throttled"] - k0["nr_throttled"]) / (k1["nr_periods"] - k0["nr_periods"])
-        assert share > 0.8 and abs(share - kernel) < 0.1, (share, kernel)
+        # (over nearly the same 10 s: the kernel's reading starts 5 s later)
+        assert share > 0.25 and abs(share - kernel) < 0.15, (share, kernel)
         # the README's query for Grafana: this container, by its own quota
         query = THROTTLED.read_text()
         assert query in (REPO / "README.md").read_text()
         top = {lab.get("container"): v for lab, v in prom.query(query)}
-        assert top["app"] > 0.8
+        assert top["app"] > 0.25
         wait_for(lambda: _firing(prom), timeout=60, what="CPUThrottlingHigh to fire")
         (alert,) = _firing(prom)
         assert {k: alert["labels"][k] for k in KUBE} == KUBE
@@ -264,7 +288,7 @@ def _promtool_test_rules(where, per_s: dict[str, float]) -> None:
     fires for the recorded container; at a tenth of the throttled rate it does not."""
     periods = per_s["container_cpu_cfs_periods_total"] * 60
     throttled = per_s["container_cpu_cfs_throttled_periods_total"] * 60
-    assert periods > 0 and throttled / periods > 0.8
+    assert periods > 0 and throttled / periods > 0.3  # above the rule's 25 %
     labels = 'job="nsscope", instance="node-1:9848", id="/kubepods/x", name="app", image="", ' \
              'container="app", pod="web-0", namespace="nsscope-test"'
     quiet = labels.replace('"app"', '"quiet"')
