@@ -112,3 +112,23 @@ def test_bad_arguments_are_one_line_and_exit_2(args, says, capsys):
     assert cli.main(["serve", *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith(says) and err.count("\n") == 1
+
+
+def test_every_interface_is_ipv6_and_ipv4():
+    """--listen :PORT binds "::" with IPV6_V6ONLY off: reachable on both loopbacks."""
+    import socket
+    srv = serve_http.bind("", 0, CollectorRegistry())
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
+    t.start()
+    try:
+        port = srv.server_address[1]
+        assert srv.address_family == socket.AF_INET6
+        for host in ("127.0.0.1", "::1"):
+            c = http.client.HTTPConnection(host, port, timeout=10)
+            c.request("GET", "/healthz")
+            assert c.getresponse().status == 200
+            c.close()
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        t.join()
