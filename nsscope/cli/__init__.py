@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rm": ("nsscope.cli.rm", "remove stopped nsscope containers (-f: running too)"),
     "logs": ("nsscope.cli.logs", "print what a detached nsscope container wrote"),
     "gc": ("nsscope.cli.gc", "remove what crashed nsscope runs left behind"),
+    "serve": ("nsscope.cli.serve", "serve Prometheus metrics (cAdvisor's names, and nsscope's)"),
 }
 
 

@@ -208,20 +208,32 @@ def cpu_v1(cpu_path: str | None, cpuacct_path: str | None, *,
                     period_usec=period, shares=shares, pressure=pressure)
 
 
-def memory_v2(path: str) -> MemoryStats:
-    return MemoryStats(current=_int(read_text(path + "/memory.current")),
-                       max=_int(read_text(path + "/memory.max")))
+def memory_v2(path: str, *, read: Callable[[str], str | None] = read_text) -> MemoryStats:
+    return MemoryStats(current=_int(read(path + "/memory.current")),
+                       max=_int(read(path + "/memory.max")))
 
 
 # v1 memory.limit_in_bytes reads PAGE_COUNTER_MAX rounded to pages when unlimited
 _V1_UNLIMITED = 0x7FFFFFFFFFFFF000
 
 
-def memory_v1(path: str) -> MemoryStats:
-    limit = _int(read_text(path + "/memory.limit_in_bytes"))
+def memory_v1(path: str, *, read: Callable[[str], str | None] = read_text) -> MemoryStats:
+    limit = _int(read(path + "/memory.limit_in_bytes"))
     if limit is not None and limit >= _V1_UNLIMITED:
         limit = None
-    return MemoryStats(current=_int(read_text(path + "/memory.usage_in_bytes")), max=limit)
+    return MemoryStats(current=_int(read(path + "/memory.usage_in_bytes")), max=limit)
+
+
+def memory_stat(path: str, *, read: Callable[[str], str | None] = read_text
+                ) -> dict[str, int] | None:
+    """The memory controller's memory.stat in cgroup directory ``path`` ('key value'
+    lines), None when it has none. Keys are the kernel's: on v2 ``inactive_file`` and so
+    on; on v1 the cgroup's own (``inactive_file``) and its subtree's
+    (``total_inactive_file``) (cgroup-v2.rst "memory.stat", cgroup-v1/memory.rst 5.2).
+    Read on demand only: the kernel formats some forty lines for it, more than the rest
+    of a cgroup's figures."""
+    text = read(path + "/memory.stat")
+    return _keyed(text) if text else None
 
 
 def pids_stats(path: str) -> PidsStats:

@@ -34,8 +34,13 @@ from nsscope.host.model import Cgroup, Namespace, Process, Snapshot
 
 class Sampler:
     def __init__(self, roots: Roots = Roots(), *, cycle: float = 120.0, fds: bool = True,
-                 settle: float = 2.0, clock=time.monotonic) -> None:
+                 settle: float = 2.0, clock=time.monotonic, cgroup_tree: bool = True) -> None:
         self.roots = roots
+        #: False: the snapshots have no cgroup tree (``cgroups`` empty), for a caller that
+        #: reads the few cgroups it wants itself (serve's CgroupReader) and would pay for
+        #: the walk of every hierarchy for nothing; containers are then recognised again
+        #: when the set of cgroups processes are in changes
+        self.cgroup_tree = cgroup_tree
         self.cycle = cycle
         #: on a host where processes come and go every second, namespace members and
         #: container recognition are redone at most this often (each costs tens of
@@ -181,8 +186,13 @@ class Sampler:
             self._hierarchies = cgroups.hierarchies(self.roots.cgroup, self.roots.proc)
             self._mode = cgroups.detect_mode(self.roots.cgroup, self.roots.proc)
             self._hierarchies_at = now
-        cgs = cgroups.build(self._hierarchies, figures=True, members=False)
-        cgs = self._with_members(cgs, procs, changed)
+        if self.cgroup_tree:
+            cgs = cgroups.build(self._hierarchies, figures=True, members=False)
+            cgs = self._with_members(cgs, procs, changed)
+            paths = frozenset(cgs)
+        else:
+            cgs = self._with_members({}, procs, changed)
+            paths = frozenset(self._members or ())
         snap = Snapshot(
             processes=Snapshot.freeze(procs),
             namespaces=Snapshot.freeze(nss),
@@ -194,7 +204,6 @@ class Sampler:
             cpu_pressure=cgroups.host_pressure(self.roots.proc),
             hidden=tuple(pid for pid, p in procs.items() if not p.visible),
         )
-        paths = frozenset(cgs)
         snap = replace(snap, containers=self._containers(snap, now,
                                                          paths != self._cgroup_paths))
         self._cgroup_paths = paths

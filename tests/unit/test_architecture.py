@@ -21,7 +21,8 @@ MAY_IMPORT = {
     "nsscope.kernel": set(),
     "nsscope.host": {"nsscope.kernel"},
     "nsscope.actions": {"nsscope.host", "nsscope.kernel"},
-    "nsscope.cli": {"nsscope.actions", "nsscope.host", "nsscope.kernel"},
+    "nsscope.serve": {"nsscope.host", "nsscope.kernel"},
+    "nsscope.cli": {"nsscope.actions", "nsscope.serve", "nsscope.host", "nsscope.kernel"},
     "nsscope.tui": {"nsscope.host", "nsscope.kernel"},
 }
 LEAVES = {"nsscope", "nsscope.errors", "nsscope.records", "nsscope.printable"}

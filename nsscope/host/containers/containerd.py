@@ -30,7 +30,7 @@ def shim_of(ctx: Context, pid: int) -> tuple[str, str, str] | None:
     cwd = readlink(f"{ctx.proc}/{parent.pid}/cwd")
     if ns is None or sid is None:
         return None
-    return ns, sid, cwd or ""
+    return ns, sid, ctx.paths.host(cwd) if cwd else ""
 
 
 def from_containerd(ctx: Context, info: Info, shim: tuple[str, str, str] | None) -> None:

@@ -41,6 +41,7 @@ def describe(ctx: Context, m: CgroupMatch, main: int) -> Info:
         if info.runtime == "podman" and name:
             info.name = name
         if bundle:
+            bundle = ctx.paths.host(bundle)
             from_bundle(info, bundle)
             # bundle = <graphroot>/<driver>-containers/<id>/userdata
             from_storage(info, os.path.dirname(os.path.dirname(os.path.dirname(bundle))))

@@ -44,6 +44,15 @@ class StatePaths:
     #: kubelet container log symlinks (kuberuntime_container.go logSymlink:
     #: <pod>_<namespace>_<container>-<container id>.log)
     container_logs: str = "/var/log/containers"
+    #: where the host's / is for this reader ("" on the host; ``under`` sets it): a
+    #: captured tree, or /host in nsscope serve's DaemonSet pod
+    prefix: str = ""
+
+    def host(self, path: str) -> str:
+        """Where this reader finds a host path that a host process names (dockerd's
+        --data-root, a shim's working directory, conmon's bundle, the lxc monitor's path):
+        under ``prefix``, as every default above."""
+        return self.prefix.rstrip("/") + path if self.prefix and path.startswith("/") else path
 
     def under(self, prefix: str) -> StatePaths:
         """The same layout inside a captured tree rooted at ``prefix``."""
@@ -73,7 +82,7 @@ def discover(snap: Snapshot, proc: str, paths: StatePaths) -> Context:
     ctx = Context(snap, proc, paths, docker_roots=list(paths.docker), lxc_paths=list(paths.lxc))
     conf = read_json(paths.docker_config)
     if isinstance(conf, dict) and isinstance(conf.get("data-root"), str):
-        ctx.docker_roots.append(conf["data-root"])
+        ctx.docker_roots.append(paths.host(conf["data-root"]))
     for p in snap.processes.values():
         ctx.children.setdefault(p.ppid, []).append(p.pid)
         if not p.cmdline:
@@ -83,13 +92,13 @@ def discover(snap: Snapshot, proc: str, paths: StatePaths) -> Context:
             # dockerd --data-root (older: -g/--graph) (moby cmd/dockerd/config.go)
             root = option(p.cmdline, "--data-root", "-g", "--graph")
             if root:
-                ctx.docker_roots.append(root)
+                ctx.docker_roots.append(paths.host(root))
         elif p.cmdline[0].startswith("[lxc monitor]"):
             # the monitor retitles itself "[lxc monitor] <lxcpath> <name>"
             # (lxc src/lxc/lxccontainer.c do_lxcapi_start, setproctitle)
             m = re.match(r"^\[lxc monitor\] (.+) (\S+)$", " ".join(p.cmdline))
             if m:
-                ctx.lxc_paths.append(m.group(1))
+                ctx.lxc_paths.append(paths.host(m.group(1)))
     return ctx
 
 
