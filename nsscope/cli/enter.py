@@ -62,6 +62,8 @@ options:
                      --user=UID[:GID]. Without a number, --user is -U.
   --env              the target's environment (/proc/PID/environ) instead of a clean one
   --privileged       keep the caller's credentials and capabilities, like nsenter
+  --shell PATH       without CMD: run PATH if the target's root has it, else the
+                     default shell (silently: the TUI passes your $SHELL)
   -h, --help         show this help
 
 exit status: CMD's; 125 could not enter, 126 CMD not executable, 127 CMD not found
@@ -116,7 +118,7 @@ def parse_argv(argv: Sequence[str]) -> Request | None:
     cmd: list[str] = []
     types: set[str] = set()
     every = env = privileged = False
-    root = wd = None
+    root = wd = shell = None
     ids: tuple[int, int | None] | None = None
     i = 0
     while i < len(argv):
@@ -146,6 +148,15 @@ def parse_argv(argv: Sequence[str]) -> Request | None:
                 env = True
             elif name == "privileged" and not eq:
                 privileged = True
+            elif name == "shell":
+                if not eq:
+                    if i >= len(argv):
+                        raise CannotEnter("enter: --shell wants a PATH")
+                    value = argv[i]
+                    i += 1
+                if not value.startswith("/"):
+                    raise CannotEnter(f"enter: --shell wants an absolute PATH, not {value!r}")
+                shell = value
             elif name == "help" and not eq:
                 return None
             else:
@@ -177,7 +188,7 @@ def parse_argv(argv: Sequence[str]) -> Request | None:
                           "(see nsscope enter --help)")
     return Request(target=target, cmd=tuple(cmd), types=frozenset() if every else frozenset(types),
                    root=root, wd=wd, uid=ids[0] if ids else None, gid=ids[1] if ids else None,
-                   env=env, privileged=privileged)
+                   env=env, privileged=privileged, shell=shell)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,574 @@
+"""The containers a target's text may name, found as cheaply as the text allows.
+
+``candidates`` answers the targets module: every container the text could
+fit, the way to turn one into a ``Target``, and what could not be read (so
+that "no such container" is never said of a container whose name this user
+cannot read).
+
+Two ways, one answer. The quick index looks only where names and ids are kept
+— the runtimes' state directories (runc, crun, docker, containers/storage,
+containerd, nsscope run), the cgroup directories runtimes make, and the
+command lines of the few daemons that announce containers (dockerd's
+--data-root, conmon, containerd shims, firejail, systemd-nspawn) — and keeps
+only the identities the text could fit (equal to it, or starting with it). It
+answers when it is sure: every fitting container is one it understands whole
+(a running runc/crun, docker, podman or nsscope container whose main process
+it has checked); anything else — a sandbox-like name, a number that could be
+a namespace inode, a Kubernetes node, lxc or machined names, a state file it
+cannot read, a container it half knows — sends the question to a snapshot
+(``collect`` + ``find``, as ``nsscope ps -a`` sees the host), so the rules of
+``naming`` always judge the same containers. tests/system/host/test_targets.py
+checks both ways give the same answers on real runtimes.
+
+``nsscope enter NAME`` thus costs a few reads instead of a snapshot
+(bench/bench_enter.py), and ``nsscope enter PID`` learns that no container's
+name or id starts with those digits for the same price.
+
+The quick index imports no dataclasses, re or json (json only to read one
+containers.json that holds the text, or nsscope run's state), and lives outside
+the containers package, whose import recognises every runtime: it runs on the
+enter fast path.
+"""
+
+from __future__ import annotations
+
+import os
+
+from nsscope.errors import NsscopeError
+from nsscope.host.processes import parse_cgroup, parse_stat
+from nsscope.host.targets import Target
+from nsscope.kernel.abi import PROC
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from nsscope.host.containers.state_paths import StatePaths
+    from nsscope.host.model import Container, Snapshot
+
+#: StatePaths' defaults, repeated here so the fast path does not import the
+#: dataclass (tests/unit/host/test_candidates.py checks they stay the same)
+DOCKER = ("/var/lib/docker",)
+DOCKER_CONFIG = "/etc/docker/daemon.json"
+CONTAINERS_STORAGE = ("/var/lib/containers/storage", "/run/containers/storage")
+CONTAINERD = ("/run/containerd", "/run/docker/containerd/daemon")
+RUNC = ("/run/runc",)
+CRUN = ("/run/crun",)
+LXC = ("/var/lib/lxc",)
+NSSCOPE = ("/run/nsscope",)
+#: the sandbox launchers (sandboxes.LAUNCHERS) and the name of one without a launcher:
+#: a sandbox is named <launcher>-<pid> (sandboxes.find_sandboxes)
+SANDBOX_NAMES = ("unshare", "bwrap", "firejail", "nsjail", "minijail0", "flatpak", "sandbox")
+#: the first namespace inode (PROC_DYNAMIC_FIRST, 0xF0000000) and the initial
+#: namespaces just below it (include/linux/proc_ns.h): a sandbox's id is one
+FIRST_INODE = 0xEFFFFFFB
+LAST_INODE = 0xFFFFFFFF
+#: cgroup directories runtimes make their containers' cgroups in (cgroup_names.py
+#: cites each runtime); the quick index lists these, in every hierarchy
+CGROUP_PLACES = ("", "docker", "system.slice", "machine.slice", "libpod_parent", "nsscope", "lxc",
+                 "lxc.payload")
+_HEX = frozenset("0123456789abcdef")
+
+
+class Found:
+    """The containers to choose among, and how to make a ``Target`` of one."""
+
+    def __init__(self, proc: str, state: StatePaths | None) -> None:
+        self.proc = proc
+        self.state = state
+        self._snap: Snapshot | None = None
+        self.containers: list = []
+        #: what could not be read, in words ("names of docker containers: …")
+        self.blind: tuple[str, ...] = ()
+        #: "snapshot" or "quick": how they were found (tests and benchmarks look)
+        self.source = ""
+
+    def snapshot(self) -> Snapshot:
+        if self._snap is None:
+            from nsscope.host.collector import Roots, collect
+
+            roots = Roots(proc=self.proc) if self.state is None else \
+                Roots(proc=self.proc, state=self.state)
+            self._snap = collect(roots, cgroup_figures=False, fds=False)
+        return self._snap
+
+    def from_snapshot(self) -> Found:
+        from nsscope.host.containers.nsscope_runs import not_running
+        from nsscope.host.containers.state_paths import StatePaths, discover
+
+        snap = self.snapshot()
+        paths = self.state or StatePaths()
+        try:
+            stopped = not_running(snap, self.proc, paths)
+        except PermissionError:
+            stopped = []  # said by blind_spots
+        self.containers = [*snap.containers, *stopped]
+        self.blind = blind_spots(paths, discover(snap, self.proc, paths).docker_roots)
+        self.source = "snapshot"
+        return self
+
+    def target_of(self, c: Container | Entry) -> Target:
+        """The container's main process, named for good."""
+        if isinstance(c, Entry):
+            return c.target(self.proc)
+        snap = self.snapshot()
+        p = snap.processes.get(c.pid) if c.pid is not None else None
+        if p is None:
+            raise _not_running(c.name, c.runtime, c.state)
+        # a sandbox has no cgroup of its own (it is where its launcher was): it is
+        # acted on as the process it is, never through the cgroup it shares
+        cgroup = p.cgroup_for("cpu")
+        if c.sandbox or cgroup in (None, "/"):
+            cgroup = None
+        return Target(pid=p.pid, starttime=p.starttime, container=c.name, container_id=c.id,
+                      cgroup=cgroup, runtime=c.runtime)
+
+
+def _not_running(name: str, runtime: str, state: str) -> NsscopeError:
+    state = state if state != "running" else "not running"
+    return NsscopeError(f"container {name} ({runtime}) is {state}: it has no running process")
+
+
+def candidates(text: str, proc: str = PROC, state: StatePaths | None = None, *,
+               digits: bool = False, ns: bool = False) -> Found:
+    """The containers ``text`` may name: the quick index's when it is sure, else the
+    snapshot's (``ns``: the ns: form, which needs every process's namespaces)."""
+    if state is None and proc == PROC and not ns:
+        found = Index(text, proc, digits).found()
+        if found is not None:
+            return found
+    return Found(proc, state).from_snapshot()
+
+
+# --- the quick index ----------------------------------------------------------------
+
+class Entry:
+    """A container the quick index understands whole (``naming`` reads it as it reads a
+    ``model.Container``)."""
+
+    __slots__ = ("id", "name", "pid", "runtime", "short_id", "start", "state")
+
+    pod = None
+    k8s_namespace = None
+    sandbox = False
+
+    def __init__(self, runtime: str, cid: str, name: str, pid: int | None,
+                 start: int | None = None, state: str = "running") -> None:
+        self.runtime = runtime
+        self.id = cid
+        self.short_id = cid[:12] if len(cid) >= 32 and _is_hex(cid) else cid
+        self.name = name
+        #: the main process as ``find`` makes it: the runtime's init
+        self.pid = pid
+        #: its start time, when the runtime recorded it
+        self.start = start
+        self.state = state
+
+    def target(self, proc: str) -> Target:
+        if self.pid is None or self.state != "running":
+            raise _not_running(self.name, self.runtime, self.state)
+        try:
+            with open(f"{proc}/{self.pid}/stat", "rb") as f:
+                _, state, _, _, start = parse_stat(f.read())
+            with open(f"{proc}/{self.pid}/cgroup", "rb") as f:
+                cgs = parse_cgroup(f.read())
+        except (OSError, ValueError, IndexError):
+            raise _not_running(self.name, self.runtime, "not running") from None
+        if (self.start is not None and start != self.start) or state in ("Z", "X"):
+            raise _not_running(self.name, self.runtime, "not running")
+        return Target(pid=self.pid, starttime=start, container=self.name, container_id=self.id,
+                      cgroup=_cpu_path(cgs), runtime=self.runtime)
+
+
+def _cpu_path(cgs: dict[str, str]) -> str | None:
+    """Process.cgroup_for("cpu"): the v1 hierarchy with cpu, else the unified one."""
+    for key, path in cgs.items():
+        if key and "cpu" in key.split(","):
+            return path if path != "/" else None
+    unified = cgs.get("")
+    return unified if unified and unified != "/" else None
+
+
+def _is_hex(s: str) -> bool:
+    return bool(s) and set(s) <= _HEX
+
+
+def _hex64_in(name: str) -> str | None:
+    """The 64-hex id in a cgroup directory's name (docker-<id>.scope, libpod-<id>, <id>)."""
+    for part in name.replace(".", "-").split("-"):
+        if len(part) == 64 and _is_hex(part):
+            return part
+    return None
+
+
+def _field(text: str, key: str) -> str | None:
+    """The value of ``"key":`` in compact JSON (Go's encoding/json, as runc and docker
+    write it): a number, true/false, or a string without escapes; None otherwise."""
+    i = text.find(f'"{key}":')
+    if i < 0:
+        return None
+    j = i + len(key) + 3
+    if text.startswith('"', j):
+        k = text.find('"', j + 1)
+        value = text[j + 1:k] if k > 0 else ""
+        return None if k < 0 or "\\" in value else value
+    k = j
+    while k < len(text) and (text[k].isalnum() or text[k] == "-"):
+        k += 1
+    return text[j:k] or None
+
+
+def _int(text: str | None) -> int | None:
+    return int(text) if text and text.isascii() and text.isdigit() else None
+
+
+def _read(path: str) -> str | None:
+    """The file's text, None if it cannot be read (os.open/os.read: a third of what a
+    Python file object costs, which counts once per process in _daemons)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        chunks: list[bytes] = []
+        while True:
+            data = os.read(fd, 1 << 16)
+            if not data:
+                return b"".join(chunks).decode("utf-8", "replace")
+            chunks.append(data)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _listdir(path: str) -> list[str]:
+    """Its entries; [] when it does not exist. PermissionError when it exists unread."""
+    try:
+        return os.listdir(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _cmdline(proc: str, pid: str) -> list[str]:
+    data = _read(f"{proc}/{pid}/cmdline")
+    return data.split("\0")[:-1] if data else []
+
+
+def _option(argv: list[str], *names: str) -> str | None:
+    """files.option, without importing the containers package."""
+    for i, a in enumerate(argv):
+        for n in names:
+            if a == n and i + 1 < len(argv):
+                return argv[i + 1]
+            if n.startswith("--") and a.startswith(n + "="):
+                return a[len(n) + 1:]
+    return None
+
+
+class Unsure(Exception):
+    """The quick index cannot answer for sure: take a snapshot."""
+
+
+class Index:
+    """The identities ``text`` fits, from state files, cgroup directories and daemons."""
+
+    def __init__(self, text: str, proc: str, digits: bool = False) -> None:
+        self.text = text
+        self.proc = proc
+        #: text is a live pid's number: only a container it also fits matters
+        self.digits = digits
+        #: id -> Entry of the containers ``text`` fits (by id or by name)
+        self.entries: dict[str, Entry] = {}
+        #: ids of running containers that fit, seen in a cgroup's name or a daemon's
+        #: command line, that a runtime's state must explain (else: unsure)
+        self.pending: set[str] = set()
+        #: runc/crun inits of fitting ids that a runtime's pattern claims (podman's)
+        self.oci_inits: dict[str, tuple[int, int | None]] = {}
+        self.docker_roots = list(DOCKER)
+        self.nspawn = False
+
+    def fits(self, ident: str | None) -> bool:
+        return bool(ident) and ident.startswith(self.text)  # type: ignore[union-attr]
+
+    def found(self) -> Found | None:
+        try:
+            self._scan()
+        except (Unsure, PermissionError):
+            return None
+        f = Found(self.proc, None)
+        f.containers = list(self.entries.values())
+        f.source = "quick"
+        return f
+
+    # the scan
+
+    def _scan(self) -> None:
+        text = self.text
+        if not text or "/" in text or text != text.strip() or not text.isprintable():
+            raise Unsure  # pod-qualified names, odd text: the snapshot judges
+        for launcher in SANDBOX_NAMES:
+            head = launcher + "-"
+            if head.startswith(text) or (text.startswith(head) and
+                                         text[len(head):].isdigit()):
+                raise Unsure  # a sandbox's name (<launcher>-<pid>)
+        if text.isdigit() and FIRST_INODE <= int(text) <= LAST_INODE:
+            raise Unsure  # a sandbox's id
+        self._daemons()
+        if self.nspawn and text.isdigit() and _may_start_inode(text):
+            raise Unsure  # nspawn names a machine it is not told the name of by its inode
+        self._cgroups()
+        self._runc_crun()
+        self._docker()
+        self._containers_storage()
+        self._nsscope()
+        if self.pending or self.oci_inits:
+            raise Unsure  # a fitting container no state above explains
+
+    def _daemons(self) -> None:
+        """The few processes that announce containers, by their comm (one read each)."""
+        proc = self.proc
+        for pid in os.listdir(proc):
+            if not pid.isdigit():
+                continue
+            comm = _read(f"{proc}/{pid}/comm")
+            if not comm:
+                continue
+            comm = comm.rstrip("\n")
+            if comm == "dockerd":
+                # dockerd --data-root (older -g/--graph) (moby cmd/dockerd/config.go)
+                root = _option(_cmdline(proc, pid), "--data-root", "-g", "--graph")
+                if root:
+                    self.docker_roots.append(root)
+            elif comm == "conmon":
+                # conmon -c <id> -n <name> (conmon src/cli.c): podman's or CRI-O's
+                argv = _cmdline(proc, pid)
+                cid = _option(argv, "-c", "--cid")
+                if self.fits(cid) or self.fits(_option(argv, "-n", "--name")):
+                    self.pending.add(cid or "?")
+            elif comm.startswith("containerd-shim"):
+                # -namespace NS -id ID (containerd runtime/v2/shim): docker's ("moby")
+                # are read from its data root; any other is the snapshot's
+                argv = _cmdline(proc, pid)
+                sid = _option(argv, "-id", "--id")
+                if self.fits(sid):
+                    if _option(argv, "-namespace", "--namespace") != "moby":
+                        raise Unsure
+                    self.pending.add(sid or "?")
+            elif comm in ("firejail", "systemd-nspawn"):
+                argv = _cmdline(proc, pid)
+                self.nspawn = self.nspawn or comm == "systemd-nspawn"
+                names = [_option(argv, "--name", "-M", "--machine"),
+                         *(os.path.basename((v or "").rstrip("/"))
+                           for v in (_option(argv, "-D", "--directory"),
+                                     _option(argv, "-i", "--image")))]
+                if any(self.fits(n) for n in names):
+                    raise Unsure
+            elif comm.startswith("lxc"):
+                # an lxc monitor ("[lxc monitor] <lxcpath> <name>")
+                argv = _cmdline(proc, pid)
+                if argv and argv[0].startswith("[lxc monitor]") and \
+                        self.fits(" ".join(argv).rsplit(" ", 1)[-1]):
+                    raise Unsure
+
+    def _cgroups(self) -> None:
+        """The directories runtimes make containers' cgroups in, in every hierarchy."""
+        from nsscope.host.mountinfo import cgroup_hierarchies
+
+        for _, _, _, mountpoint, _ in cgroup_hierarchies(proc=self.proc):
+            for kube in ("kubepods", "kubepods.slice"):
+                if os.path.isdir(os.path.join(mountpoint, kube)):
+                    raise Unsure  # a Kubernetes node: names come from the kubelet
+            for place in CGROUP_PLACES:
+                for name in _listdir(os.path.join(mountpoint, place)):
+                    self._cgroup_dir(place, name)
+
+    def _cgroup_dir(self, place: str, name: str) -> None:
+        if name.startswith("lxc.payload.") and self.fits(name[12:]):
+            raise Unsure
+        if place in ("lxc", "lxc.payload") and self.fits(name):
+            raise Unsure
+        if name.startswith("machine-") and name.endswith(".scope") and \
+                self.fits(name[8:-6].replace("\\x2d", "-")):
+            raise Unsure
+        cid = _hex64_in(name)
+        if cid is not None and self.fits(cid):
+            self.pending.add(cid)
+
+    def _runc_crun(self) -> None:
+        """runc's <root>/<id>/state.json, crun's <root>/<id>/status (oci.py)."""
+        for runtime, roots, fname, pid_key, start_key in (
+                ("runc", RUNC, "state.json", "init_process_pid", "init_process_start"),
+                ("crun", CRUN, "status", "pid", "process-start-time")):
+            for root in roots:
+                for cid in _listdir(root):
+                    if not self.fits(cid):
+                        continue
+                    st = _read(os.path.join(root, cid, fname))
+                    if st is None:
+                        continue
+                    pid, start = _int(_field(st, pid_key)), _int(_field(st, start_key))
+                    if pid is None or not _alive(self.proc, pid, start):
+                        continue  # stopped: find() does not list it either
+                    if _owned_elsewhere(_read(f"{self.proc}/{pid}/cgroup") or ""):
+                        # podman's runc, or a container a runtime's cgroup pattern claims:
+                        # that runtime's state must name it (below)
+                        self.oci_inits[cid] = (pid, start)
+                        continue
+                    env = _read(f"{self.proc}/{pid}/environ") or ""
+                    if "container=systemd-nspawn" in env.split("\0"):
+                        raise Unsure  # find() takes it for an nspawn payload first
+                    self.entries[cid] = Entry(runtime, cid, cid, pid, start)
+
+    def _docker(self) -> None:
+        """<data-root>/containers/<id>/config.v2.json (docker.py), for every data root:
+        the defaults, daemon.json's data-root, dockerd's --data-root."""
+        conf = _read(DOCKER_CONFIG)
+        if conf and '"data-root"' in conf:
+            import json
+            try:
+                root = json.loads(conf).get("data-root")
+            except (ValueError, AttributeError):
+                raise Unsure from None
+            if isinstance(root, str):
+                self.docker_roots.append(root)
+        for root in dict.fromkeys(self.docker_roots):
+            base = os.path.join(root, "containers")
+            for cid in _listdir(base):
+                cfg = _read(os.path.join(base, cid, "config.v2.json"))
+                if cfg is None:
+                    continue
+                name = _docker_name(cfg)
+                if not (self.fits(cid) or self.fits(name)):
+                    continue
+                if _field(cfg, "Running") != "true":
+                    continue  # stopped: not a candidate for find() either
+                if "io.kubernetes." in cfg or not name:
+                    raise Unsure  # dockershim's names come from its labels
+                pid = _int(_field(cfg, "Pid"))
+                if pid is None or cid not in (_read(f"{self.proc}/{pid}/cgroup") or ""):
+                    raise Unsure
+                self.entries[cid] = Entry("docker", cid, name, pid)
+                self.pending.discard(cid)
+                self.oci_inits.pop(cid, None)
+
+    def _containers_storage(self) -> None:
+        """podman: <graphroot>/<driver>-containers/containers.json (containers_storage.py);
+        its init from runc's or crun's state (podman runs them with the default roots)."""
+        for storage in CONTAINERS_STORAGE:
+            for d in _listdir(storage):
+                if not d.endswith("-containers"):
+                    continue
+                data = _read(os.path.join(storage, d, "containers.json"))
+                if not data or self.text not in data:
+                    continue  # no id or name in it holds the text
+                import json
+                try:
+                    recs = json.loads(data)
+                except ValueError:
+                    raise Unsure from None
+                for rec in recs if isinstance(recs, list) else ():
+                    cid, names = rec.get("id"), rec.get("names") or []
+                    if not isinstance(cid, str) or not (self.fits(cid) or
+                                                        any(self.fits(n) for n in names)):
+                        continue
+                    init = self.oci_inits.pop(cid, None)
+                    if init is None:
+                        if cid in self.pending:
+                            raise Unsure  # running, but not under runc/crun's defaults
+                        continue  # not running
+                    if not names or "pod-name" in (rec.get("metadata") or ""):
+                        raise Unsure  # a pod's: pod-qualified names, an infra container
+                    self.entries[cid] = Entry("podman", cid, names[0], init[0], init[1])
+                    self.pending.discard(cid)
+
+    def _nsscope(self) -> None:
+        """nsscope run's own: names/<name> -> id, containers/<id>/state.json (runstate)."""
+        from nsscope.host import runstate
+
+        for run_dir in NSSCOPE:
+            wanted = {cid for cid in _listdir(runstate.containers_dir(run_dir))
+                      if not cid.startswith(".") and self.fits(cid)}
+            names = runstate.names_dir(run_dir)
+            for name in _listdir(names):
+                if self.fits(name):
+                    try:
+                        wanted.add(os.path.basename(os.readlink(os.path.join(names, name))))
+                    except OSError:
+                        raise Unsure from None
+            for cid in wanted:
+                rec = runstate.load(cid, run_dir, self.proc)
+                if rec is None:
+                    raise Unsure
+                state = "running" if rec.status == runstate.RUNNING else rec.status
+                self.entries[cid] = Entry("nsscope", cid, rec.name or rec.short_id, rec.pid,
+                                          rec.starttime, state=state)
+                self.pending.discard(cid)
+
+
+def _docker_name(cfg: str) -> str:
+    """The container's name in config.v2.json: the one "Name" that starts with "/"
+    (volume mount points have names too, without it)."""
+    i = cfg.find('"Name":"/')
+    if i < 0:
+        return ""
+    j = cfg.find('"', i + 9)
+    name = cfg[i + 9:j] if j > 0 else ""
+    return "" if "\\" in name else name
+
+
+def _alive(proc: str, pid: int, start: int | None) -> bool:
+    try:
+        with open(f"{proc}/{pid}/stat", "rb") as f:
+            _, state, _, _, now = parse_stat(f.read())
+    except (OSError, ValueError, IndexError):
+        return False
+    return state not in ("Z", "X") and (start is None or now == start)
+
+
+def _owned_elsewhere(cgroup_text: str) -> bool:
+    """Whether a runc/crun init sits in a cgroup a runtime's pattern claims, or one
+    named by a 64-hex id (find() then takes it for that runtime, not for runc)."""
+    for line in cgroup_text.splitlines():
+        path = line.split(":", 2)[-1]
+        for comp in path.split("/"):
+            if comp.startswith(("docker-", "cri-containerd-", "crio-", "libpod-",
+                                "lxc.payload.", "machine-", "kubepods")) or \
+                    comp in ("docker", "lxc", "nsscope") or _hex64_in(comp):
+                return True
+    return False
+
+
+def _may_start_inode(digits: str) -> bool:
+    """Whether ``digits`` is, or is the start of, a namespace inode number."""
+    for width in range(len(digits), 11):
+        low = int(digits) * 10 ** (width - len(digits))
+        high = low + 10 ** (width - len(digits)) - 1
+        if low <= LAST_INODE and high >= FIRST_INODE:
+            return True
+    return False
+
+
+# --- what could not be read -----------------------------------------------------
+
+#: runtime -> the StatePaths fields holding its state, for blind_spots
+_STATE_OF = (("docker", "docker"), ("podman and CRI-O", "containers_storage"),
+             ("runc", "runc"), ("crun", "crun"), ("lxc", "lxc"),
+             ("nsscope run", "nsscope"), ("containerd", "containerd"))
+
+
+def blind_spots(paths: StatePaths, docker_roots: list[str] | tuple[str, ...] = ()
+                ) -> tuple[str, ...]:
+    """The runtimes' state directories that exist but this user cannot read, in words:
+    their containers show without names (or not at all)."""
+    out = []
+    for runtime, field in _STATE_OF:
+        dirs = list(getattr(paths, field))
+        if field == "docker":
+            dirs += [d for d in docker_roots if d not in dirs]
+        elif field == "nsscope":
+            # /run/nsscope is open; its containers/ is root's (actions/run/state.py)
+            dirs = [os.path.join(d, "containers") for d in dirs]
+        shut = [d for d in dirs if os.path.isdir(d) and not os.access(d, os.R_OK | os.X_OK)]
+        if shut:
+            out.append(f"names of {runtime} containers need read access to "
+                       f"{', '.join(shut)}")
+    return tuple(out)
