@@ -200,12 +200,15 @@ def _hex64_in(name: str) -> str | None:
 
 
 def _field(text: str, key: str) -> str | None:
-    """The value of ``"key":`` in compact JSON (Go's encoding/json, as runc and docker
-    write it): a number, true/false, or a string without escapes; None otherwise."""
+    """The value of ``"key":`` in JSON as runtimes write it (Go's encoding/json compact:
+    runc, docker; yajl indented: crun): a number, true/false, or a string without
+    escapes; None otherwise. The key must be one the file holds once."""
     i = text.find(f'"{key}":')
     if i < 0:
         return None
     j = i + len(key) + 3
+    while j < len(text) and text[j] in " \t\n":
+        j += 1
     if text.startswith('"', j):
         k = text.find('"', j + 1)
         value = text[j + 1:k] if k > 0 else ""
@@ -284,6 +287,9 @@ class Index:
         #: runc/crun inits of fitting ids that a runtime's pattern claims (podman's)
         self.oci_inits: dict[str, tuple[int, int | None]] = {}
         self.docker_roots = list(DOCKER)
+        self.storages = list(CONTAINERS_STORAGE)
+        #: container id -> conmon's pid (its child is the container's init)
+        self.conmons: dict[str, int] = {}
         self.nspawn = False
 
     def fits(self, ident: str | None) -> bool:
@@ -339,9 +345,17 @@ class Index:
                 if root:
                     self.docker_roots.append(root)
             elif comm == "conmon":
-                # conmon -c <id> -n <name> (conmon src/cli.c): podman's or CRI-O's
+                # conmon -c <id> -n <name> -b <bundle> (conmon src/cli.c): podman's or
+                # CRI-O's; bundle = <graphroot>/<driver>-containers/<id>/userdata
                 argv = _cmdline(proc, pid)
                 cid = _option(argv, "-c", "--cid")
+                bundle = _option(argv, "-b", "--bundle")
+                if cid:
+                    self.conmons[cid] = int(pid)
+                if bundle:
+                    root = os.path.dirname(os.path.dirname(os.path.dirname(bundle)))
+                    if root not in self.storages:
+                        self.storages.append(root)
                 if self.fits(cid) or self.fits(_option(argv, "-n", "--name")):
                     self.pending.add(cid or "?")
             elif comm.startswith("containerd-shim"):
@@ -453,7 +467,7 @@ class Index:
     def _containers_storage(self) -> None:
         """podman: <graphroot>/<driver>-containers/containers.json (containers_storage.py);
         its init from runc's or crun's state (podman runs them with the default roots)."""
-        for storage in CONTAINERS_STORAGE:
+        for storage in self.storages:
             for d in _listdir(storage):
                 if not d.endswith("-containers"):
                     continue
@@ -470,12 +484,16 @@ class Index:
                     if not isinstance(cid, str) or not (self.fits(cid) or
                                                         any(self.fits(n) for n in names)):
                         continue
-                    init = self.oci_inits.pop(cid, None)
+                    init = self.oci_inits.pop(cid, None) or self._conmon_child(cid)
                     if init is None:
                         if cid in self.pending:
-                            raise Unsure  # running, but not under runc/crun's defaults
+                            raise Unsure  # running, but its init is not found
                         continue  # not running
-                    if not names or "pod-name" in (rec.get("metadata") or ""):
+                    try:
+                        meta = json.loads(rec.get("metadata") or "{}")
+                    except ValueError:
+                        raise Unsure from None
+                    if not names or not isinstance(meta, dict) or meta.get("pod-name"):
                         raise Unsure  # a pod's: pod-qualified names, an infra container
                     self.entries[cid] = Entry("podman", cid, names[0], init[0], init[1])
                     self.pending.discard(cid)
@@ -502,6 +520,19 @@ class Index:
                 self.entries[cid] = Entry("nsscope", cid, rec.name or rec.short_id, rec.pid,
                                           rec.starttime, state=state)
                 self.pending.discard(cid)
+
+
+    def _conmon_child(self, cid: str) -> tuple[int, int | None] | None:
+        """The container's init: conmon's child, in the container's own cgroup (find()
+        takes the oldest process of that cgroup whose parent is outside it)."""
+        conmon = self.conmons.get(cid)
+        if conmon is None:
+            return None
+        kids = (_read(f"{self.proc}/{conmon}/task/{conmon}/children") or "").split()
+        for kid in kids:
+            if f"libpod-{cid}" in (_read(f"{self.proc}/{kid}/cgroup") or ""):
+                return int(kid), None
+        return None
 
 
 def _docker_name(cfg: str) -> str:
@@ -557,9 +588,9 @@ _STATE_OF = (("docker", "docker"), ("podman and CRI-O", "containers_storage"),
 
 def blind_spots(paths: StatePaths, docker_roots: list[str] | tuple[str, ...] = ()
                 ) -> tuple[str, ...]:
-    """The runtimes' state directories that exist but this user cannot read, in words:
-    their containers show without names (or not at all)."""
-    out = []
+    """The runtimes' state directories that exist but this user cannot read, in words
+    (one sentence, or none): their containers show without names, or not at all."""
+    runtimes, shut = [], []
     for runtime, field in _STATE_OF:
         dirs = list(getattr(paths, field))
         if field == "docker":
@@ -567,8 +598,26 @@ def blind_spots(paths: StatePaths, docker_roots: list[str] | tuple[str, ...] = (
         elif field == "nsscope":
             # /run/nsscope is open; its containers/ is root's (actions/run/state.py)
             dirs = [os.path.join(d, "containers") for d in dirs]
-        shut = [d for d in dirs if os.path.isdir(d) and not os.access(d, os.R_OK | os.X_OK)]
-        if shut:
-            out.append(f"names of {runtime} containers need read access to "
-                       f"{', '.join(shut)}")
-    return tuple(out)
+        these = [d for d in dirs if _shut(d)]
+        if these:
+            runtimes.append(runtime)
+            shut += these
+    if not shut:
+        return ()
+    return (f"the names of {_and(runtimes)} containers are kept in {_and(shut)}, which "
+            f"uid {os.geteuid()} may not read",)
+
+
+def _shut(d: str) -> bool:
+    """A directory that is there (or may be: a parent hides it) and may not be read."""
+    try:
+        os.stat(d)
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return not os.access(d, os.R_OK | os.X_OK)
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"

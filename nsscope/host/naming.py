@@ -52,7 +52,8 @@ def describe(c: Container) -> str:
 
 
 def listing(cs: Iterable[Container]) -> str:
-    return ", ".join(describe(c) for c in cs)
+    """The containers described, in one order whoever found them (runtime, name, id)."""
+    return ", ".join(describe(c) for c in sorted(cs, key=lambda c: (c.runtime, c.name, c.id)))
 
 
 class Fit:

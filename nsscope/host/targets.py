@@ -209,8 +209,9 @@ def _nothing(form: str, text: str, blind: tuple[str, ...], pid_gone: bool) -> Ns
     else:
         what = f"no such container: {text}"
     if blind:
-        what = (f"{what} among those nsscope could read ({'; '.join(blind)}): it may be "
-                "one of those; run as root to see them")
+        # never "no such" of what could not be looked at (issue 13, point 4)
+        what = (f"cannot tell whether {text!r} names a container: none that this user can "
+                f"see fits it, and {'; '.join(blind)} (run as root to look there too)")
     return NsscopeError(what)
 
 

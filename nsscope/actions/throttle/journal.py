@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from nsscope.actions.throttle.placement import Host
-from nsscope.errors import NoSuchProcess, NsscopeError
+from nsscope.errors import AccessDenied, NoSuchProcess, NsscopeError
 from nsscope.host import processes
 from nsscope.host.targets import Target
 
@@ -79,8 +79,16 @@ def drop(state_dir: str, cgroup: str) -> None:
 @contextlib.contextmanager
 def locked(state_dir: str = STATE_DIR) -> Iterator[None]:
     """The host-wide throttle lock (flock(2) on STATE_DIR/.lock, released if we die)."""
-    os.makedirs(state_dir, mode=0o755, exist_ok=True)
-    fd = os.open(os.path.join(state_dir, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        os.makedirs(state_dir, mode=0o755, exist_ok=True)
+        fd = os.open(os.path.join(state_dir, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                     0o644)
+    except PermissionError as e:
+        # said as what it is: nsscope's records are root's, and so are cgroup files
+        raise AccessDenied(state_dir, f"nsscope throttle needs root: it records what it "
+                                      f"changes in {state_dir}, which uid {os.geteuid()} "
+                                      f"may not write ({e.filename}: permission denied)"
+                           ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
