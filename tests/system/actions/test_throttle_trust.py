@@ -161,7 +161,7 @@ def test_a_higher_limit_never_lets_a_process_out_of_its_container(lab):
     """`throttle PID 150%` on a 0.1-CPU busy loop sharing its container's cgroup took it
     to 0.99 CPU (it was moved to the root's /nsscope). Now it is refused, and the loop
     stays at its container's 10 %."""
-    cg, busy = _shared_limited(lab)
+    _, busy = _shared_limited(lab)
     hst = throttle.host()
     before = proc_cgroups(busy)
     r = run_nsscope("throttle", f"pid:{busy}", "150%")
