@@ -499,19 +499,20 @@ class Index:
                     self.pending.discard(cid)
 
     def _nsscope(self) -> None:
-        """nsscope run's own: names/<name> -> id, containers/<id>/state.json (runstate)."""
-        from nsscope.host import runstate
-
+        """nsscope run's own: names/<name> -> id, containers/<id>/state.json (host/runstate.py:
+        its containers_dir and names_dir; runstate is imported only to read a record)."""
         for run_dir in NSSCOPE:
-            wanted = {cid for cid in _listdir(runstate.containers_dir(run_dir))
+            wanted = {cid for cid in _listdir(os.path.join(run_dir, "containers"))
                       if not cid.startswith(".") and self.fits(cid)}
-            names = runstate.names_dir(run_dir)
+            names = os.path.join(run_dir, "names")
             for name in _listdir(names):
                 if self.fits(name):
                     try:
                         wanted.add(os.path.basename(os.readlink(os.path.join(names, name))))
                     except OSError:
                         raise Unsure from None
+            if wanted:
+                from nsscope.host import runstate
             for cid in wanted:
                 rec = runstate.load(cid, run_dir, self.proc)
                 if rec is None:

@@ -37,7 +37,7 @@ def test_each_hierarchy_carries_its_own_figures_and_one_proc(lab):
         cpu_line = next(v for k, v in by_ctrl.items() if "cpu" in k)
         assert cpu_line["cpu"]["limit_cpus"] == 0.2
         for k, v in by_ctrl.items():
-            keys = set((v.get("cpu") or {}))
+            keys = set(v.get("cpu") or {})
             if "cpu" not in k:
                 assert not keys & CPU_ONLY, (k, keys)  # cpuacct: no limit, no throttling
             if "cpuacct" not in k:
