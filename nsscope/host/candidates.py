@@ -7,15 +7,17 @@ cannot read).
 
 Two ways, one answer. The quick index looks only where names and ids are kept
 — the runtimes' state directories (runc, crun, docker, containers/storage,
-containerd, nsscope run), the cgroup directories runtimes make, and the
-command lines of the few daemons that announce containers (dockerd's
---data-root, conmon, containerd shims, firejail, systemd-nspawn) — and keeps
-only the identities the text could fit (equal to it, or starting with it). It
-answers when it is sure: every fitting container is one it understands whole
-(a running runc/crun, docker, podman or nsscope container whose main process
-it has checked); anything else — a sandbox-like name, a number that could be
-a namespace inode, a Kubernetes node, lxc or machined names, a state file it
-cannot read, a container it half knows — sends the question to a snapshot
+nsscope run, the kubelet's pod logs), every process's cgroup paths (the ids in
+them: find() recognises containers by those), and the command lines of the few
+daemons that announce containers (dockerd's --data-root, conmon, containerd
+shims, firejail, systemd-nspawn): two small reads a process, a few files more —
+and keeps only the identities the text could fit (equal to it, or starting
+with it). It answers when it is sure: every fitting container is one it
+understands whole (a running runc/crun, docker, podman or nsscope container
+whose main process it has checked); anything else — a sandbox-like name, a
+number that could be a namespace inode, a Kubernetes name, lxc or machined
+names, a state file it cannot read, a container it half knows — sends the
+question to a snapshot
 (``collect`` + ``find``, as ``nsscope ps -a`` sees the host), so the rules of
 ``naming`` always judge the same containers. tests/system/host/test_targets.py
 checks both ways give the same answers on real runtimes.
@@ -54,6 +56,7 @@ RUNC = ("/run/runc",)
 CRUN = ("/run/crun",)
 LXC = ("/var/lib/lxc",)
 NSSCOPE = ("/run/nsscope",)
+POD_LOGS = "/var/log/pods"
 #: the sandbox launchers (sandboxes.LAUNCHERS) and the name of one without a launcher:
 #: a sandbox is named <launcher>-<pid> (sandboxes.find_sandboxes)
 SANDBOX_NAMES = ("unshare", "bwrap", "firejail", "nsjail", "minijail0", "flatpak", "sandbox")
@@ -61,10 +64,6 @@ SANDBOX_NAMES = ("unshare", "bwrap", "firejail", "nsjail", "minijail0", "flatpak
 #: namespaces just below it (include/linux/proc_ns.h): a sandbox's id is one
 FIRST_INODE = 0xEFFFFFFB
 LAST_INODE = 0xFFFFFFFF
-#: cgroup directories runtimes make their containers' cgroups in (cgroup_names.py
-#: cites each runtime); the quick index lists these, in every hierarchy
-CGROUP_PLACES = ("", "docker", "system.slice", "machine.slice", "libpod_parent", "nsscope", "lxc",
-                 "lxc.payload")
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -291,6 +290,7 @@ class Index:
         #: container id -> conmon's pid (its child is the container's init)
         self.conmons: dict[str, int] = {}
         self.nspawn = False
+        self.kube = False
 
     def fits(self, ident: str | None) -> bool:
         return bool(ident) and ident.startswith(self.text)  # type: ignore[union-attr]
@@ -318,10 +318,11 @@ class Index:
                 raise Unsure  # a sandbox's name (<launcher>-<pid>)
         if text.isdigit() and FIRST_INODE <= int(text) <= LAST_INODE:
             raise Unsure  # a sandbox's id
-        self._daemons()
+        self._processes()
         if self.nspawn and text.isdigit() and _may_start_inode(text):
             raise Unsure  # nspawn names a machine it is not told the name of by its inode
-        self._cgroups()
+        if self.kube:
+            self._kubelet()
         self._runc_crun()
         self._docker()
         self._containers_storage()
@@ -329,83 +330,91 @@ class Index:
         if self.pending or self.oci_inits:
             raise Unsure  # a fitting container no state above explains
 
-    def _daemons(self) -> None:
-        """The few processes that announce containers, by their comm (one read each)."""
+    def _processes(self) -> None:
+        """Every process's cgroups (find() recognises containers by them, wherever they
+        are) and the few daemons that announce containers, by their comm: two reads a
+        process."""
         proc = self.proc
+        seen: set[str] = set()
         for pid in os.listdir(proc):
             if not pid.isdigit():
                 continue
+            cgroup_text = _read(f"{proc}/{pid}/cgroup")
+            if cgroup_text:
+                for line in cgroup_text.splitlines():
+                    path = line.split(":", 2)[-1]
+                    if path not in seen:
+                        seen.add(path)
+                        self._cgroup_path(path)
             comm = _read(f"{proc}/{pid}/comm")
-            if not comm:
-                continue
-            comm = comm.rstrip("\n")
-            if comm == "dockerd":
-                # dockerd --data-root (older -g/--graph) (moby cmd/dockerd/config.go)
-                root = _option(_cmdline(proc, pid), "--data-root", "-g", "--graph")
-                if root:
-                    self.docker_roots.append(root)
-            elif comm == "conmon":
-                # conmon -c <id> -n <name> -b <bundle> (conmon src/cli.c): podman's or
-                # CRI-O's; bundle = <graphroot>/<driver>-containers/<id>/userdata
-                argv = _cmdline(proc, pid)
-                cid = _option(argv, "-c", "--cid")
-                bundle = _option(argv, "-b", "--bundle")
-                if cid:
-                    self.conmons[cid] = int(pid)
-                if bundle:
-                    root = os.path.dirname(os.path.dirname(os.path.dirname(bundle)))
-                    if root not in self.storages:
-                        self.storages.append(root)
-                if self.fits(cid) or self.fits(_option(argv, "-n", "--name")):
-                    self.pending.add(cid or "?")
-            elif comm.startswith("containerd-shim"):
-                # -namespace NS -id ID (containerd runtime/v2/shim): docker's ("moby")
-                # are read from its data root; any other is the snapshot's
-                argv = _cmdline(proc, pid)
-                sid = _option(argv, "-id", "--id")
-                if self.fits(sid):
-                    if _option(argv, "-namespace", "--namespace") != "moby":
-                        raise Unsure
-                    self.pending.add(sid or "?")
-            elif comm in ("firejail", "systemd-nspawn"):
-                argv = _cmdline(proc, pid)
-                self.nspawn = self.nspawn or comm == "systemd-nspawn"
-                names = [_option(argv, "--name", "-M", "--machine"),
-                         *(os.path.basename((v or "").rstrip("/"))
-                           for v in (_option(argv, "-D", "--directory"),
-                                     _option(argv, "-i", "--image")))]
-                if any(self.fits(n) for n in names):
+            if comm:
+                self._daemon(pid, comm.rstrip("\n"))
+
+    def _cgroup_path(self, path: str) -> None:
+        """A cgroup a process is in, against the runtimes' patterns (cgroup_names.py)."""
+        parent = ""
+        for comp in path.split("/"):
+            if comp.startswith("kubepods"):
+                self.kube = True  # a Kubernetes node: names come from the kubelet
+            if comp.startswith("lxc.payload.") and self.fits(comp[12:]):
+                raise Unsure
+            if parent in ("lxc", "lxc.payload") and self.fits(comp):
+                raise Unsure
+            if comp.startswith("machine-") and comp.endswith(".scope") and \
+                    self.fits(comp[8:-6].replace("\\x2d", "-")):
+                raise Unsure
+            cid = _hex64_in(comp)
+            if cid is not None and self.fits(cid):
+                # a running container's id fits: the runtime's state must say who it is
+                self.pending.add(cid)
+            parent = comp
+
+    def _daemon(self, pid: str, comm: str) -> None:
+        """What a daemon's command line announces: data roots, ids and names."""
+        proc = self.proc
+        if comm == "dockerd":
+            # dockerd --data-root (older -g/--graph) (moby cmd/dockerd/config.go)
+            root = _option(_cmdline(proc, pid), "--data-root", "-g", "--graph")
+            if root:
+                self.docker_roots.append(root)
+        elif comm == "conmon":
+            # conmon -c <id> -n <name> -b <bundle> (conmon src/cli.c): podman's or
+            # CRI-O's; bundle = <graphroot>/<driver>-containers/<id>/userdata
+            argv = _cmdline(proc, pid)
+            cid = _option(argv, "-c", "--cid")
+            bundle = _option(argv, "-b", "--bundle")
+            if cid:
+                self.conmons[cid] = int(pid)
+            if bundle:
+                root = os.path.dirname(os.path.dirname(os.path.dirname(bundle)))
+                if root not in self.storages:
+                    self.storages.append(root)
+            if self.fits(cid) or self.fits(_option(argv, "-n", "--name")):
+                self.pending.add(cid or "?")
+        elif comm.startswith("containerd-shim"):
+            # -namespace NS -id ID (containerd runtime/v2/shim): docker's ("moby")
+            # are read from its data root; any other is the snapshot's
+            argv = _cmdline(proc, pid)
+            sid = _option(argv, "-id", "--id")
+            if self.fits(sid):
+                if _option(argv, "-namespace", "--namespace") != "moby":
                     raise Unsure
-            elif comm.startswith("lxc"):
-                # an lxc monitor ("[lxc monitor] <lxcpath> <name>")
-                argv = _cmdline(proc, pid)
-                if argv and argv[0].startswith("[lxc monitor]") and \
-                        self.fits(" ".join(argv).rsplit(" ", 1)[-1]):
-                    raise Unsure
-
-    def _cgroups(self) -> None:
-        """The directories runtimes make containers' cgroups in, in every hierarchy."""
-        from nsscope.host.mountinfo import cgroup_hierarchies
-
-        for _, _, _, mountpoint, _ in cgroup_hierarchies(proc=self.proc):
-            for kube in ("kubepods", "kubepods.slice"):
-                if os.path.isdir(os.path.join(mountpoint, kube)):
-                    raise Unsure  # a Kubernetes node: names come from the kubelet
-            for place in CGROUP_PLACES:
-                for name in _listdir(os.path.join(mountpoint, place)):
-                    self._cgroup_dir(place, name)
-
-    def _cgroup_dir(self, place: str, name: str) -> None:
-        if name.startswith("lxc.payload.") and self.fits(name[12:]):
-            raise Unsure
-        if place in ("lxc", "lxc.payload") and self.fits(name):
-            raise Unsure
-        if name.startswith("machine-") and name.endswith(".scope") and \
-                self.fits(name[8:-6].replace("\\x2d", "-")):
-            raise Unsure
-        cid = _hex64_in(name)
-        if cid is not None and self.fits(cid):
-            self.pending.add(cid)
+                self.pending.add(sid or "?")
+        elif comm in ("firejail", "systemd-nspawn"):
+            argv = _cmdline(proc, pid)
+            self.nspawn = self.nspawn or comm == "systemd-nspawn"
+            names = [_option(argv, "--name", "-M", "--machine"),
+                     *(os.path.basename((v or "").rstrip("/"))
+                       for v in (_option(argv, "-D", "--directory"),
+                                 _option(argv, "-i", "--image")))]
+            if any(self.fits(n) for n in names):
+                raise Unsure
+        elif comm.startswith("lxc"):
+            # an lxc monitor ("[lxc monitor] <lxcpath> <name>")
+            argv = _cmdline(proc, pid)
+            if argv and argv[0].startswith("[lxc monitor]") and \
+                    self.fits(" ".join(argv).rsplit(" ", 1)[-1]):
+                raise Unsure
 
     def _runc_crun(self) -> None:
         """runc's <root>/<id>/state.json, crun's <root>/<id>/status (oci.py)."""
@@ -522,6 +531,21 @@ class Index:
                                           rec.starttime, state=state)
                 self.pending.discard(cid)
 
+    def _kubelet(self) -> None:
+        """On a Kubernetes node (kubepods cgroups): a container's name is the kubelet's,
+        from /var/log/pods/<namespace>_<pod>_<uid>/<container>/ (kubelet.py) or from
+        the CRI runtime's annotations. When one could fit, or the names are in
+        containerd task bundles this index does not read, the snapshot answers; a
+        container whose name no runtime recorded is named by its id (pending above)."""
+        if self.fits("POD"):
+            raise Unsure  # a pod's sandbox
+        for pod in _listdir(POD_LOGS):
+            for name in _listdir(os.path.join(POD_LOGS, pod)):
+                if self.fits(name):
+                    raise Unsure
+        for state in CONTAINERD:
+            if _listdir(os.path.join(state, "io.containerd.runtime.v2.task", "k8s.io")):
+                raise Unsure  # names in the task bundles' annotations
 
     def _conmon_child(self, cid: str) -> tuple[int, int | None] | None:
         """The container's init: conmon's child, in the container's own cgroup (find()

@@ -92,11 +92,14 @@ class Fit:
     def how(self, text: str) -> str:
         """What fits, in words: 'the name of …, the id of …, the start of the id of …'."""
         parts = []
+        told: list[Container] = []
         for what, cs in (("the name of", self.names), ("the id of", self.ids),
                          ("the start of the id of", self.id_prefix),
                          ("the start of the name of", self.name_prefix)):
-            if cs:
-                parts.append(f"{what} {listing(cs)}")
+            new = [c for c in cs if c not in told]  # a runc id is its name: said once
+            if new:
+                parts.append(f"{what} {listing(new)}")
+                told += new
         return "; ".join(parts)
 
 
