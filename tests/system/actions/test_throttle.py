@@ -328,9 +328,11 @@ def test_concurrent_throttles_serialize_and_keep_the_first_original(lab):
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        runs = [subprocess.Popen([NSSCOPE, "throttle", str(pid), lim], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True) for lim in ("20%", "30%")]
-        wait_for(lambda: {p.pid for p in runs} <= _blocked_on(lock),
+        # pid:PID: named for sure, no container's name or id is looked at before the lock
+        runs = [subprocess.Popen([NSSCOPE, "throttle", f"pid:{pid}", lim],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for lim in ("20%", "30%")]
+        wait_for(lambda: {p.pid for p in runs} <= _blocked_on(lock), timeout=30,
                  what="both throttles to wait for the lock")
         # while the lock is held, neither has changed anything
         assert proc_cgroups(pid) == origin

@@ -234,3 +234,26 @@ def test_v2_moving_out_of_a_cgroup_with_limits_needs_force(lab):
     assert share <= 10.0 + TOLERANCE
     run_nsscope("throttle", f"pid:{busy}", "--reset", check=True)
     assert proc_cgroups(busy) == before
+
+
+# --- --watch acts on what it resolved ------------------------------------------------------
+
+def test_watch_changes_only_the_process_it_resolved(lab):
+    """--watch keeps the Target it resolved (pid and start time, or the container): a
+    limit typed after that pid names another process is refused, nothing changed."""
+    import argparse
+
+    from nsscope.cli.throttle import Watch
+    from nsscope.host.collector import Roots
+    from nsscope.host.targets import Target, resolve
+
+    pid = lab.spawn(["sleep", "1000"])
+    t = resolve(f"pid:{pid}")
+    before = proc_cgroups(pid)
+    args = argparse.Namespace(tree=False, interval=1.0, count=1, force=False)
+    stale = Target(pid=pid, starttime=t.starttime + 1)  # the pid, reused by another
+    w = Watch(stale, cpu_path(pid, throttle.host()), args, Roots())
+    w.change(throttle.parse_limit("20%"))
+    assert "exited" in w.message and "another process" in w.message
+    assert proc_cgroups(pid) == before
+    assert not any(r.target.pid == pid for r in throttle.records())
