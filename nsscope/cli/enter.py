@@ -39,8 +39,10 @@ LONG_TYPES = {"mount": "mnt", "uts": "uts", "ipc": "ipc", "net": "net", "pid": "
 HELP = """\
 usage: nsscope enter TARGET [options] [-- CMD ARGS...]
 
-Run CMD inside the namespaces of TARGET, a pid or a container name or id prefix
-as `nsscope ps` lists it, the way the target itself runs: in its cgroups, as its
+Run CMD inside the namespaces of TARGET — a pid, or a container's name or id as
+`nsscope ps` lists it; pid:PID[@START], id:ID, name:NAME or ns:INODE say which
+without guessing (an ambiguous TARGET is refused, listing the candidates) — the
+way the target itself runs: in its cgroups, as its
 user, with its capability bounding set and no_new_privs, with a clean
 environment (PATH, TERM, HOME) and no fd but 0-2. CMD defaults to the target's
 login shell when its root has it, else /bin/sh.
@@ -65,6 +67,9 @@ options:
   --shell PATH       without CMD: run PATH if the target's root has it, else the
                      default shell (silently: the TUI passes your $SHELL)
   -h, --help         show this help
+
+On a terminal CMD runs as a job of its own in the foreground, and the terminal
+(its foreground process group and modes) is taken back when CMD ends, however.
 
 exit status: CMD's; 125 could not enter, 126 CMD not executable, 127 CMD not found
 """

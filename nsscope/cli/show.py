@@ -158,7 +158,9 @@ def text(rec: dict[str, Any]) -> str:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("target", metavar="PID|CONTAINER", help="a pid, or a container name or id")
+    p.add_argument("target", metavar="TARGET",
+                   help="a pid, or a container's name or id as `nsscope ps` lists it; "
+                        "pid:PID, id:ID, name:NAME, ns:INODE say which without guessing")
     p.add_argument("-J", "--json", action="store_true", help="JSON")
 
 

@@ -43,7 +43,9 @@ _DOWN = (b"\x1b[B", b"\x1bOB")
 # --- command line ---------------------------------------------------------------------------
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("target", metavar="TARGET", help="a pid, or a container name or id prefix")
+    p.add_argument("target", metavar="TARGET",
+                   help="a pid, or a container's name or id as `nsscope ps` lists it; "
+                        "pid:PID, id:ID, name:NAME, ns:INODE say which without guessing")
     p.add_argument("limit", metavar="LIMIT", nargs="?",
                    help="20%% (of one CPU, like systemd CPUQuota=; 150%% = 1.5 CPUs), "
                         "0.5 (CPUs, like docker --cpus) or max/off")
