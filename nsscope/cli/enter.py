@@ -42,10 +42,10 @@ usage: nsscope enter TARGET [options] [-- CMD ARGS...]
 Run CMD inside the namespaces of TARGET — a pid, or a container's name or id as
 `nsscope ps` lists it; pid:PID[@START], id:ID, name:NAME or ns:INODE say which
 without guessing (an ambiguous TARGET is refused, listing the candidates) — the
-way the target itself runs: in its cgroups, as its
-user, with its capability bounding set and no_new_privs, with a clean
-environment (PATH, TERM, HOME) and no fd but 0-2. CMD defaults to the target's
-login shell when its root has it, else /bin/sh.
+way the target itself runs: in its cgroups, as its user, with its capability
+bounding set and no_new_privs, with a clean environment (PATH, TERM, HOME) and
+no fd but 0-2. CMD defaults to the target's login shell when its root has it,
+else /bin/sh.
 
 With no type option: every namespace type that differs from the caller's (the
 caller's own user namespace is skipped), plus the target's root and working
