@@ -19,7 +19,6 @@ import pytest
 
 from nsscope.errors import NsscopeError
 from nsscope.host import targets
-from nsscope.host.candidates import candidates
 from nsscope.host.containers.state_paths import StatePaths
 
 from support import need_root, need_tool, run_nsscope
@@ -219,6 +218,7 @@ def test_the_quick_index_and_the_snapshot_agree(walk):
     for text in sorted(texts):
         assert _answer(text, None) == _answer(text, StatePaths()), text
     # and the index answers names by itself: no snapshot for the common case
+    from nsscope.host.candidates import candidates
     for name in ("walk-runc", "walk-crun", "walk-a", "walk-pm", "walk-ns", "88888888"):
         found = candidates(name)
         assert found.source == "quick", name
