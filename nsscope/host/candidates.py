@@ -12,8 +12,7 @@ hierarchies runtimes use (container ids and names are in them: find()
 recognises containers by those), and what the few daemons that announce
 containers say (dockerd's --data-root, found through its pidfile or its
 containerd's; conmon's graph root; firejail's name register; systemd-nspawn's
-command line): no read per process, so a host of 10,000 processes costs what
-one of 100 does. It keeps only the identities the text could fit (equal to it,
+command line): no file is read per process, only per cgroup and per container. It keeps only the identities the text could fit (equal to it,
 or starting with it), and requires every running container's name to be known.
 It answers when it is sure: every fitting container is one it understands whole
 (a running runc/crun, docker, podman or nsscope container whose main process it
