@@ -138,7 +138,7 @@ class Busy:
         self.target = Target(pid=self.p.pid, starttime=processes.starttime(self.p.pid))
 
     def close(self) -> None:
-        if any(r["target"]["pid"] == self.p.pid for r in throttle.records()):
+        if any(r.target.pid == self.p.pid for r in throttle.records()):
             throttle.reset(self.p.pid)
         self.p.kill()
         self.p.wait()

@@ -15,7 +15,11 @@ namespace fails with EINVAL in a multithreaded one), in three steps:
    opened in step 1 (user namespace first when unprivileged, last otherwise, as
    nsenter does), then into the target's root and working directory.
 3. After joining a pid namespace only children enter it (pid_namespaces(7)), so a
-   child is forked; the parent waits, forwards signals, and exits as CMD did. The
+   child is forked; so it is when fd 0 is the terminal whose foreground we are:
+   CMD then runs as a job of its own in the foreground, and the waiting parent
+   takes the terminal back (owner and modes) however CMD ended, so that the
+   caller's shell, script or TUI gets it back as it was (nsscope/kernel/tty.py).
+   The parent waits, forwards signals, and exits as CMD did. The
    child moves itself into the target's cgroups (the waiting parent is not the
    container's, as runc exec's runc is not, and does not count toward its
    pids.max); without a fork this process joins them before step 2. CMD's
@@ -52,7 +56,7 @@ except ImportError:  # not CPython
 import sys
 
 from nsscope.host import mountinfo
-from nsscope.kernel import exeseal, syscalls
+from nsscope.kernel import exeseal, syscalls, tty
 from nsscope.errors import AccessDenied, NoSuchProcess, NsscopeError
 from nsscope.host.processes import parse_cgroup, parse_stat, read_ns_links
 from nsscope.kernel.abi import CGROUP_ROOT, CLONE_FLAGS, NS_TYPES, PF_KTHREAD, PROC
@@ -78,6 +82,9 @@ JOIN_ORDER = ("cgroup", "ipc", "uts", "net", "pid", "mnt", "time")
 #: signals the waiting parent passes on to CMD (docker exec's sig-proxy, tini)
 FORWARDED = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1,
              signal.SIGUSR2, signal.SIGALRM, signal.SIGWINCH)
+#: blocked while forking and waiting: SIGCHLD is taken with sigwaitinfo, and with
+#: SIGTTOU/SIGTTIN blocked the waiting parent may set the terminal from the background
+_JOB_SIGNALS = (signal.SIGCHLD, signal.SIGTTOU, signal.SIGTTIN)
 #: si_code of a signal the kernel raised itself, e.g. the tty's ^C to the
 #: foreground process group (<asm-generic/siginfo.h>)
 SI_KERNEL = 0x80
@@ -102,15 +109,19 @@ class Request:
     interpreter's start-up (bench/bench_enter.py).
     """
 
-    __slots__ = ("cmd", "env", "gid", "privileged", "root", "target", "types", "uid", "wd")
+    __slots__ = ("cmd", "env", "gid", "privileged", "root", "shell", "target", "types", "uid",
+                 "wd")
 
     def __init__(self, target: str, cmd: tuple[str, ...] = (),
                  types: frozenset[str] = frozenset(), root: str | None = None,
                  wd: str | None = None, uid: int | None = None, gid: int | None = None,
-                 env: bool = False, privileged: bool = False) -> None:
+                 env: bool = False, privileged: bool = False, shell: str | None = None) -> None:
         self.target = target
-        #: CMD and its arguments; empty: the target's login shell
+        #: CMD and its arguments; empty: ``shell`` if the target's root has it, else
+        #: the login shell of the user CMD runs as, else /bin/sh
         self.cmd = cmd
+        #: --shell: the shell preferred when no CMD is given (the TUI passes $SHELL)
+        self.shell = shell
         #: types asked for with -m -u …; empty: every type that differs (the default)
         self.types = types
         #: None: unchanged (the target's when no type is asked for); "": the
@@ -610,25 +621,34 @@ def enter(target: Target, request: Request, *, proc: str = PROC,
     """
     plan = prepare(target, request, proc=proc, cgroup_root=cgroup_root,
                    pidfd_setns=pidfd_setns)
+    # the terminal on fd 0, when we own it: CMD gets it as a job of its own and a
+    # waiting parent takes it back, whatever CMD did to it (nsscope/kernel/tty.py)
+    term = tty.claim(0)
+    fork = plan.fork or term is not None
     try:
         # nothing of the caller's beyond 0-2 comes along into the container
         # (CVE-2024-21626's lesson), and nothing of ours is open to it (module doc)
         _close_all_but([0, 1, 2, *plan.fds(), plan.helper_fd])
         syscalls.set_dumpable(False)
-        if not plan.fork:
+        if not fork:
             # cgroups first, while our cgroup namespace is still the caller's
             move_to_cgroups(plan)
         join(plan)
-        if not plan.fork:
+        if not fork:
             plan.close()  # nothing opened on the caller's side reaches CMD
             _become(plan)
         # Python ignores SIGPIPE and SIGXFSZ, and SIGCHLD must not be ignored for
         # waitpid (nsenter's continue_as_child() resets it too)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {*FORWARDED, signal.SIGCHLD})
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {*FORWARDED, *_JOB_SIGNALS})
         child = os.fork()
         if child == 0:
             try:
+                if term is not None:
+                    # a process group of its own, in the foreground, before CMD can
+                    # touch the terminal (bash jobs.c make_child: both sides setpgid)
+                    os.setpgid(0, 0)
+                    tty.give(term, os.getpgrp())
                 # at once: the signals the parent forwards must reach us (a FIFO
                 # read could otherwise hold us for good, immune to ^C and SIGTERM)
                 _restore_signals(old_mask)
@@ -639,11 +659,16 @@ def enter(target: Target, request: Request, *, proc: str = PROC,
                 _die(str(e), EXIT_CANNOT_ENTER)
             except BaseException:  # never back into the caller's code
                 _die("cannot enter: unexpected error", EXIT_CANNOT_ENTER)
+        if term is not None:
+            try:
+                os.setpgid(child, child)
+            except OSError:
+                pass  # the child did it first (EACCES once it has exec'd)
     finally:
         plan.close()
-        if plan.helper_fd is not None and plan.fork:
+        if plan.helper_fd is not None and fork:
             os.close(plan.helper_fd)
-    return _wait_forwarding(child)
+    return _wait_forwarding(child, term)
 
 
 def _close_all_but(keep: list[int | None]) -> None:
@@ -776,11 +801,15 @@ def _environment(plan: Plan, entry: tuple[str, int, str, str] | None) -> dict[by
     return {b"PATH": DEFAULT_PATH.encode(), b"TERM": term, b"HOME": os.fsencode(home)}
 
 
-def _default_cmd(entry: tuple[str, int, str, str] | None) -> tuple[str, ...]:
-    """The login shell of the user CMD runs as, when the root has it; else /bin/sh."""
-    shell = entry[3] if entry else ""
-    if shell and os.path.isfile(shell) and os.access(shell, os.X_OK):
-        return (shell,)
+def _default_cmd(entry: tuple[str, int, str, str] | None,
+                 preferred: str | None = None) -> tuple[str, ...]:
+    """``preferred`` (--shell), else the login shell of the user CMD runs as, when the
+    root we are in now has it (an executable regular file); else /bin/sh. A shell the
+    root lacks is passed over silently: a busybox container has no /bin/bash."""
+    for shell in (preferred, entry[3] if entry else ""):
+        if shell and shell.startswith("/") and os.path.isfile(shell) \
+                and os.access(shell, os.X_OK):
+            return (shell,)
     return ("/bin/sh",)
 
 
@@ -807,7 +836,7 @@ def _become(plan: Plan, old_mask: set | None = None) -> NoReturn:
     try:
         ident, entry = _credentials(plan)
         env = _environment(plan, entry)
-        argv = plan.request.cmd or _default_cmd(entry)
+        argv = plan.request.cmd or _default_cmd(entry, plan.request.shell)
         _take_credentials(plan, ident)
         _restore_signals(old_mask)
     except NsscopeError as e:
@@ -855,33 +884,73 @@ def _lookup(cmd: str, path: bytes) -> None:
     raise error
 
 
-def _wait_forwarding(child: int) -> int:
+def _wait_forwarding(child: int, term: tty.Terminal | None = None) -> int:
     """Wait for CMD, passing on the signals sent to us; its status, or its death.
 
     Signals are taken synchronously (sigwaitinfo) so that their sender is known:
     one the kernel raised (si_code SI_KERNEL: ^C, ^\\, a window resize from the
-    tty) went to CMD too, since CMD is in our process group; one sent with kill(2)
-    is passed on.
+    tty) went to CMD too when CMD is in our process group; one sent with kill(2)
+    is passed on. With the terminal handed to CMD (``term``), a stopped CMD (^Z)
+    gives it back for the while, and its end gives it back for good: owner and
+    modes as they were, however CMD ended (nsscope/kernel/tty.py).
     """
     waitset = {*FORWARDED, signal.SIGCHLD}
     status = 0
-    while True:
-        info = signal.sigwaitinfo(waitset)
-        if info.si_signo == signal.SIGCHLD:
-            pid, status = os.waitpid(child, os.WNOHANG)
-            if pid == child:
-                break
-            continue
-        if info.si_code == SI_KERNEL:
-            continue
-        try:
-            os.kill(child, info.si_signo)
-        except ProcessLookupError:
-            pass
+    try:
+        while True:
+            info = signal.sigwaitinfo(waitset)
+            if info.si_signo == signal.SIGCHLD:
+                pid, status = _reap(child, term)
+                if pid == child:
+                    break
+                continue
+            if info.si_code == SI_KERNEL and term is None:
+                continue
+            try:
+                os.kill(child, info.si_signo)
+            except ProcessLookupError:
+                pass
+    finally:
+        if term is not None:
+            tty.take_back(term)
     code = os.waitstatus_to_exitcode(status)
     if code >= 0:
         return code
     return _die_like(-code)
+
+
+def _reap(child: int, term: tty.Terminal | None) -> tuple[int, int]:
+    """(child, its wait status) once it ended; (0, 0) while it runs. A stop (^Z,
+    SIGTSTP) is reported only with the terminal handed over, and handled here."""
+    while True:
+        pid, status = os.waitpid(child, os.WNOHANG | (os.WUNTRACED if term else 0))
+        if pid != child or term is None or not os.WIFSTOPPED(status):
+            return pid, status
+        _stopped(child, term)
+
+
+def _stopped(child: int, term: tty.Terminal) -> None:
+    """CMD stopped (^Z): the terminal goes back to our group, as a shell takes it back
+    from a stopped job. Run as a job of its own by a job-control shell, we stop as
+    well, so that the shell's `fg` continues us; then CMD gets the terminal and its
+    modes back and is continued. Without job control above us (a script, the TUI)
+    nobody could continue us: CMD is continued at once (^Z is ignored)."""
+    theirs = tty.modes(term)
+    tty.take_back(term)
+    try:
+        job = os.getpgrp() != os.getpgid(os.getppid())
+    except OSError:
+        job = False
+    if job:
+        # SIGTSTP's default action stops us (it is not blocked); an orphaned
+        # process group discards it (kernel/signal.c, do_signal_stop), and we go on
+        os.kill(os.getpid(), signal.SIGTSTP)
+    tty.set_modes(term, theirs)
+    tty.give(term, child)
+    try:
+        os.kill(-child, signal.SIGCONT)
+    except ProcessLookupError:
+        pass
 
 
 def _die_like(sig: int) -> int:

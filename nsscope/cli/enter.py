@@ -39,11 +39,13 @@ LONG_TYPES = {"mount": "mnt", "uts": "uts", "ipc": "ipc", "net": "net", "pid": "
 HELP = """\
 usage: nsscope enter TARGET [options] [-- CMD ARGS...]
 
-Run CMD inside the namespaces of TARGET, a pid or a container name or id prefix
-as `nsscope ps` lists it, the way the target itself runs: in its cgroups, as its
-user, with its capability bounding set and no_new_privs, with a clean
-environment (PATH, TERM, HOME) and no fd but 0-2. CMD defaults to the target's
-login shell when its root has it, else /bin/sh.
+Run CMD inside the namespaces of TARGET — a pid, or a container's name or id as
+`nsscope ps` lists it; pid:PID[@START], id:ID, name:NAME or ns:INODE say which
+without guessing (an ambiguous TARGET is refused, listing the candidates) — the
+way the target itself runs: in its cgroups, as its user, with its capability
+bounding set and no_new_privs, with a clean environment (PATH, TERM, HOME) and
+no fd but 0-2. CMD defaults to the target's login shell when its root has it,
+else /bin/sh.
 
 With no type option: every namespace type that differs from the caller's (the
 caller's own user namespace is skipped), plus the target's root and working
@@ -62,7 +64,12 @@ options:
                      --user=UID[:GID]. Without a number, --user is -U.
   --env              the target's environment (/proc/PID/environ) instead of a clean one
   --privileged       keep the caller's credentials and capabilities, like nsenter
+  --shell PATH       without CMD: run PATH if the target's root has it, else the
+                     default shell (silently: the TUI passes your $SHELL)
   -h, --help         show this help
+
+On a terminal CMD runs as a job of its own in the foreground, and the terminal
+(its foreground process group and modes) is taken back when CMD ends, however.
 
 exit status: CMD's; 125 could not enter, 126 CMD not executable, 127 CMD not found
 """
@@ -116,7 +123,7 @@ def parse_argv(argv: Sequence[str]) -> Request | None:
     cmd: list[str] = []
     types: set[str] = set()
     every = env = privileged = False
-    root = wd = None
+    root = wd = shell = None
     ids: tuple[int, int | None] | None = None
     i = 0
     while i < len(argv):
@@ -146,6 +153,15 @@ def parse_argv(argv: Sequence[str]) -> Request | None:
                 env = True
             elif name == "privileged" and not eq:
                 privileged = True
+            elif name == "shell":
+                if not eq:
+                    if i >= len(argv):
+                        raise CannotEnter("enter: --shell wants a PATH")
+                    value = argv[i]
+                    i += 1
+                if not value.startswith("/"):
+                    raise CannotEnter(f"enter: --shell wants an absolute PATH, not {value!r}")
+                shell = value
             elif name == "help" and not eq:
                 return None
             else:
@@ -177,7 +193,7 @@ def parse_argv(argv: Sequence[str]) -> Request | None:
                           "(see nsscope enter --help)")
     return Request(target=target, cmd=tuple(cmd), types=frozenset() if every else frozenset(types),
                    root=root, wd=wd, uid=ids[0] if ids else None, gid=ids[1] if ids else None,
-                   env=env, privileged=privileged)
+                   env=env, privileged=privileged, shell=shell)
 
 
 def run(args: argparse.Namespace) -> int:

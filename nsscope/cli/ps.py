@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from nsscope.host.collector import collect, roots_of
+from nsscope.host.candidates import blind_spots
 from nsscope.host.containers import StatePaths, not_running
+from nsscope.host.containers.state_paths import discover
 from nsscope.host.model import Container
 from nsscope.cli import table
+from nsscope.printable import safe
 
 #: column -> right-aligned
 COLUMNS: dict[str, bool] = {
@@ -75,8 +79,19 @@ def run(args: argparse.Namespace) -> int:
         roots = dataclasses.replace(roots, state=StatePaths().under(args.state_root))
     snap = collect(roots, cgroup_figures=False, fds=False)
     cs = select(snap.containers, args.all)
+    # what could not be looked at is said, never passed over (issue 13): a name shown
+    # as an id is one this user may not read, not a missing one
+    notes = [f"{n}: their containers show by id (run as root for their names)"
+             for n in blind_spots(roots.state, discover(snap, roots.proc, roots.state)
+                                  .docker_roots)]
     if args.all:
-        cs += not_running(snap, roots.proc, roots.state)
+        try:
+            cs += not_running(snap, roots.proc, roots.state)
+        except PermissionError as e:
+            notes.append(f"stopped nsscope containers are not listed: uid {os.geteuid()} may "
+                         f"not read {e.filename} (run as root)")
+    for note in notes:
+        sys.stderr.write(safe(f"nsscope: note: {note}") + "\n")
     if args.json:
         json.dump({"containers": [record(c) for c in cs]}, sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -30,6 +30,33 @@ def _container_json(c: Container | None) -> dict[str, Any] | None:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
 
 
+#: the cpu figures each controller gives: the v1 cpu controller's bandwidth and weight
+#: (cpu.cfs_*, cpu.stat, cpu.shares), cpuacct's usage (cpuacct.usage, cpuacct.stat);
+#: PSI (cpu.pressure) is cgroup2's, on a hybrid host too
+CPU_FIELDS = ("nr_periods", "nr_throttled", "throttled_usec", "quota_usec", "period_usec",
+              "limit_cpus", "weight", "shares")
+CPUACCT_FIELDS = ("usage_usec", "user_usec", "system_usec")
+
+
+def _cpu_of(cpu: dict[str, Any] | None, ctrls: set[str], *, v2: bool,
+            unified: bool) -> dict[str, Any] | None:
+    """The part of a cgroup's cpu figures that this hierarchy's controllers give."""
+    if not cpu:
+        return None
+    if v2 and unified:
+        return cpu  # one hierarchy: cpu.max, cpu.stat, cpu.pressure are all its own
+    names: tuple[str, ...] = ()
+    if v2:
+        names = ("pressure",)  # a hybrid host's cgroup2: only PSI is its own
+    else:
+        if "cpu" in ctrls:
+            names += CPU_FIELDS
+        if "cpuacct" in ctrls:
+            names += CPUACCT_FIELDS
+    out = {k: cpu[k] for k in names if k in cpu}
+    return out if any(v is not None for v in out.values()) else None
+
+
 def record(snap: Snapshot, pid: int) -> dict[str, Any]:
     p = snap.processes[pid]
     namespaces = []
@@ -48,21 +75,21 @@ def record(snap: Snapshot, pid: int) -> dict[str, Any]:
             "nsfs": list(ns.nsfs) if ns else [],
         })
     cgroups = []
+    unified = snap.cgroup_mode == "unified"
     v2_ctrls: tuple[str, ...] = ()
     for h in snap.hierarchies:
         if h.version == 2:
-            # cpu.stat is in every v2 cgroup, but on a hybrid host the cpu figures
-            # come from the v1 hierarchies: credit them to v2 only when unified
-            v2_ctrls = h.controllers + (("cpu",) if snap.cgroup_mode == "unified" else ())
+            v2_ctrls = h.controllers
     for key, path in p.cgroups.items():
         cg = snap.cgroups.get(path)
         rec: dict[str, Any] = {"hierarchy": key or "unified", "path": path}
         if cg is not None:
-            # a v1 hierarchy shows only its own controllers' figures; v2 shows all
+            # each hierarchy carries only its own controllers' figures (docs/json.md)
             ctrls = set(key.split(",")) if key else set(v2_ctrls)
             full = cgroup_record(cg)
-            if ctrls & {"cpu", "cpuacct"} and full["cpu"]:
-                rec["cpu"] = full["cpu"]
+            cpu = _cpu_of(full["cpu"], ctrls, v2=not key, unified=unified)
+            if cpu:
+                rec["cpu"] = cpu
             if "memory" in ctrls:
                 rec["memory"] = full["memory"]
             if "pids" in ctrls:
@@ -82,7 +109,7 @@ def _cg_line(c: dict[str, Any]) -> str:
     bits = [f"{c['hierarchy']}: {safe(c['path'])}"]
     cpu, mem, pids = c.get("cpu"), c.get("memory"), c.get("pids")
     if "nprocs" in c:
-        bits.append(f"{c['nprocs']} procs")
+        bits.append(f"{c['nprocs']} proc{'' if c['nprocs'] == 1 else 's'}")
     if cpu:
         if cpu.get("limit_cpus") is not None:
             bits.append(f"cpu limit {cpu['limit_cpus'] * 100:.0f}% "
@@ -131,7 +158,9 @@ def text(rec: dict[str, Any]) -> str:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("target", metavar="PID|CONTAINER", help="a pid, or a container name or id")
+    p.add_argument("target", metavar="TARGET",
+                   help="a pid, or a container's name or id as `nsscope ps` lists it; "
+                        "pid:PID, id:ID, name:NAME, ns:INODE say which without guessing")
     p.add_argument("-J", "--json", action="store_true", help="JSON")
 
 

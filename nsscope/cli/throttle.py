@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from nsscope.actions import throttle
 from nsscope.host.collector import roots_of
-from nsscope.errors import BadInput, NoSuchProcess, NsscopeError
+from nsscope.errors import BadInput, NsscopeError
 from nsscope.host.history import CpuRates, rates
 from nsscope.host.model import CpuStats
 from nsscope.host.targets import Target, resolve
@@ -43,7 +43,9 @@ _DOWN = (b"\x1b[B", b"\x1bOB")
 # --- command line ---------------------------------------------------------------------------
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("target", metavar="TARGET", help="a pid, or a container name or id prefix")
+    p.add_argument("target", metavar="TARGET",
+                   help="a pid, or a container's name or id as `nsscope ps` lists it; "
+                        "pid:PID, id:ID, name:NAME, ns:INODE say which without guessing")
     p.add_argument("limit", metavar="LIMIT", nargs="?",
                    help="20%% (of one CPU, like systemd CPUQuota=; 150%% = 1.5 CPUs), "
                         "0.5 (CPUs, like docker --cpus) or max/off")
@@ -54,7 +56,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "descendants (those in the same cgroup) too")
     p.add_argument("--reset", action="store_true",
                    help="undo: restore the recorded original, move moved processes back, "
-                        "remove the cgroups nsscope made")
+                        "remove the cgroups nsscope made; refused (nothing changed) when "
+                        "someone changed the limit since nsscope set it")
+    p.add_argument("--force", action="store_true",
+                   help="with --reset: restore the original even over a change made since; "
+                        "with LIMIT on cgroup v2: move a process that shares a cgroup out "
+                        "of that cgroup's limits (there is no way beneath it)")
     p.add_argument("--watch", action="store_true",
                    help="then show usage and throttling each second; on a terminal ↑/↓ "
                         "change the limit by 5%%, or type one and press Enter; q quits")
@@ -88,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     limit = throttle.parse_limit(args.limit, _period(args)) if args.limit is not None else None
     target = resolve(args.target, roots.proc)
     if limit is not None:
-        out = throttle.apply(target, limit, tree=args.tree, roots=roots)
+        out = throttle.apply(target, limit, tree=args.tree, roots=roots, force=args.force)
         _print_outcome(out, target)
         cgroup = out.cgroup
     else:
@@ -98,12 +105,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gone_pid(text: str) -> int | None:
+    """The pid ``text`` gives (PID, pid:PID or pid:PID@START), for a process that exited."""
+    text = text.strip().removeprefix("pid:").split("@", 1)[0]
+    return int(text) if text.isascii() and text.isdigit() and int(text) > 0 else None
+
+
 def _reset(args: argparse.Namespace, roots) -> int:
     try:
         target: Target | int = resolve(args.target, roots.proc)
-    except NoSuchProcess as e:
-        target = e.pid  # gone: its record can still be undone
-    out = throttle.reset(target, roots=roots)
+    except BadInput:
+        raise
+    except NsscopeError:
+        pid = _gone_pid(args.target)
+        if pid is None:
+            raise
+        target = pid  # gone: its record can still be undone
+    out = throttle.reset(target, roots=roots, force=args.force)
     print(safe(f"{out.dir}:"))
     for c in out.changes:
         print(safe(f"  {c.name}: {c.before} → {c.after}"))
@@ -132,9 +150,8 @@ def _print_outcome(out: throttle.Outcome, target: Target) -> None:
         print(safe("  (set through systemctl set-property --runtime)"))
     for n in out.notes:
         print(safe(f"note: {n}"))
-    name = f"container {target.container}" if target.container else f"pid {target.pid}"
-    print(safe(f"limit: {out.limit} for {name}; undo: nsscope throttle "
-               f"{target.container or target.pid} --reset"))
+    print(safe(f"limit: {out.limit} for {target.what}; undo: nsscope throttle "
+               f"{target.spec} --reset"))
 
 
 # --- --watch --------------------------------------------------------------------------------

@@ -129,7 +129,10 @@ def _labels(paths) -> dict[str, str]:
 
 @functools.lru_cache(maxsize=1 << 16)
 def _label(path: str) -> str | None:
-    if path.startswith("/nsscope/throttle-"):
+    if path.startswith("/nsscope/throttle-") or \
+            path.rsplit("/", 1)[-1].startswith("nsscope-throttle-"):
+        # actions/throttle/placement.py throttle_cgroup: at the top, or beneath the
+        # process's own cgroup
         return f"nsscope throttle of pid {path.rsplit('-', 1)[1]}"
     from nsscope.host import containers  # regular expressions: only when a label is asked
     m = containers.match_cgroup(path)

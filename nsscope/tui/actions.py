@@ -4,6 +4,10 @@ The TUI does not setns or write cgroup files itself: it runs the same
 commands a user would type (``sys.executable -m nsscope``), so an action
 behaves exactly as on the command line and its errors are the CLI's one-line
 messages. This module only decides the argv, or says why there is none.
+
+An argv names exactly what is selected, never a string to be guessed again:
+a process as ``pid:PID@START`` (its start time: a pid reused since the frame
+was taken is refused, not acted on), a container as ``id:ID`` (its whole id).
 """
 
 from __future__ import annotations
@@ -54,10 +58,12 @@ def _process_target(frame: Frame, pid: int, verb: str) -> Plan | tuple[str, str]
         return Plan(None, f"process {pid} is gone")
     if p.kernel_thread:
         return Plan(None, f"{pid} ({p.comm}) is a kernel thread: it cannot be {verb}")
-    return str(pid), f"pid {pid} ({p.comm})"
+    return f"pid:{pid}@{p.starttime}", f"pid {pid} ({p.comm})"
 
 
 def enter_plan(frame: Frame, ref: Ref, shell: str | None = None) -> Plan:
+    """`nsscope enter` the selection, with the user's $SHELL when the target has it
+    (--shell: else the target's own shell, silently)."""
     shell = shell or os.environ.get("SHELL") or "/bin/sh"
     kind, ident = ref
     flags: list[str] = []
@@ -87,7 +93,8 @@ def enter_plan(frame: Frame, ref: Ref, shell: str | None = None) -> Plan:
     target, what = got
     if flags:
         what = f"the {ident} {flags[0][2:]} namespace via {what}"
-    return Plan(nsscope("enter", target, *flags, "--", shell), what=what, pids=(pid,))
+    shell_args = ["--shell", shell] if shell.startswith("/") else []
+    return Plan(nsscope("enter", target, *flags, *shell_args), what=what, pids=(pid,))
 
 
 def _limit_target(frame: Frame, ref: Ref) -> Plan | tuple[str, str, tuple[int, ...]]:
@@ -109,7 +116,7 @@ def _limit_target(frame: Frame, ref: Ref) -> Plan | tuple[str, str, tuple[int, .
             if isinstance(got, Plan):
                 return got
             return got[0], got[1], (c.pid,)
-        return c.id or c.name, f"{c.runtime} {c.name}", frame.members(c)
+        return f"id:{c.id}", f"{c.runtime} {c.name}", frame.members(c)
     if kind == "cgroup":
         cg = frame.snapshot.cgroups.get(ident)
         if cg is None or not cg.procs:
@@ -157,7 +164,7 @@ def stop_plan(frame: Frame, ref: Ref) -> Plan:
     if c.runtime != "nsscope":
         return Plan(None, f"{c.name} belongs to {c.runtime}: k stops only containers made by "
                           f"`nsscope run` (use {c.runtime}'s own tools for the others)")
-    return Plan(nsscope("stop", c.id or c.name), what=f"container {c.name}",
+    return Plan(nsscope("stop", c.id), what=f"container {c.name}",
                 pids=frame.members(c))
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
+import sys
 import threading
 import time
 from typing import ClassVar
@@ -25,6 +27,7 @@ from textual.worker import get_current_worker
 from nsscope.host.collector import roots_of
 from nsscope.errors import NsscopeError
 from nsscope.host.history import CpuRates, History, snapshot_rates
+from nsscope.kernel import tty
 from nsscope.tui import actions
 from nsscope.tui.frame import Frame
 from nsscope.tui.messages import ActionDone, ActionRequested, EnterRequested, FrameReady
@@ -39,7 +42,9 @@ Capture = Callable[[list[str]], "tuple[int, str]"]
 
 
 def run_on_terminal(argv: list[str]) -> int:
-    return subprocess.run(argv, check=False).returncode
+    """Its exit status as a shell tells it: 128+N when signal N ended it."""
+    rc = subprocess.run(argv, check=False).returncode
+    return 128 - rc if rc < 0 else rc
 
 
 def run_captured(argv: list[str]) -> tuple[int, str]:
@@ -140,17 +145,32 @@ class NsscopeApp(App[int]):
         self.run_plan(message.what, message.plan)
 
     def enter(self, plan: actions.Plan) -> None:
-        """Suspend, run `nsscope enter …` on the terminal, resume and refresh."""
+        """Suspend, run `nsscope enter …` on the terminal, resume and refresh.
+
+        The terminal is handed over with Textual's own suspend (it stops the input
+        and writer threads and restores the modes the app found); around the
+        command its foreground process group and modes are taken back whatever
+        happened (nsscope/kernel/tty.py): a shell in a container's pid namespace
+        cannot give the group back itself, and one killed with SIGKILL gives
+        nothing back. Without that, resuming would stop the app on SIGTTOU. A
+        terminal closed meanwhile ends the app, as it would have had it not
+        handed the terminal over.
+        """
         assert plan.argv is not None
         argv = plan.argv
         try:
             with self.suspend():
-                rc = self.runner(argv)
-                if rc == 127 and "--" in argv:
-                    # $SHELL is not in the target's root (a busybox container has no
-                    # bash): let `nsscope enter` pick the target's own shell
-                    argv = argv[:argv.index("--")]
+                term = tty.claim(sys.__stdin__.fileno()) if sys.__stdin__ else None
+                try:
                     rc = self.runner(argv)
+                finally:
+                    if term is not None:
+                        tty.take_back(term)
+                if term is not None and tty.hung_up(term):
+                    # the terminal closed while the command had it: end as the
+                    # kernel's SIGHUP would have ended us had we been in the
+                    # foreground (Textual would spin on a dead terminal's EIO)
+                    signal.raise_signal(signal.SIGHUP)
         except SuspendNotSupported:
             self.notify("this terminal cannot be handed over (suspend is not supported)",
                         severity="error", markup=False)

@@ -156,7 +156,7 @@ class Lab:
     def close(self) -> None:
         for p in self.procs:
             for rec in throttle.records():
-                if rec["target"]["pid"] == p.pid:
+                if rec.target.pid == p.pid:
                     throttle.reset(p.pid)
         for p in self.procs:
             with_pgid = p.pid

@@ -222,16 +222,24 @@ def test_action_plans_on_the_capture():
     frames = scenario.frames(V2_FIXTURE, 2)
     frame = Frame.of(frames[-1], {})
     docker = next(c for c in frame.containers if c.runtime == "docker")
+    # each action names exactly what is selected: a process with its start time (a
+    # reused pid is refused), a container by its whole id; $SHELL as --shell (the
+    # target's own shell when its root lacks it, silently)
+    def exact(pid: int) -> str:
+        return f"pid:{pid}@{frame.process(pid).starttime}"
     plan = actions.enter_plan(frame, Ref("container", docker.key), shell="/bin/zsh")
-    assert plan.argv == [sys.executable, "-m", "nsscope", "enter", "109", "--", "/bin/zsh"]
+    assert plan.argv == [sys.executable, "-m", "nsscope", "enter", exact(109), "--shell",
+                         "/bin/zsh"]
     plan = actions.enter_plan(frame, Ref("namespace", 4026531840), shell="/bin/sh")
-    assert plan.argv[4:] == ["1", "--net", "--", "/bin/sh"]
+    assert plan.argv[4:] == [exact(1), "--net", "--shell", "/bin/sh"]
     plan = actions.throttle_plan(frame, Ref("container", docker.key), "30%")
-    assert plan.argv[3:] == ["throttle", docker.id, "30%"] and set(plan.pids) == {109, 110}
+    assert plan.argv[3:] == ["throttle", f"id:{docker.id}", "30%"]
+    assert set(plan.pids) == {109, 110}
     assert actions.reset_plan(frame, Ref("process", 112)).argv[3:] == [
-        "throttle", "112", "--reset"]
+        "throttle", exact(112), "--reset"]
     # a cgroup of one process family is throttled through its top process
-    assert actions.throttle_plan(frame, Ref("cgroup", "/user.slice"), "max").argv[4] == "112"
+    assert actions.throttle_plan(frame, Ref("cgroup", "/user.slice"), "max").argv[4] == \
+        exact(112)
     why = actions.throttle_plan(frame, Ref("cgroup", DOCKER), "20%").why
     assert "2 unrelated processes" in why
     assert "belongs to docker" in actions.stop_plan(frame, Ref("container", docker.key)).why

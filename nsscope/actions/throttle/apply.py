@@ -4,10 +4,24 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any
 
-from nsscope.actions.throttle.cgroup_files import limit_files, read_files, refused, write_limit
-from nsscope.actions.throttle.journal import STATE_DIR, locked, record_for, record_of, save
+from nsscope.actions.throttle.cgroup_files import (
+    changed_since,
+    limit_files,
+    read_files,
+    refused,
+    write_limit,
+)
+from nsscope.actions.throttle.journal import (
+    STATE_DIR,
+    Moved,
+    Origin,
+    Record,
+    locked,
+    record_for,
+    record_of,
+    save,
+)
 from nsscope.actions.throttle.limit import DEFAULT_PERIOD_USEC, Limit
 from nsscope.actions.throttle.outcome import FileChange, Outcome
 from nsscope.actions.throttle.placement import (
@@ -19,6 +33,7 @@ from nsscope.actions.throttle.placement import (
     hierarchies_of,
     host,
     origins,
+    parent_of,
     plan,
     throttleable,
 )
@@ -33,15 +48,17 @@ from nsscope.kernel.syscalls import write_file
 
 
 def apply(target: Target, limit: Limit, *, tree: bool = False, roots: Roots = LIVE,
-          state_dir: str = STATE_DIR, systemd_dir: str = SYSTEMD_DIR) -> Outcome:
-    """Limit ``target``'s CPU; the first change to a cgroup records its original."""
+          state_dir: str = STATE_DIR, systemd_dir: str = SYSTEMD_DIR,
+          force: bool = False) -> Outcome:
+    """Limit ``target``'s CPU; the first change to a cgroup records its original.
+    ``force``: move a process out of limits it is under (see placement.plan)."""
     pid = processes.tgid(target.pid, roots.proc)
     notes: list[str] = []
     if pid != target.pid:
         notes.append(f"pid {target.pid} is a thread of process {pid}: limiting the process")
         target = Target(pid=pid, starttime=processes.starttime(pid, roots.proc),
                         container=target.container, container_id=target.container_id,
-                        cgroup=target.cgroup)
+                        cgroup=target.cgroup, runtime=target.runtime)
     hst = host(roots)
     with locked(state_dir):
         check_alive(target, roots.proc)
@@ -51,22 +68,25 @@ def apply(target: Target, limit: Limit, *, tree: bool = False, roots: Roots = LI
         if rec is not None:
             return _reapply(rec, target, limit, hst, tree=tree, roots=roots,
                             state_dir=state_dir, notes=notes)
-        p = plan(target, hst, tree=tree, roots=roots, systemd_dir=systemd_dir)
-        if limit.quota_usec is None and p.move:
+        if limit.quota_usec is None and target.cgroup is None:
             nothing = _nothing_to_lift(target, hst, roots)
             if nothing is not None:
                 return nothing
+        p = plan(target, hst, tree=tree, roots=roots, systemd_dir=systemd_dir, force=force,
+                 limit=limit)
         stale = record_for(p.cgroup, state_dir)
         if stale is not None:
-            # a record of an earlier process with the same pid (pid reuse): undo it first
+            # a record of an earlier process with the same pid (pid reuse), or of the
+            # cgroup for another target: undone first, unless someone changed it since
             undo(stale, hst, state_dir)
-            notes.append(f"undid an earlier nsscope limit on {p.cgroup} (pid {pid} was reused)")
+            notes.append(f"undid an earlier nsscope limit on {p.cgroup} (recorded for pid "
+                         f"{stale.target.pid}, which is gone)")
         return _first(p, target, limit, hst, roots=roots, state_dir=state_dir, notes=notes)
 
 
 def _nothing_to_lift(target: Target, hst: Host, roots: Roots) -> Outcome | None:
-    """'max' for a process in a shared cgroup that no limit binds: nothing to do (moving it
-    out would only make a cgroup to hold no limit). None when a limit does bind it."""
+    """'max' for a process that no limit binds: nothing to do (moving it out would only
+    make a cgroup to hold no limit). None when a limit does bind it."""
     current = processes.read_process(target.pid, roots.proc, cmdline=False).cgroups[hst.cpu.key]
     for path in (*ancestors(current), current):
         cg = hst.read(path)
@@ -80,44 +100,38 @@ def _nothing_to_lift(target: Target, hst: Host, roots: Roots) -> Outcome | None:
 
 def _first(p: Plan, target: Target, limit: Limit, hst: Host, *, roots: Roots,
            state_dir: str, notes: list[str]) -> Outcome:
-    rec: dict[str, Any] = {
-        "format": 1,
-        "cgroup": p.cgroup,
-        "version": hst.version,
-        "hierarchy": hst.cpu.key,
-        "target": {"pid": target.pid, "starttime": target.starttime,
-                   "container": target.container, "origin": p.origins.get(target.pid)},
-        "reason": p.reason,
-        # staged: each list grows just before the change it undoes is made
-        "created": [],      # [hierarchy key, cgroup path], parents first
-        "enabled": [],      # v2 cgroups where nsscope wrote +cpu to subtree_control
-        "moved": [],        # {pid, starttime, from: {key: path}}
-        "files": None,      # the limit files' contents before nsscope's first write
-        "unit": p.unit,
-    }
+    rec = Record(cgroup=p.cgroup, version=hst.version, hierarchy=hst.cpu.key,
+                 target=Origin(pid=target.pid, starttime=target.starttime,
+                               container=target.container,
+                               container_id=target.container_id,
+                               cgroups=p.origins.get(target.pid)),
+                 reason=p.reason, unit=p.unit, placed=dict(p.dests))
     save(state_dir, rec)
     created: list[str] = []
     try:
         if p.move:
             for h in hierarchies_of(hst):
-                created += _mkdirs(hst, h, p.cgroup, rec, state_dir)
+                if h.key in p.dests:
+                    created += _mkdirs(hst, h, p.dests[h.key], rec, state_dir)
         d = hst.dir(p.cgroup)
         for a in p.enable:
-            rec["enabled"].append(a)
+            rec.enabled.append(a)
             save(state_dir, rec)
             write_file(hst.dir(a) + "/cgroup.subtree_control", "+cpu")
-        rec["files"] = read_files(d, hst.version)
+        rec.files = read_files(d, hst.version)
         save(state_dir, rec)
         via = _set(d, hst.version, limit, p.unit, notes)
+        rec.written = read_files(d, hst.version)
+        save(state_dir, rec)
         moved = _move_in(p, hst, rec, state_dir, notes)
     except BaseException:
         try:
-            undo(rec, hst, state_dir)
+            undo(rec, hst, state_dir, force=True)  # our own half-made change
         except (NsscopeError, OSError):
             pass  # the staged record stays: `nsscope throttle --reset` finishes the undo
         raise
-    after = read_files(d, hst.version)
-    changes = tuple(FileChange(f"{d}/{n}", rec["files"][n].strip(), after[n].strip())
+    assert rec.files is not None and rec.written is not None
+    changes = tuple(FileChange(f"{d}/{n}", rec.files[n].strip(), rec.written[n].strip())
                     for n in limit_files(hst.version))
     return Outcome(cgroup=p.cgroup, version=hst.version, dir=d, changes=changes, moved=moved,
                    cgroups=tuple(created), notes=tuple(notes), via=via, reason=p.reason,
@@ -134,22 +148,23 @@ def _shows(d: str, version: int, limit: Limit) -> bool:
         (quota, str(limit.period_usec))
 
 
-def _mkdirs(hst: Host, h: Hierarchy, cgroup: str, rec: dict[str, Any], state_dir: str
-            ) -> list[str]:
-    """Make /nsscope and ``cgroup`` below it in ``h``; the paths made (cpu hierarchy only).
+def _mkdirs(hst: Host, h: Hierarchy, cgroup: str, rec: Record, state_dir: str) -> list[str]:
+    """Make ``cgroup`` in ``h`` (and /nsscope above it when it goes there); the paths made
+    (cpu hierarchy only). A cgroup beneath the process's own needs that one to exist.
 
     ``nsscope run`` removes an empty /nsscope when its last container goes,
     without this module's lock: if it does so between our two mkdirs, again.
     """
     made: list[str] = []
+    paths = [PARENT, cgroup] if parent_of(cgroup) == PARENT else [cgroup]
     for _ in range(20):
         try:
-            for path in (PARENT, cgroup):
+            for path in paths:
                 d = hst.dir(path, h)
                 if os.path.isdir(d):
                     continue
-                if [h.key, path] not in rec["created"]:
-                    rec["created"].append([h.key, path])
+                if (h.key, path) not in rec.created:
+                    rec.created.append((h.key, path))
                     save(state_dir, rec)
                 with contextlib.suppress(FileExistsError):
                     os.mkdir(d)
@@ -157,6 +172,10 @@ def _mkdirs(hst: Host, h: Hierarchy, cgroup: str, rec: dict[str, Any], state_dir
                     made.append(path)
             return made
         except FileNotFoundError:
+            if parent_of(cgroup) != PARENT:
+                raise NsscopeError(f"cannot create {hst.dir(cgroup, h)}: its parent cgroup "
+                                   "is gone (the process moved, or its container ended)"
+                                   ) from None
             continue
     raise NsscopeError(f"cannot create {hst.dir(cgroup, h)}: {PARENT} keeps disappearing")
 
@@ -175,9 +194,12 @@ def _set(d: str, version: int, limit: Limit, unit: str | None, notes: list[str])
     return "file"
 
 
-def _move_in(p: Plan, hst: Host, rec: dict[str, Any], state_dir: str,
+def _move_in(p: Plan, hst: Host, rec: Record, state_dir: str,
              notes: list[str]) -> tuple[int, ...]:
+    """Move each pid of the plan into its destination, in every hierarchy where it is
+    where the target was (a process elsewhere in a companion hierarchy stays there)."""
     moved = []
+    target_origin = p.origins.get(rec.target.pid, {})
     for pid in p.move:
         origin = p.origins.get(pid)
         if origin is None:
@@ -186,22 +208,24 @@ def _move_in(p: Plan, hst: Host, rec: dict[str, Any], state_dir: str,
             start = processes.starttime(pid, hst.proc)
         except NoSuchProcess:
             continue
-        came_from: dict[str, str] = {}
-        rec["moved"].append({"pid": pid, "starttime": start, "from": came_from})
+        m = Moved(pid=pid, starttime=start)
+        rec.moved.append(m)
         for h in hierarchies_of(hst):
-            if h.key not in origin:
+            dest = p.dests.get(h.key)
+            if dest is None or h.key not in origin or \
+                    (h is not hst.cpu and origin[h.key] != target_origin.get(h.key)):
                 continue
-            came_from[h.key] = origin[h.key]
+            m.came_from[h.key] = origin[h.key]
             save(state_dir, rec)
+            procs = hst.dir(dest, h) + "/cgroup.procs"
             try:
-                write_file(hst.dir(p.cgroup, h) + "/cgroup.procs", str(pid))
+                write_file(procs, str(pid))
             except ProcessLookupError:
                 break  # exited: nothing to move
             except OSError as e:
                 if h is hst.cpu:
-                    raise refused(hst.dir(p.cgroup, h) + "/cgroup.procs", str(pid), e) \
-                        from None
-                del came_from[h.key]
+                    raise refused(procs, str(pid), e) from None
+                del m.came_from[h.key]
                 save(state_dir, rec)
                 notes.append(f"could not move pid {pid} in the {h.mountpoint} hierarchy "
                              f"({e.strerror}): its usage/pressure there stays its old cgroup's")
@@ -210,30 +234,41 @@ def _move_in(p: Plan, hst: Host, rec: dict[str, Any], state_dir: str,
     return tuple(moved)
 
 
-def _reapply(rec: dict[str, Any], target: Target, limit: Limit, hst: Host, *, tree: bool,
+def _reapply(rec: Record, target: Target, limit: Limit, hst: Host, *, tree: bool,
              roots: Roots, state_dir: str, notes: list[str]) -> Outcome:
-    """A cgroup nsscope already limited: change the limit, keep the recorded original."""
-    cgroup = rec["cgroup"]
+    """A cgroup nsscope already limited: change the limit, keep the recorded original —
+    unless someone changed the files since nsscope wrote them: then what they set
+    becomes the original --reset restores, and the user is told."""
+    cgroup = rec.cgroup
     d = hst.dir(cgroup)
     before = read_files(d, hst.version)
-    via = _set(d, hst.version, limit, rec.get("unit"), notes)
+    outside = changed_since(rec.written, before)
+    if outside:
+        notes.append(f"{d} was changed since nsscope wrote it ({outside}): that is now the "
+                     "original --reset restores, not the one recorded before nsscope's first "
+                     "limit")
+        rec.files = before
+        save(state_dir, rec)
+    via = _set(d, hst.version, limit, rec.unit, notes)
+    rec.written = read_files(d, hst.version)
+    save(state_dir, rec)
     moved: tuple[int, ...] = ()
-    if tree and rec["moved"]:
+    if tree and rec.moved:
         # --tree after a plain throttle: bring the descendants still in the old cgroup
-        origin = rec["target"].get("origin") or {}
-        old = origin.get(hst.cpu.key)
+        old = (rec.target.cgroups or {}).get(hst.cpu.key)
         if old is not None:
             members = set(cgroups.read_procs(hst.dir(old)))
             kids = [k for k in processes.descendants(target.pid, roots.proc) if k in members]
             p = Plan(cgroup=cgroup, move=tuple(kids), origins=origins(kids, hst, roots.proc),
-                     reason="")
+                     reason="", dests=dict(rec.placed))
             moved = _move_in(p, hst, rec, state_dir, notes)
-    after = read_files(d, hst.version)
-    changes = tuple(FileChange(f"{d}/{n}", before[n].strip(), after[n].strip())
+    changes = tuple(FileChange(f"{d}/{n}", before[n].strip(), rec.written[n].strip())
                     for n in limit_files(hst.version))
-    notes.append(f"nsscope limited {cgroup} before: its original stays recorded for --reset")
+    if not outside:
+        notes.append(f"nsscope limited {cgroup} before: its original stays recorded for "
+                     "--reset")
     return Outcome(cgroup=cgroup, version=hst.version, dir=d, changes=changes, moved=moved,
-                   notes=tuple(notes), via=via, reason=rec.get("reason", ""), limit=limit)
+                   notes=tuple(notes), via=via, reason=rec.reason, limit=limit)
 
 # --- for --watch --------------------------------------------------------------------------
 
@@ -243,7 +278,7 @@ def limited_cgroup(target: Target, roots: Roots = LIVE, state_dir: str = STATE_D
     hst = host(roots)
     rec = record_of(target, hst, roots.proc, state_dir)
     if rec is not None:
-        return rec["cgroup"]
+        return rec.cgroup
     if target.cgroup is not None:
         return target.cgroup
     p = processes.read_process(target.pid, roots.proc, cmdline=False)

@@ -102,3 +102,13 @@ def write_files(d: str, version: int, files: dict[str, str]) -> None:
         _write_v1(d, files["cpu.cfs_quota_us"].strip(), files["cpu.cfs_period_us"].strip())
 
 
+def changed_since(written: dict[str, str] | None, now: dict[str, str]) -> str:
+    """How the files differ from what nsscope wrote ('cpu.max is 40000 100000, nsscope
+    wrote 20000 100000'); '' when they do not (or nothing was written yet)."""
+    if written is None:
+        return ""
+    diffs = [f"{name} is {now[name].strip()}, nsscope wrote {written[name].strip()}"
+             for name in sorted(written) if name in now
+             and now[name].strip() != written[name].strip()]
+    return "; ".join(diffs)
+

@@ -7,10 +7,20 @@ from __future__ import annotations
 import errno
 import os
 import time
-from typing import Any
-
-from nsscope.actions.throttle.cgroup_files import limit_files, read_files, write_files
-from nsscope.actions.throttle.journal import STATE_DIR, drop, locked, record_of, records
+from nsscope.actions.throttle.cgroup_files import (
+    changed_since,
+    limit_files,
+    read_files,
+    write_files,
+)
+from nsscope.actions.throttle.journal import (
+    STATE_DIR,
+    Record,
+    drop,
+    locked,
+    record_of,
+    records,
+)
 from nsscope.actions.throttle.outcome import FileChange, Outcome
 from nsscope.actions.throttle.placement import (
     LIVE,
@@ -31,22 +41,29 @@ from nsscope.kernel.syscalls import write_file
 
 # --- reset ----------------------------------------------------------------------------------
 
-def reset(target: Target | int, *, roots: Roots = LIVE, state_dir: str = STATE_DIR
-          ) -> Outcome:
-    """Undo what nsscope did to ``target``'s cgroup (a Target, or the pid of one that exited)."""
+class ChangedSince(NsscopeError):
+    """Someone changed a limit nsscope set: --reset changes nothing unless forced."""
+
+
+def reset(target: Target | int, *, roots: Roots = LIVE, state_dir: str = STATE_DIR,
+          force: bool = False) -> Outcome:
+    """Undo what nsscope did to ``target``'s cgroup (a Target, or the pid of one that exited).
+
+    If the limit files no longer hold what nsscope wrote (``docker update``, systemd, an
+    admin changed them since), nothing is changed and ChangedSince says what was found,
+    what nsscope wrote and what would be restored; ``force`` restores the original anyway.
+    """
     hst = host(roots)
     with locked(state_dir):
         if isinstance(target, Target):
             rec = record_of(target, hst, roots.proc, state_dir)
-            what = (f"container {target.container}" if target.container
-                    else f"pid {target.pid}")
+            what = target.what
         else:
-            rec = next((r for r in records(state_dir)
-                        if r.get("target", {}).get("pid") == target), None)
+            rec = next((r for r in records(state_dir) if r.target.pid == target), None)
             what = f"pid {target}"
         if rec is None:
             raise NsscopeError(f"nothing to reset: nsscope has no limit recorded for {what}")
-        out = undo(rec, hst, state_dir)
+        out = undo(rec, hst, state_dir, force=force)
         prune(hst, state_dir)
         return out
 
@@ -56,72 +73,86 @@ def prune(hst: Host, state_dir: str = STATE_DIR) -> list[str]:
 
     A container removed while limited takes its cgroup with it: its record has
     nothing left to restore. (The record of a throttled process that exited is
-    kept: its /nsscope/throttle-PID stays until ``--reset``, which removes it.)
+    kept: its throttle cgroup stays until ``--reset``, which removes it.)
     """
     done = []
     for rec in records(state_dir):
-        d = cgroups.dir_of(hst.cpu, rec["cgroup"])
+        d = cgroups.dir_of(hst.cpu, rec.cgroup)
         if d is None or not os.path.isdir(d):
             _remove_created(rec, hst, [])
-            drop(state_dir, rec["cgroup"])
-            done.append(rec["cgroup"])
+            drop(state_dir, rec.cgroup)
+            done.append(rec.cgroup)
     return done
 
 
-def undo(rec: dict[str, Any], hst: Host, state_dir: str) -> Outcome:
+def undo(rec: Record, hst: Host, state_dir: str, *, force: bool = False) -> Outcome:
     """Restore the files, move processes back, remove what was made; then drop the record.
 
     Works from a partly staged record too (a throttle that failed or died
-    half-way): each step skips what never happened.
+    half-way): each step skips what never happened. Refuses (ChangedSince), changing
+    nothing, when the files no longer hold what nsscope wrote, unless ``force``.
     """
-    cgroup = rec["cgroup"]
-    version = rec["version"]
+    cgroup = rec.cgroup
+    version = rec.version
     notes: list[str] = []
     d = hst.dir(cgroup)
     changes: list[FileChange] = []
     via = "file"
-    if rec.get("files") and os.path.isdir(d):
+    if rec.files is not None and os.path.isdir(d):
         before = read_files(d, version)
-        if {k: v.strip() for k, v in before.items()} != \
-                {k: v.strip() for k, v in rec["files"].items()}:
-            if rec.get("unit"):
-                why = systemctl_quota(rec["unit"], None)
+        outside = changed_since(rec.written, before)
+        original = "; ".join(f"{n} {rec.files[n].strip()}" for n in limit_files(version))
+        if outside and not force:
+            raise ChangedSince(
+                f"{d} was changed since nsscope limited it: {outside}. --reset would "
+                f"restore {original}, undoing that change: nothing was changed (--reset "
+                "--force restores it anyway)")
+        if outside:
+            notes.append(f"{d} was changed since nsscope limited it ({outside}): restored "
+                         f"{original} as --force asked")
+        if _differ(before, rec.files):
+            if rec.unit:
+                why = systemctl_quota(rec.unit, None)
                 if why is None:
                     via = "systemctl"
                 else:
                     notes.append(f"{why}; restored the cgroup file instead")
-            now = read_files(d, version)
-            if {k: v.strip() for k, v in now.items()} != \
-                    {k: v.strip() for k, v in rec["files"].items()}:
-                write_files(d, version, rec["files"])
+            if _differ(read_files(d, version), rec.files):
+                write_files(d, version, rec.files)
         after = read_files(d, version)
         changes = [FileChange(f"{d}/{n}", before[n].strip(), after[n].strip())
                    for n in limit_files(version)]
     moved = _move_back(rec, hst, notes)
     removed = _remove_created(rec, hst, notes)
-    for a in reversed(rec.get("enabled", [])):
+    for a in reversed(rec.enabled):
         _disable_cpu(hst, a, notes)
     drop(state_dir, cgroup)
     return Outcome(cgroup=cgroup, version=version, dir=d, changes=tuple(changes),
                    moved=tuple(moved), cgroups=tuple(removed), notes=tuple(dict.fromkeys(notes)),
-                   via=via,
-                   reason=rec.get("reason", ""))
+                   via=via, reason=rec.reason)
 
 
-def _move_back(rec: dict[str, Any], hst: Host, notes: list[str]) -> list[int]:
-    """Every process in nsscope's cgroup back where it came from.
+def _differ(a: dict[str, str], b: dict[str, str]) -> bool:
+    return {k: v.strip() for k, v in a.items()} != {k: v.strip() for k, v in b.items()}
+
+
+def _move_back(rec: Record, hst: Host, notes: list[str]) -> list[int]:
+    """Every process still where nsscope put them back where it came from.
 
     Processes nsscope moved go back to their recorded cgroups; any other
-    (children forked inside after the move) go where the target came from.
+    (children forked inside after the move) go where the target came from. A
+    moved process that is no longer in nsscope's cgroup was moved by someone
+    else since: it stays where they put it.
     """
-    if not rec.get("moved"):
+    if not rec.moved:
         return []
-    cgroup = rec["cgroup"]
-    default = rec["target"].get("origin") or {}
-    by_pid = {m["pid"]: m for m in rec["moved"]}
+    default = rec.target.cgroups or {}
+    by_pid = {m.pid: m for m in rec.moved}
     back: list[int] = []
+    seen: set[int] = set()
     for h in hierarchies_of(hst):
-        d = cgroups.dir_of(h, cgroup)
+        placed = rec.placed.get(h.key)
+        d = cgroups.dir_of(h, placed) if placed else None
         if d is None or not os.path.isdir(d):
             continue
         # a process may fork while we move its family out: read the members again
@@ -131,13 +162,17 @@ def _move_back(rec: dict[str, Any], hst: Host, notes: list[str]) -> list[int]:
             if not members:
                 break
             for pid in members:
+                seen.add(pid)
                 m = by_pid.get(pid)
                 origin = default
-                if m is not None and _same_process(pid, m.get("starttime"), hst.proc):
-                    origin = m["from"]
+                if m is not None and _same_process(pid, m.starttime, hst.proc):
+                    origin = m.came_from
                 dest = origin.get(h.key) or default.get(h.key) or "/"
                 if _move_to(pid, h, dest, notes) and h is hst.cpu and pid not in back:
                     back.append(pid)
+    notes.extend(f"pid {m.pid} was moved out of {rec.cgroup} since nsscope put it there: "
+                 "left where it is now" for m in rec.moved
+                 if m.pid not in seen and _same_process(m.pid, m.starttime, hst.proc))
     return back
 
 
@@ -185,9 +220,9 @@ def _rmdir(d: str) -> bool:
     return False
 
 
-def _remove_created(rec: dict[str, Any], hst: Host, notes: list[str]) -> list[str]:
+def _remove_created(rec: Record, hst: Host, notes: list[str]) -> list[str]:
     removed = []
-    for key, path in reversed(rec.get("created", [])):
+    for key, path in reversed(rec.created):
         h = hst.by_key(key)
         d = cgroups.dir_of(h, path) if h is not None else None
         if d is None or not os.path.isdir(d):

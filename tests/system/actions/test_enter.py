@@ -817,6 +817,6 @@ def test_a_real_enter_imports_only_what_it_needs(make_target, make_cgroup):
     floor = _imported(["-I", "-c", "pass"])
     ours = _imported([NSSCOPE, "enter", str(t.pid), "--", "true"])
     extra = {m for m in ours - floor if m != "nsscope" and not m.startswith("nsscope.")}
-    assert extra <= {"__future__", "_ctypes", "errno", "fcntl"}, extra
+    assert extra <= {"__future__", "_ctypes", "errno", "fcntl", "termios"}, extra
     assert {"nsscope.actions.enter", "nsscope.host.mountinfo"} <= ours
     assert {m for m in ours if m.startswith("nsscope")} <= set(ENTER_PATH)

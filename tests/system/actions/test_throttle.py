@@ -35,7 +35,7 @@ from support.scenario import wait_for
 def recorded(pid: int | None = None, cgroup: str | None = None) -> bool:
     """Whether nsscope holds a record about this pid or cgroup (other test sessions on the
     machine may hold records of their own meanwhile: only ours are looked at)."""
-    return any(r["target"]["pid"] == pid or r["cgroup"] == cgroup for r in throttle.records())
+    return any(r.target.pid == pid or r.cgroup == cgroup for r in throttle.records())
 
 
 @pytest.mark.parametrize("limit, says", [
@@ -72,7 +72,7 @@ def test_more_cpus_than_the_host_kernel_thread_and_gone_pid(lab):
     gone = subprocess.Popen(["true"])
     gone.wait()
     r = run_nsscope("throttle", str(gone.pid), "20%")
-    assert r.returncode == 1 and f"no such process: {gone.pid}" in r.stderr
+    assert r.returncode == 1 and f"no such process or container: {gone.pid}" in r.stderr
     assert r.stderr.count("\n") == 1
     r = run_nsscope("throttle", str(pid), "--reset")
     assert r.returncode == 1 and "nothing to reset" in r.stderr
@@ -130,7 +130,7 @@ def test_20_percent_moves_a_process_out_of_a_shared_cgroup_and_reset_undoes_it(l
     for h in hst.hierarchies:
         assert not os.path.exists(h.mountpoint + cg)
     assert limit_text(hst.dir(old_cpu_cgroup)) == old_files
-    assert not any(r["target"]["pid"] == pid for r in throttle.records())
+    assert not any(r.target.pid == pid for r in throttle.records())
 
 
 @pytest.mark.v2
@@ -191,9 +191,13 @@ def test_a_container_target_is_limited_in_place_even_with_other_processes(lab):
     assert out.cgroup == cg.path and out.moved == () and out.cgroups == ()
     assert f":{cg.path}" in proc_cgroups(main) and f":{cg.path}" in proc_cgroups(other)
     assert "30000" in "".join(limit_text(cg.cpu_dir).values())
-    # and a plain pid in the same cgroup would be moved (it shares it with `other`)
-    plan = throttle.plan(Target(pid=main, starttime=start), throttle.host())
-    assert plan.move == (main,) and plan.cgroup == f"/nsscope/throttle-{main}"
+    # and a plain pid in the same cgroup would be moved (it shares it with `other`):
+    # beneath it on v1, to the top on v2 (no internal process constraint)
+    hst = throttle.host()
+    plan = throttle.plan(Target(pid=main, starttime=start), hst)
+    assert plan.move == (main,)
+    assert plan.cgroup == (f"{cg.path}/nsscope-throttle-{main}" if hst.version == 1 else
+                           f"/nsscope/throttle-{main}")
     back = throttle.reset(t)
     assert back.cgroups == () and limit_text(cg.cpu_dir) == original
 
@@ -325,9 +329,11 @@ def test_concurrent_throttles_serialize_and_keep_the_first_original(lab):
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        runs = [subprocess.Popen([NSSCOPE, "throttle", str(pid), lim], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True) for lim in ("20%", "30%")]
-        wait_for(lambda: {p.pid for p in runs} <= _blocked_on(lock),
+        # pid:PID: named for sure, no container's name or id is looked at before the lock
+        runs = [subprocess.Popen([NSSCOPE, "throttle", f"pid:{pid}", lim],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for lim in ("20%", "30%")]
+        wait_for(lambda: {p.pid for p in runs} <= _blocked_on(lock), timeout=30,
                  what="both throttles to wait for the lock")
         # while the lock is held, neither has changed anything
         assert proc_cgroups(pid) == origin
@@ -342,9 +348,10 @@ def test_concurrent_throttles_serialize_and_keep_the_first_original(lab):
     rec = throttle.record_for(f"/nsscope/throttle-{pid}")
     d = hst.dir(f"/nsscope/throttle-{pid}")
     # the recorded original is the untouched cgroup's, not the first throttle's value
-    assert rec["files"] == ({"cpu.max": "max 100000\n"} if hst.version == 2 else
-                            {"cpu.cfs_quota_us": "-1\n", "cpu.cfs_period_us": "100000\n"})
-    assert rec["moved"][0]["from"][hst.cpu.key] == origin_cgroup(origin, hst.cpu.key)
+    assert rec is not None
+    assert rec.files == ({"cpu.max": "max 100000\n"} if hst.version == 2 else
+                         {"cpu.cfs_quota_us": "-1\n", "cpu.cfs_period_us": "100000\n"})
+    assert rec.moved[0].came_from[hst.cpu.key] == origin_cgroup(origin, hst.cpu.key)
     final = "".join(limit_text(d).values())
     assert ("20000" in final) != ("30000" in final)
     run_nsscope("throttle", str(pid), "--reset", check=True)

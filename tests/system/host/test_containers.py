@@ -127,7 +127,10 @@ def check_by_name(name: str, pid: int, cid: str | None = None, throttle: bool = 
     data = json.loads(run_nsscope("show", name, "--json", check=True).stdout)
     assert data["pid"] == pid and data["container"]["name"] == name
     t = targets.resolve(name)
-    assert (t.pid, t.container, t.cgroup) == (pid, name, cpu_cgroup(pid))
+    # a sandbox has no cgroup of its own (it is where its launcher ran): it is acted on
+    # as the process it is, never through the cgroup it shares (issue 13)
+    own = None if data["container"]["sandbox"] else cpu_cgroup(pid)
+    assert (t.pid, t.container, t.cgroup) == (pid, name, own)
     if cid is not None:
         assert targets.resolve(cid[:7]).pid == pid
     # enter: a command in its namespaces sees its network namespace

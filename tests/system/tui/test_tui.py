@@ -51,7 +51,9 @@ async def test_throttle_dialog_applies_and_reset_restores():
             done = await until(pilot, lambda: getattr(app, "last_action", None),
                                timeout=60, what="nsscope throttle to finish")
             assert done.ok, done.output
-            assert done.argv == [sys.executable, "-m", "nsscope", "throttle", str(pid), "20%"]
+            start = app.frame.snapshot.processes[pid].starttime
+            assert done.argv == [sys.executable, "-m", "nsscope", "throttle",
+                                 f"pid:{pid}@{start}", "20%"]
             # the oracle: the cgroup's own limit file
             assert cg.quota() in ("20000", "20000 100000")
             await until(pilot, lambda: "cpu 20%" in summary(app), what="the limit shown")
@@ -103,8 +105,9 @@ async def test_enter_suspends_runs_the_cli_and_resumes(tmp_path, monkeypatch):
             await pilot.press("e")
             await until(pilot, lambda: getattr(app, "last_enter", None), timeout=60,
                         what="the enter to return")
-            assert argvs == [[sys.executable, "-m", "nsscope", "enter", str(pid), "--",
-                              str(shell)]]
+            start = app.frame.snapshot.processes[pid].starttime
+            assert argvs == [[sys.executable, "-m", "nsscope", "enter", f"pid:{pid}@{start}",
+                              "--shell", str(shell)]]
             assert calls == ["suspend", "run", "resume"]
             assert app.last_enter[1] == 0
             # the oracle: the shell ran in the target's uts namespace
