@@ -50,14 +50,15 @@ mode, so the container's PID 1 is no host binary either.
 Each process dies with its parent (PR_SET_PDEATHSIG), so a SIGKILLed
 supervisor leaves no container running.
 
-Privileges (without ``--privileged``), docker's defaults but for seccomp (no
-filter is loaded, docs/security.md): the bounding set cut
+Privileges (without ``--privileged``), docker's defaults: the bounding set cut
 to the spec's capabilities (docker's 14), the ambient set cleared, permitted
 and effective set to them and inheritable emptied (capset(2)), then
 no_new_privs, so that no setuid binary or file capability gives anything back
 (capabilities(7): root's execve then yields exactly the bounding set). A
 ``--user`` that is not root loses permitted and effective at setresuid, as
-under docker.
+under docker. Last, just before the exec, docker's default seccomp profile for
+that bounding set (seccomp_profile.py; none with ``--security-opt
+seccomp=unconfined``).
 """
 
 from __future__ import annotations
@@ -413,6 +414,12 @@ def _pid1(spec: dict, rt: dict, chan: Channel, attach_fds: list[int]) -> None:
     helper = exeseal.sealed_fd()
     argv = list(spec["command"])
     env = dict(item.split("=", 1) for item in rt["env"])
+    if rt["seccomp"] is not None:
+        # docker's default profile (seccomp_profile.py), last, as runc loads it: what is
+        # left is the execveat of the helper, which it allows, as it allows all the
+        # helper does. no_new_privs is set (_drop_privileges), so no CAP_SYS_ADMIN
+        # is needed; this process is single-threaded (fork_child), so no TSYNC.
+        sc.set_seccomp_filter(rt["seccomp"])
     # the helper execs CMD (PATH search as execvpe), or with --init forks it and
     # stays PID 1: either way no host binary runs in the container (module doc)
     exeseal.execute(argv, env, exeseal.INIT if spec["init"] else exeseal.EXEC, fd=helper)

@@ -171,7 +171,15 @@ class Supervisor:
         gid5 = True
         if self.spec.new("user"):
             gid5 = any(inner <= 5 < inner + n for inner, _, n in self.spec.gid_map)
+        seccomp = None
+        if self.spec.seccomp != "unconfined":
+            from nsscope.actions.run import seccomp_profile
+            uname = os.uname()
+            seccomp = seccomp_profile.filter_program(self.spec.capabilities or (),
+                                                     uname.machine, uname.release)
         return {"lower": self.lower, "layers": self.layers, "cgroup_mounts": cg_mounts,
+                # the BPF program PID 1 loads just before the exec (nsexec), or None
+                "seccomp": seccomp,
                 "env": container_env(self.spec), "tty_gid_mapped": gid5,
                 "premount": self.lower is not None and self._mapped_root() is not None,
                 "cap_last_cap": syscalls.cap_last_cap(self.proc),
