@@ -12,6 +12,7 @@ argparse, and a test holds the two to the same result.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -240,7 +241,10 @@ def run(args: argparse.Namespace) -> int:
             os.close(slave)
     else:
         sup.start(stdin=None if spec.interactive else DEVNULL)
-    # CMD runs: from here on the container is ours to clean up, whatever happens
+    # CMD runs: from here on the container is ours to clean up, whatever happens.
+    # The supervisor may live as long as it: the cyclic collector, off for the
+    # start (cli.main), is back on (every object so far is frozen: fork_child)
+    gc.enable()
     code: int | None = None
     try:
         code = sup.wait() if master is None else sup.wait_tty(master)

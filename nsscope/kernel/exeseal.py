@@ -169,7 +169,7 @@ def helper_bytes(machine: str | None = None) -> bytes:
 
 def sealed_fd(data: bytes | None = None) -> int:
     """A close-on-exec memfd holding the helper, sealed against any change."""
-    import fcntl
+    from nsscope.kernel.syscalls import fcntl_int
     data = helper_bytes() if data is None else data
     try:
         fd = os.memfd_create("nsscope-exec", _MFD_CLOEXEC | _MFD_ALLOW_SEALING | _MFD_EXEC)
@@ -178,9 +178,9 @@ def sealed_fd(data: bytes | None = None) -> int:
     try:
         os.write(fd, data)
         try:
-            fcntl.fcntl(fd, _F_ADD_SEALS, SEALS | _F_SEAL_EXEC)
+            fcntl_int(fd, _F_ADD_SEALS, SEALS | _F_SEAL_EXEC)
         except OSError:  # EINVAL before 6.3
-            fcntl.fcntl(fd, _F_ADD_SEALS, SEALS)
+            fcntl_int(fd, _F_ADD_SEALS, SEALS)
     except BaseException:
         os.close(fd)
         raise

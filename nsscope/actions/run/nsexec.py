@@ -64,12 +64,9 @@ seccomp=unconfined``).
 from __future__ import annotations
 
 import errno
-import fcntl
 import gc
 import os
-import select
 import sys
-import termios
 
 from nsscope.kernel import abi, exeseal
 from nsscope.kernel import syscalls as sc
@@ -238,9 +235,7 @@ def _pid1_entry(spec: dict, rt: dict, stdio, attach_fds: list[int], status: tupl
 def _supervisor_gone(chan: Channel) -> bool:
     """Whether the supervisor has died (its end of the go pipe closed: POLLHUP).
     getppid() cannot tell: in a new pid namespace it is 0 (pid_namespaces(7))."""
-    p = select.poll()
-    p.register(chan.go_fd, select.POLLIN)
-    return any(events & select.POLLHUP for _, events in p.poll(0))
+    return sc.hung_up(chan.go_fd)
 
 
 def _child_channel(status: tuple[int, int], go: tuple[int, int], stdio,
@@ -388,7 +383,7 @@ def _pid1(spec: dict, rt: dict, chan: Channel, attach_fds: list[int]) -> None:
         else:
             mounts.setup_rootfs(spec, rt)
     if spec["tty"]:
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        sc.ioctl(0, abi.TIOCSCTTY, 0)
     _chdir_in_root(spec["workdir"])
     if not spec["privileged"]:
         _drop_privileges(spec["capabilities"], rt["cap_last_cap"])

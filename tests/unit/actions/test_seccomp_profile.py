@@ -14,6 +14,7 @@ import os
 
 import pytest
 
+from nsscope.actions.run import seccomp_filter as sf
 from nsscope.actions.run import seccomp_profile as sp
 from nsscope.actions.run import spec
 from nsscope.errors import BadInput
@@ -34,16 +35,15 @@ RELEASE = "6.18.0"
 CAP_SETS = [DEFAULT, (), (*DEFAULT, "CAP_SYS_ADMIN"), CAP_NAMES]
 
 
-def _source() -> str:
-    with open(sp.__file__) as f:
+def _source(module) -> str:
+    with open(module.__file__) as f:
         return f.read()
 
 
 def test_the_rules_are_mobys_default_json():
     with open(FIXTURES / "moby-seccomp-default.json") as f:
         profile = json.load(f)
-    text = _source()
-    assert sp.BEGIN + sp.render(profile) + sp.END in text
+    assert sp.BEGIN + sp.render(profile) + sp.END in _source(sp)
     # the archMap: the sub-architectures each machine's filter covers
     arch_map = {a["architecture"]: a["subArchitectures"] for a in profile["archMap"]}
     assert arch_map["SCMP_ARCH_X86_64"] == ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]
@@ -53,16 +53,18 @@ def test_the_rules_are_mobys_default_json():
 
 
 def test_the_programs_built_ahead_are_what_the_rules_build():
-    assert sp.PROGRAMS_BEGIN + sp.render_programs() + sp.PROGRAMS_END in _source()
-    for machine in sp.NATIVE:
+    assert sp.PROGRAMS_BEGIN + sp.render_programs() + sp.PROGRAMS_END in _source(sf)
+    assert sp.rule_caps(sp.RULES) == sf.RULE_CAPS
+    for machine in sf.NATIVE:
         # and they are used for docker's capabilities, and only for them
-        ahead = bytes.fromhex(sp.PROGRAMS[machine])
+        ahead = bytes.fromhex(sf.PROGRAMS[machine])
         assert sp.filter_program(DEFAULT, machine, RELEASE) == ahead
-        assert sp.filter_program((*DEFAULT, "CAP_NET_ADMIN"), machine, RELEASE) == ahead
-        built = seccomp.program(sp.tables((*DEFAULT, "CAP_SYS_ADMIN"), machine, RELEASE))
-        assert sp.filter_program((*DEFAULT, "CAP_SYS_ADMIN"), machine, RELEASE) == built
+        assert sf.program_for(DEFAULT, machine, RELEASE) == ahead
+        assert sf.program_for((*DEFAULT, "CAP_NET_ADMIN"), machine, RELEASE) == ahead
+        built = sp.filter_program((*DEFAULT, "CAP_SYS_ADMIN"), machine, RELEASE)
+        assert sf.program_for((*DEFAULT, "CAP_SYS_ADMIN"), machine, RELEASE) == built
         assert built != ahead
-        assert sp.filter_program(DEFAULT, machine, "4.7") != ahead  # ptrace: minKernel 4.8
+        assert sf.program_for(DEFAULT, machine, "4.7") != ahead  # ptrace: minKernel 4.8
 
 
 def _args_for(name: str | None) -> list[tuple[int, ...]]:
@@ -78,7 +80,7 @@ def _args_for(name: str | None) -> list[tuple[int, ...]]:
     return [()]
 
 
-@pytest.mark.parametrize("machine", sorted(sp.NATIVE))
+@pytest.mark.parametrize("machine", sorted(sf.NATIVE))
 @pytest.mark.parametrize("caps", CAP_SETS, ids=["docker", "none", "sys_admin", "all"])
 def test_every_call_of_every_abi_is_decided_as_libseccomp_decides_it(machine, caps):
     """libseccomp (the host's, 2.5.4 on Debian 12) is given the rules as runc gives
@@ -114,7 +116,7 @@ def test_every_call_of_every_abi_is_decided_as_libseccomp_decides_it(machine, ca
     assert checked > 900
 
 
-@pytest.mark.parametrize("machine", sorted(sp.NATIVE))
+@pytest.mark.parametrize("machine", sorted(sf.NATIVE))
 def test_what_docker_denies_and_what_a_capability_gives_back(machine):
     def decision(caps, abi, name, *args, release=RELEASE):
         program = decode(sp.filter_program(caps, machine, release))
@@ -182,8 +184,8 @@ def test_an_argument_not_known_to_be_32_bits_is_refused(monkeypatch):
 
 
 def test_a_machine_without_a_filter():
-    with pytest.raises(sp.NoFilter, match="seccomp=unconfined"):
-        sp.filter_program(DEFAULT, "riscv64", RELEASE)
+    with pytest.raises(sf.NoFilter, match="seccomp=unconfined"):
+        sf.program_for(DEFAULT, "riscv64", RELEASE)
 
 
 def _spec(*argv: str) -> spec.Spec:
@@ -202,6 +204,6 @@ def test_security_opt_as_docker_spells_it(monkeypatch):
     # a machine nsscope has no filter for: refused, unless unconfined is asked
     monkeypatch.setattr(os, "uname", lambda: os.uname_result(
         ("Linux", "h", "6.18.0", "#1", "riscv64")))
-    with pytest.raises(sp.NoFilter, match=r"riscv64.*seccomp=unconfined"):
+    with pytest.raises(sf.NoFilter, match=r"riscv64.*seccomp=unconfined"):
         _spec()
     assert _spec("--security-opt", "seccomp=unconfined").seccomp == "unconfined"
