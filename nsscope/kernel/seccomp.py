@@ -1,4 +1,4 @@
-"""Seccomp filters: a policy compiled to classic BPF, and its installation.
+"""Seccomp filters: a policy compiled to classic BPF.
 
 The kernel runs a seccomp filter on every system call of the process and its
 descendants: a classic BPF program over ``struct seccomp_data`` (nr, arch,
@@ -7,9 +7,9 @@ instruction_pointer, args[6]; <linux/seccomp.h>) that returns an action
 a policy that says, for each ``AUDIT_ARCH_*`` the kernel may report, what each
 system call number gets:
 
-- a ``Table``: ranges of numbers, each with a ``Decision``; numbers are
-  compared unsigned, so x32's (bit 30 set) are just further up the same table
-  as x86_64's, which is how libseccomp and runc's patchbpf tell them apart too;
+- a ``Table``: ranges of numbers, each with a decision; numbers are compared
+  unsigned, so x32's (bit 30 set, the bit libseccomp and runc's patchbpf test
+  for) are just further up the same table as x86_64's;
 - a decision: an action (``RET_ALLOW``, ``errno_ret(EPERM)`` …) or an
   ``ArgCheck``: alternatives of argument comparisons, any of which allows.
 
@@ -27,7 +27,8 @@ so the low word is exactly what the kernel acts on; a 64-bit comparison, as
 libseccomp makes, would let garbage in the high word pass a "> 40" test while
 the kernel sees the low word (the policy module lists the arguments allowed).
 
-``syscalls.set_seccomp_filter`` installs a program.
+``syscalls.set_seccomp_filter`` installs a program; seccomp_profile.py makes
+docker's default profile into a policy.
 """
 
 from __future__ import annotations
