@@ -57,7 +57,8 @@ screenshots: $(STAMP)
 	$(PY) -m nsscope.tui.dev.screenshots tests/fixtures/cgroup-v2-vm screenshots
 
 # the exec helper of run and enter (nsscope/kernel/exeseal.c -> the bytes in nsscope/kernel/exeseal.py);
-# needs gcc and gcc-aarch64-linux-gnu (apt-get install gcc-aarch64-linux-gnu)
+# needs gcc and gcc-aarch64-linux-gnu (apt-get install gcc-aarch64-linux-gnu); reproducible:
+# tests/unit/kernel/test_exeseal_build.py rebuilds it and compares byte for byte
 exeseal: $(STAMP)
 	$(PY) -m nsscope.kernel.exeseal --build
 

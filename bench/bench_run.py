@@ -11,7 +11,8 @@ same busybox root (nsscope's cache) and tears everything down again:
   wait and delete in one process (runc's own spec with docker's capabilities,
   cgroupsPath /nsscope-bench-run/runc and a cgroup namespace: the same work);
   and the same as four commands, `runc create` + `start` + `state` until
-  stopped + `delete`;
+  stopped + `delete`; and `runc run` with docker's default seccomp profile in
+  the bundle (as docker hands it to runc), which nsscope loads too;
 - crun: `crun run` of that bundle, if crun is installed (on a hybrid host with
   a hugetlb-only unified hierarchy, inside `unshare -m` with that mount hidden:
   RUNTIMES.md);
@@ -29,8 +30,9 @@ The issue's goal is "faster than runc"; youki's README measures runc 225 ms,
 youki 112 ms, crun 47 ms on its machine.
 
 BENCH_RUN_NSSCOPE=PATH times another nsscope executable (e.g. one installed
-from a wheel, without the editable hook); BENCH_RUN_BASELINE=DIR adds a row for
-the nsscope package found in DIR (another checkout: before/after a change).
+from a wheel, without the editable hook); BENCH_RUN_BASELINE=DIR[:DIR…] adds a
+row for the nsscope package found in each DIR (other checkouts: before/after a
+change, all timed the same way, `python -c` with DIR first on sys.path).
 The package is byte-compiled first, as an installed one is.
 """
 
@@ -86,8 +88,8 @@ def _run(argv: list[str], **kw) -> None:
     subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=True, **kw)
 
 
-def _bundle(tmp: str, rootfs: str, runtime: str) -> str:
-    bundle = os.path.join(tmp, f"bundle-{runtime}")
+def _bundle(tmp: str, rootfs: str, runtime: str, seccomp: dict | None = None) -> str:
+    bundle = os.path.join(tmp, f"bundle-{runtime}{'-seccomp' if seccomp else ''}")
     os.mkdir(bundle)
     subprocess.run(["runc", "spec"], cwd=bundle, check=True)
     with open(os.path.join(bundle, "config.json")) as f:
@@ -101,9 +103,37 @@ def _bundle(tmp: str, rootfs: str, runtime: str) -> str:
     if {"type": "cgroup"} not in config["linux"]["namespaces"]:
         config["linux"]["namespaces"].append({"type": "cgroup"})
     config["linux"]["cgroupsPath"] = f"{CGROUP}/{runtime}"
+    if seccomp:
+        config["linux"]["seccomp"] = seccomp
     with open(os.path.join(bundle, "config.json"), "w") as f:
         json.dump(config, f)
     return bundle
+
+
+#: OCI's names of the ABIs (runtime-spec config-linux.md, seccomp architectures)
+_OCI_ARCH = {"x86_64": "SCMP_ARCH_X86_64", "x32": "SCMP_ARCH_X32", "i386": "SCMP_ARCH_X86",
+             "aarch64": "SCMP_ARCH_AARCH64", "arm": "SCMP_ARCH_ARM"}
+
+
+def _docker_seccomp() -> dict:
+    """docker's default profile for docker's capabilities, as docker hands it to runc
+    (the rules moby's setupSeccomp keeps: nsscope's seccomp_profile.selected)."""
+    from nsscope.actions.run.seccomp_profile import selected
+    from nsscope.kernel.syscall_numbers import ABIS
+    uname = os.uname()
+    syscalls = []
+    for names, action, errno_ret, args, _, _ in selected(DOCKER_CAPS, uname.machine,
+                                                         uname.release):
+        rule: dict = {"names": list(names), "action": f"SCMP_ACT_{action}"}
+        if action == "ERRNO":
+            rule["errnoRet"] = errno_ret
+        if args:
+            rule["args"] = [{"index": i, "value": v, "valueTwo": v2, "op": f"SCMP_CMP_{op}"}
+                            for i, op, v, v2 in args]
+        syscalls.append(rule)
+    return {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
+            "architectures": [_OCI_ARCH[abi] for abi in ABIS[uname.machine]],
+            "syscalls": syscalls}
 
 
 def _runc_cycle(bundle: str) -> None:
@@ -154,13 +184,17 @@ def main() -> None:
         subjects = {
             "nsscope run --rm --busybox -- true": lambda: _run([NSSCOPE, *run_true]),
         }
-        baseline = os.environ.get("BENCH_RUN_BASELINE")
-        if baseline:
+        for baseline in filter(None, os.environ.get("BENCH_RUN_BASELINE", "").split(
+                os.pathsep)):
             compileall.compile_dir(os.path.join(baseline, "nsscope"), quiet=1)
             subjects[f"nsscope from {baseline}"[:36]] = \
-                lambda: _run([*_nsscope_from(baseline), *run_true])
+                lambda baseline=baseline: _run([*_nsscope_from(baseline), *run_true])
         subjects[RUNC] = lambda: _run(["runc", "run", "--bundle", runc_bundle,
                                        f"nsscope-bench-{uuid.uuid4().hex[:8]}"])
+        # nsscope loads docker's default seccomp profile: runc given the same
+        seccomp_bundle = _bundle(tmp, rootfs, "runc", _docker_seccomp())
+        subjects["runc run, docker's seccomp profile"] = lambda: _run([
+            "runc", "run", "--bundle", seccomp_bundle, f"nsscope-bench-{uuid.uuid4().hex[:8]}"])
         subjects["runc create+start+state+delete"] = lambda: _runc_cycle(runc_bundle)
         if shutil.which("crun"):
             crun_bundle = _bundle(tmp, rootfs, "crun")

@@ -12,6 +12,7 @@ argparse, and a test holds the two to the same result.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -35,8 +36,8 @@ GROUPS = {
           "/proc)",
     "process": "process",
     "ns": "namespaces",
-    "privileges": "privileges (default: docker's 14 capabilities, no_new_privs, runc's "
-                  "device rules, masked /proc paths; no seccomp filter)",
+    "privileges": "privileges (default: docker's 14 capabilities, no_new_privs, docker's "
+                  "default seccomp profile, runc's device rules, masked /proc paths)",
     "limits": "limits (cgroup v1 or v2, set before CMD runs)",
 }
 #: (group, option strings, kind, dest, metavar, help). kind: "flag" (store_true),
@@ -82,12 +83,15 @@ OPTIONS: tuple[tuple, ...] = (
      "none: only lo (default); bridge: eth0 on the nsscope0 bridge; host: the host's "
      "network (= --share net)"),
     ("privileges", ("--privileged",), "flag", None, None,
-     "keep every capability, no no_new_privs, no device rules, no masked paths, /sys "
-     "writable"),
+     "keep every capability, no no_new_privs, no seccomp filter, no device rules, no "
+     "masked paths, /sys writable"),
     ("privileges", ("--cap-add",), "append", None, "CAP",
      "keep this capability too (NET_ADMIN, SYS_PTRACE …; ALL)"),
     ("privileges", ("--cap-drop",), "append", None, "CAP",
      "drop this capability (CHOWN, NET_RAW …; ALL)"),
+    ("privileges", ("--security-opt",), "append", None, "OPT",
+     "seccomp=unconfined: no seccomp filter (the default is docker's profile, which "
+     "--cap-add widens as docker's does)"),
     ("limits", ("--cpus",), "value", None, None,
      "CPUs, e.g. 0.5 (CFS quota per 100 ms period)"),
     ("limits", ("--cpu",), "value", None, "PERCENT", "the same as a percentage, e.g. 20%%"),
@@ -237,7 +241,10 @@ def run(args: argparse.Namespace) -> int:
             os.close(slave)
     else:
         sup.start(stdin=None if spec.interactive else DEVNULL)
-    # CMD runs: from here on the container is ours to clean up, whatever happens
+    # CMD runs: from here on the container is ours to clean up, whatever happens.
+    # The supervisor may live as long as it: the cyclic collector, off for the
+    # start (cli.main), is back on (every object so far is frozen: fork_child)
+    gc.enable()
     code: int | None = None
     try:
         code = sup.wait() if master is None else sup.wait_tty(master)

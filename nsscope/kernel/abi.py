@@ -52,3 +52,8 @@ NSFS_MAGIC = 0x6E736673
 
 #: PF_KTHREAD in field 9 (flags) of /proc/PID/stat (include/linux/sched.h)
 PF_KTHREAD = 0x00200000
+
+#: ioctl(2) making a terminal the caller's controlling one (tty_ioctl(4));
+#: <asm-generic/ioctls.h>, which x86 and arm64 use: the termios module (a shared
+#: library to load on every ``nsscope run``) only for this number
+TIOCSCTTY = 0x540E

@@ -169,7 +169,7 @@ def helper_bytes(machine: str | None = None) -> bytes:
 
 def sealed_fd(data: bytes | None = None) -> int:
     """A close-on-exec memfd holding the helper, sealed against any change."""
-    import fcntl
+    from nsscope.kernel.syscalls import fcntl_int
     data = helper_bytes() if data is None else data
     try:
         fd = os.memfd_create("nsscope-exec", _MFD_CLOEXEC | _MFD_ALLOW_SEALING | _MFD_EXEC)
@@ -178,9 +178,9 @@ def sealed_fd(data: bytes | None = None) -> int:
     try:
         os.write(fd, data)
         try:
-            fcntl.fcntl(fd, _F_ADD_SEALS, SEALS | _F_SEAL_EXEC)
+            fcntl_int(fd, _F_ADD_SEALS, SEALS | _F_SEAL_EXEC)
         except OSError:  # EINVAL before 6.3
-            fcntl.fcntl(fd, _F_ADD_SEALS, SEALS)
+            fcntl_int(fd, _F_ADD_SEALS, SEALS)
     except BaseException:
         os.close(fd)
         raise
@@ -197,27 +197,44 @@ def execute(argv: Sequence[str], env: Mapping[str, str] | Mapping[bytes, bytes],
     raise AssertionError("unreachable")  # os.execve returns only by raising
 
 
-def _build() -> None:  # pragma: no cover - a developer's tool (make exeseal)
+#: machine -> (compiler, its own flags, objcopy) of ``make exeseal`` (Debian:
+#: gcc, gcc-aarch64-linux-gnu)
+COMPILERS = {"x86_64": ("gcc", ["-fcf-protection=none"], "objcopy"),
+             "aarch64": ("aarch64-linux-gnu-gcc", ["-mbranch-protection=none"],
+                         "aarch64-linux-gnu-objcopy")}
+
+
+def build(machine: str, source: str | None = None) -> bytes:  # pragma: no cover - make exeseal
+    """The helper for ``machine`` compiled from ``source`` (exeseal.c beside this file).
+
+    Reproducible: the same compiler gives the same bytes from any directory, any
+    day (a test rebuilds them and compares with HELPERS): no build id, no
+    .comment (the compiler's version string), stripped (-s: no symbol or file
+    names), no debug information, and -ffile-prefix-map so that a path could not
+    get in through __FILE__ or a later -g either (as Debian's reproducible
+    builds do, https://reproducible-builds.org/docs/build-path/)."""
     import subprocess
     import tempfile
     here = os.path.dirname(os.path.abspath(__file__))
-    source = os.path.join(here, "exeseal.c")
+    source = source or os.path.join(here, "exeseal.c")
+    cc, extra, objcopy = COMPILERS[machine]
     flags = ["-Os", "-static", "-nostdlib", "-ffreestanding", "-fno-builtin",
              "-fno-tree-loop-distribute-patterns", "-fno-stack-protector",
              "-fno-asynchronous-unwind-tables", "-fno-unwind-tables", "-fno-pie", "-no-pie",
+             f"-ffile-prefix-map={os.path.dirname(os.path.abspath(source))}=.",
              "-Wl,--build-id=none", "-Wl,-z,noseparate-code", "-Wl,-z,norelro",
              "-Wl,-z,noexecstack", "-s", "-Wall", "-Wextra", "-Werror"]
-    compilers = {"x86_64": ("gcc", ["-fcf-protection=none"], "objcopy"),
-                 "aarch64": ("aarch64-linux-gnu-gcc", ["-mbranch-protection=none"],
-                             "aarch64-linux-gnu-objcopy")}
-    built = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for machine, (cc, extra, objcopy) in compilers.items():
-            out = os.path.join(tmp, machine)
-            subprocess.run([cc, *flags, *extra, "-o", out, source], check=True)
-            subprocess.run([objcopy, "--remove-section", ".comment", out], check=True)
-            with open(out, "rb") as f:
-                built[machine] = f.read().hex()
+        out = os.path.join(tmp, machine)
+        subprocess.run([cc, *flags, *extra, "-o", out, source], check=True)
+        subprocess.run([objcopy, "--remove-section", ".comment", out], check=True)
+        with open(out, "rb") as f:
+            return f.read()
+
+
+def _build() -> None:  # pragma: no cover - a developer's tool (make exeseal)
+    here = os.path.dirname(os.path.abspath(__file__))
+    built = {machine: build(machine).hex() for machine in COMPILERS}
     lines = ["HELPERS: dict[str, str] = {"]
     for machine, hexed in built.items():
         lines.append(f'    "{machine}": (')

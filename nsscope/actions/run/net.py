@@ -14,7 +14,6 @@ it itself at the end, since the kernel does so asynchronously.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import sys
 
@@ -43,8 +42,9 @@ def loopback_up() -> None:
         return b"lo".ljust(16, b"\0") + flags.to_bytes(2, sys.byteorder) + bytes(22)
     fd = syscalls.socket_fd(AF_INET, SOCK_DGRAM)
     try:
-        flags = int.from_bytes(fcntl.ioctl(fd, SIOCGIFFLAGS, ifreq(0))[16:18], sys.byteorder)
-        fcntl.ioctl(fd, SIOCSIFFLAGS, ifreq(flags | IFF_UP))
+        _, got = syscalls.ioctl(fd, SIOCGIFFLAGS, ifreq(0))
+        syscalls.ioctl(fd, SIOCSIFFLAGS, ifreq(int.from_bytes(got[16:18], sys.byteorder)
+                                               | IFF_UP))
     finally:
         os.close(fd)
 

@@ -50,25 +50,23 @@ mode, so the container's PID 1 is no host binary either.
 Each process dies with its parent (PR_SET_PDEATHSIG), so a SIGKILLed
 supervisor leaves no container running.
 
-Privileges (without ``--privileged``), docker's defaults but for seccomp (no
-filter is loaded, docs/security.md): the bounding set cut
+Privileges (without ``--privileged``), docker's defaults: the bounding set cut
 to the spec's capabilities (docker's 14), the ambient set cleared, permitted
 and effective set to them and inheritable emptied (capset(2)), then
 no_new_privs, so that no setuid binary or file capability gives anything back
 (capabilities(7): root's execve then yields exactly the bounding set). A
 ``--user`` that is not root loses permitted and effective at setresuid, as
-under docker.
+under docker. Last, just before the exec, docker's default seccomp profile for
+that bounding set (seccomp_profile.py; none with ``--security-opt
+seccomp=unconfined``).
 """
 
 from __future__ import annotations
 
 import errno
-import fcntl
 import gc
 import os
-import select
 import sys
-import termios
 
 from nsscope.kernel import abi, exeseal
 from nsscope.kernel import syscalls as sc
@@ -237,9 +235,7 @@ def _pid1_entry(spec: dict, rt: dict, stdio, attach_fds: list[int], status: tupl
 def _supervisor_gone(chan: Channel) -> bool:
     """Whether the supervisor has died (its end of the go pipe closed: POLLHUP).
     getppid() cannot tell: in a new pid namespace it is 0 (pid_namespaces(7))."""
-    p = select.poll()
-    p.register(chan.go_fd, select.POLLIN)
-    return any(events & select.POLLHUP for _, events in p.poll(0))
+    return sc.hung_up(chan.go_fd)
 
 
 def _child_channel(status: tuple[int, int], go: tuple[int, int], stdio,
@@ -387,7 +383,7 @@ def _pid1(spec: dict, rt: dict, chan: Channel, attach_fds: list[int]) -> None:
         else:
             mounts.setup_rootfs(spec, rt)
     if spec["tty"]:
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        sc.ioctl(0, abi.TIOCSCTTY, 0)
     _chdir_in_root(spec["workdir"])
     if not spec["privileged"]:
         _drop_privileges(spec["capabilities"], rt["cap_last_cap"])
@@ -413,6 +409,12 @@ def _pid1(spec: dict, rt: dict, chan: Channel, attach_fds: list[int]) -> None:
     helper = exeseal.sealed_fd()
     argv = list(spec["command"])
     env = dict(item.split("=", 1) for item in rt["env"])
+    if rt["seccomp"] is not None:
+        # docker's default profile (seccomp_profile.py), last, as runc loads it: what is
+        # left is the execveat of the helper, which it allows, as it allows all the
+        # helper does. no_new_privs is set (_drop_privileges), so no CAP_SYS_ADMIN
+        # is needed; this process is single-threaded (fork_child), so no TSYNC.
+        sc.set_seccomp_filter(rt["seccomp"])
     # the helper execs CMD (PATH search as execvpe), or with --init forks it and
     # stays PID 1: either way no host binary runs in the container (module doc)
     exeseal.execute(argv, env, exeseal.INIT if spec["init"] else exeseal.EXEC, fd=helper)

@@ -137,6 +137,10 @@ class Spec(Record):
     #: the capabilities kept otherwise (CMD's bounding, permitted and effective
     #: sets): docker's defaults, give or take --cap-add/--cap-drop; None with privileged
     capabilities: tuple[str, ...] | None = DEFAULT_CAPABILITIES
+    #: "default": docker's default seccomp profile for these capabilities
+    #: (seccomp_profile.py); "unconfined": no filter (--security-opt
+    #: seccomp=unconfined, and --privileged, as docker's)
+    seccomp: str = "default"
 
     @property
     def short_id(self) -> str:
@@ -339,6 +343,24 @@ def capabilities(add: list[str], drop: list[str]) -> tuple[str, ...]:
     return tuple(sorted(kept, key=CAP_NAMES.index))
 
 
+def parse_security_opts(items: list[str]) -> str:
+    """--security-opt as docker spells it (KEY=VALUE, or the older KEY:VALUE): only
+    seccomp=unconfined is known. Returns the seccomp mode ("default", "unconfined")."""
+    mode = "default"
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            key, sep, value = item.partition(":")
+        if key == "seccomp" and value == "unconfined":
+            mode = "unconfined"
+        elif key == "seccomp":
+            raise BadInput(f"--security-opt {item}: nsscope loads docker's default seccomp "
+                           "profile, or none with seccomp=unconfined (no profile files)")
+        else:
+            raise BadInput(f"--security-opt {item}: nsscope knows only seccomp=unconfined")
+    return mode
+
+
 def check_name(name: str) -> str:
     if not is_name(name):
         raise BadInput(f"bad container name {name!r}: letters, digits, '_', '.', '-' "
@@ -422,6 +444,15 @@ def from_args(args) -> Spec:
         raise BadInput("--privileged keeps every capability: no --cap-add or --cap-drop "
                        "with it (--cap-add ALL --cap-drop X keeps the other protections)")
 
+    seccomp = "unconfined" if args.privileged else parse_security_opts(args.security_opt or [])
+    if seccomp == "default":
+        from nsscope.actions.run.seccomp_filter import NATIVE, NoFilter
+        machine = os.uname().machine
+        if machine not in NATIVE:
+            raise NoFilter(f"nsscope has no seccomp filter for {machine} (only for "
+                           f"{', '.join(sorted(NATIVE))}): it refuses to run a container "
+                           "without one unless --security-opt seccomp=unconfined")
+
     cid = os.urandom(32).hex()
     name = check_name(args.name) if args.name else f"nsscope-{cid[:8]}"
     if hostname is None and "uts" in namespaces:
@@ -444,6 +475,7 @@ def from_args(args) -> Spec:
         init=args.init, tty=args.tty, interactive=args.interactive, detach=args.detach,
         remove=args.remove, net=args.net, privileged=args.privileged,
         capabilities=None if args.privileged else capabilities(cap_add, cap_drop),
+        seccomp=seccomp,
     )
 
 

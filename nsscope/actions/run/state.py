@@ -9,13 +9,23 @@ from __future__ import annotations
 import errno
 import os
 
-try:  # the C function json.dumps quotes strings with (ensure_ascii)
-    from _json import encode_basestring_ascii as _quote
-except ImportError:  # not CPython
-    from json.encoder import encode_basestring_ascii as _quote
-
 from nsscope.errors import BadInput
 from nsscope.host.runstate import RUN_DIR, container_dir, names_dir, read_json
+
+
+def _quote(text: str) -> str:
+    """A JSON string as json.dumps writes it (ensure_ascii). Most are printable
+    ASCII without a quote or backslash, which need no escape; the others go to
+    the C function json.dumps uses, loaded then (a shared library: not on every
+    ``nsscope run``)."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    try:
+        from _json import encode_basestring_ascii
+    except ImportError:  # not CPython
+        from json.encoder import encode_basestring_ascii
+    return encode_basestring_ascii(text)
+
 
 # --- files ----------------------------------------------------------------------
 

@@ -23,9 +23,7 @@ this process (nsexec.fork_child checks it).
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
-import select
 import time
 
 from nsscope.errors import NsscopeError
@@ -171,7 +169,15 @@ class Supervisor:
         gid5 = True
         if self.spec.new("user"):
             gid5 = any(inner <= 5 < inner + n for inner, _, n in self.spec.gid_map)
+        seccomp = None
+        if self.spec.seccomp != "unconfined":
+            from nsscope.actions.run import seccomp_filter
+            uname = os.uname()
+            seccomp = seccomp_filter.program_for(self.spec.capabilities or (), uname.machine,
+                                                 uname.release)
         return {"lower": self.lower, "layers": self.layers, "cgroup_mounts": cg_mounts,
+                # the BPF program PID 1 loads just before the exec (nsexec), or None
+                "seccomp": seccomp,
                 "env": container_env(self.spec), "tty_gid_mapped": gid5,
                 "premount": self.lower is not None and self._mapped_root() is not None,
                 "cap_last_cap": syscalls.cap_last_cap(self.proc),
@@ -276,6 +282,7 @@ class Supervisor:
         lock = os.open(os.path.join(self.run_dir, "net.lock"),
                        os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
+            import fcntl  # --net bridge only: not on every run's way (its import is a dlopen)
             fcntl.flock(lock, fcntl.LOCK_EX)
             taken = set()
             for c in runstate.list_containers(self.run_dir, self.proc):
@@ -320,6 +327,9 @@ class Supervisor:
     def wait_tty(self, master: int) -> int:
         """-t: relay between our terminal and the container's, until the helper exits."""
         assert self.helper is not None
+        # -t only: not imported on every run's way (each is a shared library to load)
+        import fcntl
+        import select
         import termios
         import tty
         stdin_tty = os.isatty(0)
