@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-from collections.abc import Iterable
-from typing import Any
 
 from nsscope.host.collector import collect, roots_of
 from nsscope.errors import AccessDenied, BadInput, NoSuchProcess
@@ -14,6 +10,15 @@ from nsscope.host.model import NS_TYPES, Namespace, Snapshot
 from nsscope.host.processes import parse_pid
 from nsscope.host.users import user_name
 from nsscope.cli import table
+
+# a view imports only what it prints with: argparse (with re, gettext, locale),
+# json (with re), typing and collections are ~30 ms of start-up, more than the
+# whole of `nsscope ls` on a small host; mypy treats any TYPE_CHECKING as true
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Iterable
+    from typing import Any
 
 #: column -> (lsns JSON key, right-aligned)
 COLUMNS: dict[str, tuple[str, bool]] = {
@@ -127,6 +132,20 @@ def to_rows(snap: Snapshot, nss: list[Namespace], columns: tuple[str, ...]) -> l
 
 # --- command line ---------------------------------------------------------------
 
+#: the options ``add_arguments`` declares, for the fast path that reads a
+#: well-formed command line without argparse (nsscope.cli.parse_simple; a
+#: property test holds the two to the same answers): option -> (dest, action)
+FAST_OPTIONS = {
+    "-t": ("type", "append"), "--type": ("type", "append"),
+    "-p": ("task", "store"), "--task": ("task", "store"),
+    "-o": ("output", "store"), "--output": ("output", "store"),
+    "--output-all": ("output_all", "store_true"),
+    "-J": ("json", "store_true"), "--json": ("json", "store_true"),
+    "-n": ("noheadings", "store_true"), "--noheadings": ("noheadings", "store_true"),
+}
+FAST_POSITIONALS: tuple[str, ...] = ()
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-t", "--type", action="append", metavar="TYPE",
                    help=f"only this type (repeatable): {', '.join(NS_TYPES)}")
@@ -142,7 +161,10 @@ def run(args: argparse.Namespace) -> int:
     columns = tuple(COLUMNS) if args.output_all else parse_columns(args.output)
     types = parse_types(args.type)
     pid = parse_pid(args.task) if args.task is not None else None
-    snap = collect(roots_of(args), cgroup_figures=False)
+    # namespaces and processes only: no cgroup or container is shown (nor read),
+    # and the netns ids (a netlink socket) only when their column is
+    snap = collect(roots_of(args), cgroups=False, containers=False,
+                   netnsid="NETNSID" in columns)
     if pid is not None:
         if pid not in snap.processes:
             raise NoSuchProcess(pid)
@@ -151,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
                                "kernel (ptrace access mode check)")
     nss = select(snap, types, pid)
     if args.json:
+        import json
         json.dump(to_json(snap, nss, columns), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0

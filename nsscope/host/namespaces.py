@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import errno
 import os
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import replace
 
 from nsscope.kernel import abi
-from nsscope.kernel import rtnetlink, syscalls
+from nsscope.kernel import syscalls
 from nsscope.host.model import NS_TYPES, Namespace, Process
 from nsscope.host.mountinfo import unescape as unescape_mountinfo
 from nsscope.kernel.abi import PROC
+
+# collections (defaultdict, collections.abc) costs ~2 ms of every view's start-up;
+# mypy treats any TYPE_CHECKING as true
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
 
 #: NS_GET_NSTYPE answers with the CLONE_NEW* flag
 _TYPE_OF_FLAG = {flag: name for name, flag in abi.CLONE_FLAGS.items()}
@@ -161,29 +164,42 @@ def _relatives(path: str, typ: str, known: Mapping[int, str],
 
 
 def build(processes: Mapping[int, Process], proc: str = PROC, *,
-          graph: bool = True, fds: bool = True) -> dict[int, Namespace]:
-    """Every namespace on the host, with members, relatives and holders."""
-    members: dict[int, list[int]] = defaultdict(list)
+          graph: bool = True, fds: bool = True, netnsid: bool = True) -> dict[int, Namespace]:
+    """Every namespace on the host, with members, relatives and holders.
+
+    ``graph=False`` leaves owners, parents and netns ids unknown (no ioctls);
+    ``fds=False`` skips the namespaces only an open fd keeps; ``netnsid=False``
+    leaves netns ids unknown (no netlink socket: a view without NETNSID).
+    """
+    members: dict[int, list[int]] = {}
     types: dict[int, str] = {}
-    children_links: dict[int, list[str]] = defaultdict(list)
+    children_links: dict[int, list[str]] = {}
     for pid, p in processes.items():  # processes come in ascending pid order
         for link, ino in p.ns.items():
             typ = _FOR_CHILDREN.get(link)
             if typ is None:
-                members[ino].append(pid)
-                types[ino] = link
+                pids = members.get(ino)
+                if pids is None:
+                    members[ino] = [pid]
+                    types[ino] = link
+                else:
+                    pids.append(pid)
             else:
-                children_links[ino].append(f"{proc}/{pid}/ns/{link}")
-                types.setdefault(ino, typ)
+                links = children_links.get(ino)
+                if links is None:
+                    children_links[ino] = [f"{proc}/{pid}/ns/{link}"]
+                    types.setdefault(ino, typ)
+                else:
+                    links.append(f"{proc}/{pid}/ns/{link}")
 
     # where to find each namespace as a file, for the ioctls
     paths: dict[int, str] = {}
     for ino, pids in members.items():
         paths[ino] = f"{proc}/{pids[0]}/ns/{types[ino]}"
-    holders: dict[int, list[str]] = defaultdict(list)
+    holders: dict[int, list[str]] = {}
     for ino, links in children_links.items():
         if ino not in members:
-            holders[ino].extend(links)
+            holders.setdefault(ino, []).extend(links)
             paths.setdefault(ino, links[0])
 
     # one mountinfo per mount namespace is enough to see every nsfs mount
@@ -199,7 +215,7 @@ def build(processes: Mapping[int, Process], proc: str = PROC, *,
         for ino, (typ, fdpaths) in held_by_fds(processes.keys(), proc).items():
             types.setdefault(ino, typ)
             if ino not in members:
-                holders[ino].extend(fdpaths)
+                holders.setdefault(ino, []).extend(fdpaths)
                 paths.setdefault(ino, fdpaths[0])
 
     out: dict[int, Namespace] = {}
@@ -213,7 +229,7 @@ def build(processes: Mapping[int, Process], proc: str = PROC, *,
             owner_uid=owner_uid, nsfs=tuple(mounts[ino][1]) if ino in mounts else (),
             holders=tuple(holders.get(ino, ())))
     out.update(extra)
-    if graph:
+    if graph and netnsid:
         _add_netnsids(out, paths)
     return out
 
@@ -223,6 +239,7 @@ def _add_netnsids(out: dict[int, Namespace], paths: Mapping[int, str]) -> None:
     nets = [ino for ino, ns in out.items() if ns.type == "net" and ino in paths]
     if not nets:
         return
+    from nsscope.kernel import rtnetlink  # socket and struct: ~5 ms, for this only
     try:
         ids = rtnetlink.NetnsIds()
     except OSError:
@@ -234,7 +251,7 @@ def _add_netnsids(out: dict[int, Namespace], paths: Mapping[int, str]) -> None:
             except OSError:
                 continue  # gone, or a captured tree (not an nsfs file)
             if nsid is not None:
-                out[ino] = replace(out[ino], netnsid=nsid)
+                out[ino] = out[ino]._replace(netnsid=nsid)
 
 
 def host_namespaces(processes: Mapping[int, Process]) -> dict[str, int]:

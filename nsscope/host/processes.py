@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from nsscope.host.model import Process
 
 # nsscope.host.model is imported where a Process is built, not here: `nsscope enter`
-# uses this module's parsers and must not pay for the model's dataclasses
-# (about 20 ms of start-up, most of `enter`'s budget)
+# uses this module's parsers and must not pay for the model (~1 ms of its few ms of
+# headroom)
 
 _O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
@@ -74,6 +74,10 @@ def parse_cgroup(data: bytes) -> dict[str, str]:
     return out
 
 
+#: (link name, its path relative to /proc/PID)
+_NS_PATHS = tuple((name, "ns/" + name) for name in NS_LINKS)
+
+
 def read_ns_links(dirfd: int) -> tuple[dict[str, int], bool]:
     """The ns inodes of the process behind ``dirfd``; (links, visible).
 
@@ -81,9 +85,10 @@ def read_ns_links(dirfd: int) -> tuple[dict[str, int], bool]:
     (ptrace access mode check, ptrace(2)) makes the process not visible.
     """
     ns: dict[str, int] = {}
-    for name in NS_LINKS:
+    readlink = os.readlink
+    for name, path in _NS_PATHS:
         try:
-            text = os.readlink("ns/" + name, dir_fd=dirfd)
+            text = readlink(path, dir_fd=dirfd)
         except OSError as e:
             if e.errno in (errno.EACCES, errno.EPERM, errno.EINVAL):
                 # EINVAL: not a symlink, which /proc never serves; treat as hidden
@@ -99,8 +104,13 @@ def read_ns_links(dirfd: int) -> tuple[dict[str, int], bool]:
     return ns, True
 
 
-def read_process(pid: int, proc: str = PROC, *, cmdline: bool = True) -> Process:
-    """One process. Raises NoSuchProcess if it is gone (or a zombie-reaped race)."""
+def read_process(pid: int, proc: str = PROC, *, cmdline: bool = True,
+                 cgroups: bool = True) -> Process:
+    """One process. Raises NoSuchProcess if it is gone (or a zombie-reaped race).
+
+    ``cgroups=False`` leaves ``cgroups`` empty (/proc/PID/cgroup unread): for a
+    view that shows no cgroup, such as ``nsscope ls``.
+    """
     from nsscope.host.model import Process
     try:
         dirfd = os.open(f"{proc}/{pid}", _O_DIR)
@@ -122,10 +132,12 @@ def read_process(pid: int, proc: str = PROC, *, cmdline: bool = True) -> Process
                         raw = raw[:-1]
                     args = tuple(a.decode("utf-8", "replace") for a in raw.split(b"\0"))
             ns, visible = read_ns_links(dirfd)
-            try:
-                cgroups = parse_cgroup(_read_at(dirfd, "cgroup"))
-            except FileNotFoundError:  # a kernel without cgroups, or a captured tree without it
-                cgroups = {}
+            paths: dict[str, str] = {}
+            if cgroups:
+                try:
+                    paths = parse_cgroup(_read_at(dirfd, "cgroup"))
+                except FileNotFoundError:  # a kernel without cgroups, or a captured tree without it
+                    pass
         except (FileNotFoundError, ProcessLookupError):
             raise NoSuchProcess(pid) from None
         except OSError as e:
@@ -134,17 +146,17 @@ def read_process(pid: int, proc: str = PROC, *, cmdline: bool = True) -> Process
             raise
     finally:
         os.close(dirfd)
-    return Process(pid=pid, ppid=ppid, uid=uid, comm=comm, cmdline=args, state=state,
-                   starttime=starttime, kernel_thread=kthread, ns=ns, cgroups=cgroups,
-                   visible=visible)
+    # every field positionally: a Record built so takes no Python loop (records.py)
+    return Process(pid, ppid, uid, comm, args, state, starttime, kthread, ns, paths, visible)
 
 
-def read_processes(proc: str = PROC) -> dict[int, Process]:
-    """Every process that still exists by the time it is read."""
+def read_processes(proc: str = PROC, *, cgroups: bool = True) -> dict[int, Process]:
+    """Every process that still exists by the time it is read (``cgroups``: as in
+    ``read_process``)."""
     out: dict[int, Process] = {}
     for pid in list_pids(proc):
         try:
-            out[pid] = read_process(pid, proc)
+            out[pid] = read_process(pid, proc, cgroups=cgroups)
         except NoSuchProcess:
             continue  # exited mid-walk: normal
         except (ValueError, IndexError):

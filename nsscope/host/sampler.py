@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import replace
 from collections.abc import Iterable, Mapping
 
 from nsscope.host import cgroups, containers, namespaces, processes
@@ -195,8 +194,8 @@ class Sampler:
             hidden=tuple(pid for pid, p in procs.items() if not p.visible),
         )
         paths = frozenset(cgs)
-        snap = replace(snap, containers=self._containers(snap, now,
-                                                         paths != self._cgroup_paths))
+        snap = snap._replace(containers=self._containers(snap, now,
+                                                        paths != self._cgroup_paths))
         self._cgroup_paths = paths
         self._last_tick = now
         self.last = snap
@@ -214,7 +213,7 @@ class Sampler:
                     members.setdefault(path, set()).add(pid)
             self._members = {path: tuple(sorted(m)) for path, m in members.items()}
         got = self._members
-        return {path: replace(cg, procs=got.get(path, ())) for path, cg in cgs.items()}
+        return {path: cg._replace(procs=got.get(path, ())) for path, cg in cgs.items()}
 
     def _containers(self, snap: Snapshot, now: float, new_cgroups: bool) -> tuple:
         """Containers and sandboxes, recognised again when a process in namespaces of

@@ -4,10 +4,16 @@ be read is None (the container keeps what else is known of it).
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Iterable
-from typing import Any
+
+from nsscope.jsontext import loads as json_loads
+
+# `typing` and collections.abc cost ~4 ms of start-up; mypy treats any
+# TYPE_CHECKING as true
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
 
 # --- small readers --------------------------------------------------------------
 
@@ -24,7 +30,7 @@ def read_json(path: str) -> Any:
     if text is None:
         return None
     try:
-        return json.loads(text)
+        return json_loads(text)  # json.loads without importing json (nsscope/jsontext.py)
     except ValueError:
         return None
 

@@ -5,9 +5,7 @@ the processes that joined them.
 
 from __future__ import annotations
 
-import re
-
-from nsscope.host.containers.cgroup_names import _HEX64, CgroupMatch, match_cgroup, pod_of_cgroup
+from nsscope.host.containers.cgroup_names import CgroupMatch, is_hex, match_cgroup, pod_of_cgroup
 from nsscope.host.containers.containerd import shim_of
 from nsscope.host.containers.containers_storage import conmon_of
 from nsscope.host.containers.figures import cpu_limit, is_frozen
@@ -75,7 +73,7 @@ def find(snap: Snapshot, proc: str = PROC,
         last = path.rsplit("/", 1)[-1]
         if shim is not None:
             runtime = {"moby": "docker", "k8s.io": "containerd"}.get(shim[0], "containerd")
-            key = last if re.fullmatch(_HEX64, last) else shim[1]
+            key = last if is_hex(last, 64) else shim[1]
         else:
             runtime, key = "podman", conmon[0] or last  # type: ignore[index]
         if path == "/":
@@ -156,7 +154,7 @@ def find(snap: Snapshot, proc: str = PROC,
 
 def shorten_id(cid: str) -> str:
     """docker's 12-hex short form for hex ids; names stay whole."""
-    return cid[:12] if re.fullmatch(r"[0-9a-f]{32,}", cid) else cid
+    return cid[:12] if is_hex(cid, at_least=32) else cid
 
 
 def container_record(ctx: Context, info: Info, cg: str | None, pids: set[int]) -> Container:
