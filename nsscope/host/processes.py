@@ -112,6 +112,13 @@ def read_process(pid: int, proc: str = PROC, *, cmdline: bool = True,
     view that shows no cgroup, such as ``nsscope ls``.
     """
     from nsscope.host.model import Process
+    return _read_one(Process, pid, proc, cmdline, cgroups)
+
+
+def _read_one(make: type[Process], pid: int, proc: str, cmdline: bool,
+              cgroups: bool) -> Process:
+    # the collector's inner loop; ``make`` is the model's Process, imported once by
+    # the caller (this module does not import the model: see above)
     try:
         dirfd = os.open(f"{proc}/{pid}", _O_DIR)
     except FileNotFoundError:
@@ -147,16 +154,17 @@ def read_process(pid: int, proc: str = PROC, *, cmdline: bool = True,
     finally:
         os.close(dirfd)
     # every field positionally: a Record built so takes no Python loop (records.py)
-    return Process(pid, ppid, uid, comm, args, state, starttime, kthread, ns, paths, visible)
+    return make(pid, ppid, uid, comm, args, state, starttime, kthread, ns, paths, visible)
 
 
 def read_processes(proc: str = PROC, *, cgroups: bool = True) -> dict[int, Process]:
     """Every process that still exists by the time it is read (``cgroups``: as in
     ``read_process``)."""
+    from nsscope.host.model import Process
     out: dict[int, Process] = {}
     for pid in list_pids(proc):
         try:
-            out[pid] = read_process(pid, proc, cgroups=cgroups)
+            out[pid] = _read_one(Process, pid, proc, True, cgroups)
         except NoSuchProcess:
             continue  # exited mid-walk: normal
         except (ValueError, IndexError):

@@ -38,12 +38,14 @@ def find(snap: Snapshot, proc: str = PROC,
     # 1. cgroup path patterns (docker, containerd, CRI-O, podman, LXC, machined, kubepods)
     groups: dict[tuple[str, str], set[int]] = {}
     matches: dict[tuple[str, str], CgroupMatch] = {}
+    # thousands of processes share a few dozen cgroup paths: each is matched once
+    seen: dict[str, CgroupMatch | None] = {}
     for p in procs.values():
         if p.kernel_thread:
             continue
         best: CgroupMatch | None = None
         for path in p.cgroups.values():
-            m = match_cgroup(path)
+            m = seen[path] if path in seen else seen.setdefault(path, match_cgroup(path))
             if m is not None and (best is None or len(m.path) > len(best.path)):
                 best = m
         if best is not None:
