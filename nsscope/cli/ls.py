@@ -174,7 +174,8 @@ def run(args: argparse.Namespace) -> int:
     nss = select(snap, types, pid)
     if args.json:
         import json
-        json.dump(to_json(snap, nss, columns), sys.stdout, indent=2)
+        # one write of the whole text: json.dump writes each of its thousands of pieces
+        sys.stdout.write(json.dumps(to_json(snap, nss, columns), indent=2))
         sys.stdout.write("\n")
         return 0
     text = table.render(columns, to_rows(snap, nss, columns), [COLUMNS[c][1] for c in columns])

@@ -69,8 +69,17 @@ def nsfs_mounts(pids: Iterable[int], proc: str = PROC) -> dict[int, tuple[str, l
 
 
 def held_by_fds(pids: Iterable[int], proc: str = PROC) -> dict[int, tuple[str, list[str]]]:
-    """Namespaces kept by open fds: {ino: (type, ['/proc/PID/fd/N', …])}."""
+    """Namespaces kept by open fds: {ino: (type, ['/proc/PID/fd/N', …])}.
+
+    Give only the processes whose namespace links could be read: an fd link
+    passes the same ptrace access check (PTRACE_MODE_READ_FSCREDS in
+    fs/proc/base.c proc_fd_access_allowed and fs/proc/namespaces.c
+    proc_ns_get_link), so a process that refused one refuses the other; and a
+    process that refuses one of its fds refuses them all (the check is on the
+    process): the rest of them are not tried.
+    """
     found: dict[int, tuple[str, list[str]]] = {}
+    readlink = os.readlink
     for pid in pids:
         base = f"{proc}/{pid}/fd"
         try:
@@ -84,7 +93,9 @@ def held_by_fds(pids: Iterable[int], proc: str = PROC) -> dict[int, tuple[str, l
                 continue
             for name in names:
                 try:
-                    text = os.readlink(name, dir_fd=dirfd)
+                    text = readlink(name, dir_fd=dirfd)
+                except PermissionError:
+                    break
                 except OSError:
                     continue
                 # cheap filter first: most fds are files, sockets, pipes
@@ -173,7 +184,9 @@ def build(processes: Mapping[int, Process], proc: str = PROC, *,
     """
     members: dict[int, list[int]] = {}
     types: dict[int, str] = {}
-    children_links: dict[int, list[str]] = {}
+    #: ino -> [(pid, link)] of the *_for_children links naming it (made into paths
+    #: only for the namespaces nothing else keeps: a few of thousands)
+    children_links: dict[int, list[tuple[int, str]]] = {}
     for pid, p in processes.items():  # processes come in ascending pid order
         for link, ino in p.ns.items():
             typ = _FOR_CHILDREN.get(link)
@@ -187,20 +200,21 @@ def build(processes: Mapping[int, Process], proc: str = PROC, *,
             else:
                 links = children_links.get(ino)
                 if links is None:
-                    children_links[ino] = [f"{proc}/{pid}/ns/{link}"]
+                    children_links[ino] = [(pid, link)]
                     types.setdefault(ino, typ)
                 else:
-                    links.append(f"{proc}/{pid}/ns/{link}")
+                    links.append((pid, link))
 
     # where to find each namespace as a file, for the ioctls
     paths: dict[int, str] = {}
     for ino, pids in members.items():
         paths[ino] = f"{proc}/{pids[0]}/ns/{types[ino]}"
     holders: dict[int, list[str]] = {}
-    for ino, links in children_links.items():
+    for ino, kids in children_links.items():
         if ino not in members:
-            holders.setdefault(ino, []).extend(links)
-            paths.setdefault(ino, links[0])
+            kept = [f"{proc}/{pid}/ns/{link}" for pid, link in kids]
+            holders.setdefault(ino, []).extend(kept)
+            paths.setdefault(ino, kept[0])
 
     # one mountinfo per mount namespace is enough to see every nsfs mount
     mnt_reps = [pids[0] for ino, pids in members.items() if types[ino] == "mnt"]
@@ -212,7 +226,8 @@ def build(processes: Mapping[int, Process], proc: str = PROC, *,
             # a holder path through /proc works from any namespace
             paths[ino] = points[0]
     if fds:
-        for ino, (typ, fdpaths) in held_by_fds(processes.keys(), proc).items():
+        visible = [pid for pid, p in processes.items() if p.visible]
+        for ino, (typ, fdpaths) in held_by_fds(visible, proc).items():
             types.setdefault(ino, typ)
             if ino not in members:
                 holders.setdefault(ino, []).extend(fdpaths)

@@ -59,7 +59,7 @@ def parse_stat(data: bytes) -> tuple[str, str, int, int, int]:
     lpar = data.index(b"(")
     rpar = data.rindex(b")")
     comm = data[lpar + 1:rpar].decode("utf-8", "replace")
-    rest = data[rpar + 2:].split()
+    rest = data[rpar + 2:].split(None, 20)  # up to field 22; the rest unsplit
     # rest[0] is field 3 (state); field N is rest[N - 3]
     return comm, rest[0].decode(), int(rest[1]), int(rest[6]), int(rest[19])
 
@@ -74,8 +74,9 @@ def parse_cgroup(data: bytes) -> dict[str, str]:
     return out
 
 
-#: (link name, its path relative to /proc/PID)
-_NS_PATHS = tuple((name, "ns/" + name) for name in NS_LINKS)
+#: (link name, its path relative to /proc/PID, where the inode starts in its text:
+#: "net:[4026531840]", "pid:[…]" for pid_for_children)
+_NS_PATHS = tuple((name, "ns/" + name, len(name.partition("_")[0]) + 2) for name in NS_LINKS)
 
 
 def read_ns_links(dirfd: int) -> tuple[dict[str, int], bool]:
@@ -86,7 +87,7 @@ def read_ns_links(dirfd: int) -> tuple[dict[str, int], bool]:
     """
     ns: dict[str, int] = {}
     readlink = os.readlink
-    for name, path in _NS_PATHS:
+    for name, path, start in _NS_PATHS:
         try:
             text = readlink(path, dir_fd=dirfd)
         except OSError as e:
@@ -100,7 +101,7 @@ def read_ns_links(dirfd: int) -> tuple[dict[str, int], bool]:
                 continue
             raise
         # "net:[4026531840]"
-        ns[name] = int(text[text.index("[") + 1:-1])
+        ns[name] = int(text[start:-1])
     return ns, True
 
 
