@@ -12,7 +12,6 @@ import os
 
 from nsscope.host import mountinfo
 from nsscope.kernel import abi
-from nsscope.kernel import syscalls
 from nsscope.host.model import (UNIFIED, Cgroup, CpuStats, Hierarchy, MemoryStats, PidsStats,
                                 Pressure)
 from nsscope.kernel.abi import CGROUP_ROOT, PROC
@@ -52,6 +51,9 @@ def detect_mode(cgroup_root: str = CGROUP_ROOT, proc: str = PROC) -> str:
     a tmpfs without is legacy. A captured tree is not a cgroupfs: its mode is
     read from its mount table instead.
     """
+    # imported here: statfs goes through libc (a dlopen), and `nsscope ps` reads
+    # the hierarchies but not the mode
+    from nsscope.kernel import syscalls
     try:
         magic = syscalls.statfs_magic(cgroup_root)
     except OSError:

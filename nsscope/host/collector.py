@@ -48,8 +48,8 @@ def collect(roots: Roots = Roots(), *, namespaces: bool = True, graph: bool = Tr
     - ``cgroups=False``: no cgroup tree (``{}``), no host PSI; ``cgroups_of=PID``:
       only the cgroups PID is in, each as the whole tree would have it;
       ``cgroup_figures=False``: members only. The processes' own cgroup paths
-      (/proc/PID/cgroup), the hierarchies and the cgroup mode are read
-      whenever cgroups or containers are asked for.
+      (/proc/PID/cgroup) and the hierarchies are read whenever cgroups or
+      containers are asked for, the cgroup mode with cgroups ("none" without).
     - ``containers=False``: no container recognition (``()``).
 
     Nothing here raises for a process that vanished, a zombie, a kernel thread
@@ -65,6 +65,7 @@ def collect(roots: Roots = Roots(), *, namespaces: bool = True, graph: bool = Tr
     cgs: dict[str, Cgroup] = {}
     if want_cgroups or containers:
         hs = cgroupfs.hierarchies(roots.cgroup, roots.proc)
+    if want_cgroups:
         mode = cgroupfs.detect_mode(roots.cgroup, roots.proc)
     if cgroups_of is not None:
         p = procs.get(cgroups_of)

@@ -13,7 +13,6 @@ import errno
 import os
 
 from nsscope.kernel import abi
-from nsscope.kernel import syscalls
 from nsscope.host.model import NS_TYPES, Namespace, Process
 from nsscope.host.mountinfo import unescape as unescape_mountinfo
 from nsscope.kernel.abi import PROC
@@ -121,6 +120,7 @@ def _relatives_fd(fd: int, typ: str) -> tuple[int | None, int | None, int | None
     (NS_GET_PARENT: EINVAL otherwise), and a captured tree holds no nsfs files
     (ENOTTY). The caller owns (and must close) the returned fds.
     """
+    from nsscope.kernel import syscalls  # the ioctls through libc (a dlopen): see build
     owner = parent = owner_uid = None
     fds: list[tuple[int, str]] = []
     try:
@@ -177,6 +177,10 @@ def _relatives(path: str, typ: str, known: Mapping[int, str],
 def build(processes: Mapping[int, Process], proc: str = PROC, *,
           graph: bool = True, fds: bool = True, netnsid: bool = True) -> dict[int, Namespace]:
     """Every namespace on the host, with members, relatives and holders.
+
+    (nsscope.kernel.syscalls, which loads libc for the nsfs ioctls, is imported
+    by the functions that make them: `nsscope ps` uses this module's
+    host_namespaces and never an ioctl.)
 
     ``graph=False`` leaves owners, parents and netns ids unknown (no ioctls);
     ``fds=False`` skips the namespaces only an open fd keeps; ``netnsid=False``
@@ -296,6 +300,7 @@ def open_ns_fd(pid: int, typ: str, proc: str = PROC) -> int:
 
 
 def nstype_of_fd(fd: int) -> str | None:
+    from nsscope.kernel import syscalls
     try:
         return _TYPE_OF_FLAG.get(syscalls.ns_get_nstype(fd))
     except OSError:

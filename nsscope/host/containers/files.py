@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 
-from nsscope.jsontext import loads as json_loads
-
 # `typing` and collections.abc cost ~4 ms of start-up; mypy treats any
 # TYPE_CHECKING as true
 TYPE_CHECKING = False
@@ -29,8 +27,11 @@ def read_json(path: str) -> Any:
     text = read_text(path)
     if text is None:
         return None
+    # json.loads without importing json (nsscope/jsontext.py); imported here, where a
+    # state file was found: `nsscope ls` imports this module for StatePaths only
+    from nsscope.jsontext import loads
     try:
-        return json_loads(text)  # json.loads without importing json (nsscope/jsontext.py)
+        return loads(text)
     except ValueError:
         return None
 
