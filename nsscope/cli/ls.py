@@ -162,9 +162,11 @@ def run(args: argparse.Namespace) -> int:
     types = parse_types(args.type)
     pid = parse_pid(args.task) if args.task is not None else None
     # namespaces and processes only: no cgroup or container is shown (nor read),
-    # and the netns ids (a netlink socket) only when their column is
+    # the netns ids (a netlink socket) only when their column is, and of the
+    # processes only those a row names (each namespace's first member: -p names
+    # any process, so then all are read)
     snap = collect(roots_of(args), cgroups=False, containers=False,
-                   netnsid="NETNSID" in columns)
+                   netnsid="NETNSID" in columns, leaders_only=pid is None)
     if pid is not None:
         if pid not in snap.processes:
             raise NoSuchProcess(pid)

@@ -34,7 +34,7 @@ def uptime(proc: str) -> float:
 def collect(roots: Roots = Roots(), *, namespaces: bool = True, graph: bool = True,
             netnsid: bool = True, fds: bool = True, cgroups: bool = True,
             cgroup_figures: bool = True, cgroups_of: int | None = None,
-            containers: bool = True) -> Snapshot:
+            containers: bool = True, leaders_only: bool = False) -> Snapshot:
     """Processes, namespaces and cgroups, as they are now: by default everything.
 
     A view asks only for the parts it shows, and what it does not ask for is
@@ -51,15 +51,29 @@ def collect(roots: Roots = Roots(), *, namespaces: bool = True, graph: bool = Tr
       (/proc/PID/cgroup) and the hierarchies are read whenever cgroups or
       containers are asked for, the cgroup mode with cgroups ("none" without).
     - ``containers=False``: no container recognition (``()``).
+    - ``leaders_only=True`` (with neither cgroups nor containers): ``processes``
+      holds only each namespace's first member, the process a namespace list
+      shows for it (and pids 1 and 2, and the hidden ones); every namespace's
+      members, holders and the hidden pids are still complete. For ``nsscope ls``:
+      a process that leads no namespace is read for its links only.
 
     Nothing here raises for a process that vanished, a zombie, a kernel thread
     or a file the caller may not read: those are the normal state of a host.
     """
     up = uptime(roots.proc)
     want_cgroups = cgroups or cgroups_of is not None
-    procs = processes.read_processes(roots.proc, cgroups=want_cgroups or containers)
-    nss = nsgraph.build(procs, roots.proc, graph=graph, fds=fds,
-                        netnsid=netnsid) if namespaces else {}
+    if leaders_only:
+        if want_cgroups or containers:
+            raise ValueError("leaders_only: cgroups and containers need every process")
+        procs, links = processes.read_leaders(roots.proc)
+        hidden = [pid for pid, p in procs.items() if not p.visible]
+        nss = nsgraph.from_links(links, [pid for pid in links if pid not in hidden],
+                                 roots.proc, graph=graph, fds=fds,
+                                 netnsid=netnsid) if namespaces else {}
+    else:
+        procs = processes.read_processes(roots.proc, cgroups=want_cgroups or containers)
+        nss = nsgraph.build(procs, roots.proc, graph=graph, fds=fds,
+                            netnsid=netnsid) if namespaces else {}
     hs: tuple = ()
     mode = "none"
     cgs: dict[str, Cgroup] = {}

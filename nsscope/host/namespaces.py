@@ -80,31 +80,27 @@ def held_by_fds(pids: Iterable[int], proc: str = PROC) -> dict[int, tuple[str, l
     found: dict[int, tuple[str, list[str]]] = {}
     readlink = os.readlink
     for pid in pids:
-        base = f"{proc}/{pid}/fd"
+        # by path, not through a dirfd: os.listdir(fd) dups, fcntls and lseeks the
+        # descriptor (5 more system calls a process); and a holder path names
+        # whatever process has that pid, so a reused pid is no wrong answer
+        base = f"{proc}/{pid}/fd/"
         try:
-            dirfd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            names = os.listdir(base)
         except OSError:
             continue
-        try:
+        for name in names:
             try:
-                names = os.listdir(dirfd)
+                text = readlink(base + name)
+            except PermissionError:
+                break
             except OSError:
                 continue
-            for name in names:
-                try:
-                    text = readlink(name, dir_fd=dirfd)
-                except PermissionError:
-                    break
-                except OSError:
-                    continue
-                # cheap filter first: most fds are files, sockets, pipes
-                if not text.endswith("]") or text.startswith(("socket:", "pipe:", "anon_inode:")):
-                    continue
-                parsed = parse_ns_link(text)
-                if parsed is not None:
-                    found.setdefault(parsed[1], (parsed[0], []))[1].append(f"{base}/{name}")
-        finally:
-            os.close(dirfd)
+            # cheap filter first: most fds are files, sockets, pipes
+            if not text.endswith("]") or text.startswith(("socket:", "pipe:", "anon_inode:")):
+                continue
+            parsed = parse_ns_link(text)
+            if parsed is not None:
+                found.setdefault(parsed[1], (parsed[0], []))[1].append(base + name)
     return found
 
 
@@ -178,21 +174,32 @@ def build(processes: Mapping[int, Process], proc: str = PROC, *,
           graph: bool = True, fds: bool = True, netnsid: bool = True) -> dict[int, Namespace]:
     """Every namespace on the host, with members, relatives and holders.
 
-    (nsscope.kernel.syscalls, which loads libc for the nsfs ioctls, is imported
-    by the functions that make them: `nsscope ps` uses this module's
-    host_namespaces and never an ioctl.)
-
     ``graph=False`` leaves owners, parents and netns ids unknown (no ioctls);
     ``fds=False`` skips the namespaces only an open fd keeps; ``netnsid=False``
     leaves netns ids unknown (no netlink socket: a view without NETNSID).
+
+    (nsscope.kernel.syscalls, which loads libc for the nsfs ioctls, is imported
+    by the functions that make them: `nsscope ps` uses this module's
+    host_namespaces and never an ioctl.)
     """
+    return from_links({pid: p.ns for pid, p in processes.items()},
+                      [pid for pid, p in processes.items() if p.visible], proc,
+                      graph=graph, fds=fds, netnsid=netnsid)
+
+
+def from_links(links: Mapping[int, Mapping[str, int]], visible: Iterable[int],
+               proc: str = PROC, *, graph: bool = True, fds: bool = True,
+               netnsid: bool = True) -> dict[int, Namespace]:
+    """``build`` from each process's namespace links (pid -> links, ascending pids;
+    processes.read_leaders) and the pids whose fds may be looked at (those whose
+    links the kernel showed)."""
     members: dict[int, list[int]] = {}
     types: dict[int, str] = {}
     #: ino -> [(pid, link)] of the *_for_children links naming it (made into paths
     #: only for the namespaces nothing else keeps: a few of thousands)
     children_links: dict[int, list[tuple[int, str]]] = {}
-    for pid, p in processes.items():  # processes come in ascending pid order
-        for link, ino in p.ns.items():
+    for pid, ns in links.items():  # processes come in ascending pid order
+        for link, ino in ns.items():
             typ = _FOR_CHILDREN.get(link)
             if typ is None:
                 pids = members.get(ino)
@@ -202,12 +209,12 @@ def build(processes: Mapping[int, Process], proc: str = PROC, *,
                 else:
                     pids.append(pid)
             else:
-                links = children_links.get(ino)
-                if links is None:
+                kids = children_links.get(ino)
+                if kids is None:
                     children_links[ino] = [(pid, link)]
                     types.setdefault(ino, typ)
                 else:
-                    links.append((pid, link))
+                    kids.append((pid, link))
 
     # where to find each namespace as a file, for the ioctls
     paths: dict[int, str] = {}
@@ -230,7 +237,6 @@ def build(processes: Mapping[int, Process], proc: str = PROC, *,
             # a holder path through /proc works from any namespace
             paths[ino] = points[0]
     if fds:
-        visible = [pid for pid, p in processes.items() if p.visible]
         for ino, (typ, fdpaths) in held_by_fds(visible, proc).items():
             types.setdefault(ino, typ)
             if ino not in members:

@@ -126,24 +126,12 @@ def _read_one(make: type[Process], pid: int, proc: str, cmdline: bool,
         raise NoSuchProcess(pid) from None
     try:
         try:
-            uid = os.fstat(dirfd).st_uid
-            comm, state, ppid, flags, starttime = parse_stat(_read_at(dirfd, "stat"))
-            kthread = bool(flags & PF_KTHREAD)
-            args: tuple[str, ...] = ()
-            if cmdline and not kthread:
-                raw = _read_at(dirfd, "cmdline")
-                if raw:
-                    # strip only the terminating NUL: a process that blanked its
-                    # argv (setproctitle) keeps empty args, and lsns shows them
-                    # as trailing spaces
-                    if raw.endswith(b"\0"):
-                        raw = raw[:-1]
-                    args = tuple(a.decode("utf-8", "replace") for a in raw.split(b"\0"))
+            uid, comm, state, ppid, starttime, kthread, args = _details(dirfd, cmdline)
             ns, visible = read_ns_links(dirfd)
             paths: dict[str, str] = {}
             if cgroups:
                 try:
-                    paths = parse_cgroup(_read_at(dirfd, "cgroup"))
+                    paths = parse_cgroup(_read_at(dirfd, "cgroup", 4096))
                 except FileNotFoundError:  # a kernel without cgroups, or a captured tree without it
                     pass
         except (FileNotFoundError, ProcessLookupError):
@@ -156,6 +144,27 @@ def _read_one(make: type[Process], pid: int, proc: str, cmdline: bool,
         os.close(dirfd)
     # every field positionally: a Record built so takes no Python loop (records.py)
     return make(pid, ppid, uid, comm, args, state, starttime, kthread, ns, paths, visible)
+
+
+def _details(dirfd: int, cmdline: bool = True
+             ) -> tuple[int, str, str, int, int, bool, tuple[str, ...]]:
+    """(uid, comm, state, ppid, starttime, kernel thread, argv) of the process behind
+    ``dirfd``: its owner, /proc/PID/stat and /proc/PID/cmdline."""
+    uid = os.fstat(dirfd).st_uid
+    # stat is one short line; an argv is usually short too: 4 KiB first (a 64 KiB
+    # buffer per read costs more than the read on this path)
+    comm, state, ppid, flags, starttime = parse_stat(_read_at(dirfd, "stat", 4096))
+    kthread = bool(flags & PF_KTHREAD)
+    args: tuple[str, ...] = ()
+    if cmdline and not kthread:
+        raw = _read_at(dirfd, "cmdline", 4096)
+        if raw:
+            # strip only the terminating NUL: a process that blanked its argv
+            # (setproctitle) keeps empty args, and lsns shows them as trailing spaces
+            if raw.endswith(b"\0"):
+                raw = raw[:-1]
+            args = tuple(a.decode("utf-8", "replace") for a in raw.split(b"\0"))
+    return uid, comm, state, ppid, starttime, kthread, args
 
 
 def read_processes(proc: str = PROC, *, cgroups: bool = True) -> dict[int, Process]:
@@ -173,6 +182,45 @@ def read_processes(proc: str = PROC, *, cgroups: bool = True) -> dict[int, Proce
         except OSError:
             continue  # EACCES on a hardened /proc (hidepid=), EIO on a dying task
     return out
+
+
+def read_leaders(proc: str = PROC) -> tuple[dict[int, Process], dict[int, dict[str, int]]]:
+    """(leaders, links): the namespace links of every process (pid -> links, as
+    ``Process.ns``), and whole records only of the processes a namespace list
+    shows: each namespace's first member (the lowest pid, as lsns shows it), pids
+    1 and 2 (host_namespaces' witnesses) and every process whose links the
+    kernel refused (listed as hidden). For ``nsscope ls`` on a host of thousands
+    of processes that share a few namespaces: a process that leads none costs its
+    ten links only, not its stat, cmdline and owner (``cgroups`` are not read)."""
+    from nsscope.host.model import Process
+    leaders: dict[int, Process] = {}
+    links: dict[int, dict[str, int]] = {}
+    seen: set[int] = set()
+    for pid in list_pids(proc):
+        try:
+            dirfd = os.open(f"{proc}/{pid}", _O_DIR)
+        except OSError:
+            continue
+        try:
+            ns, visible = read_ns_links(dirfd)
+            new = [ino for link, ino in ns.items() if link not in _FOR_CHILDREN
+                   and ino not in seen]
+            if new or not visible or pid <= 2:
+                # as read_processes reads it: a process caught exiting is not counted
+                # (a reaped one's links are refused too: proc_ns_readlink, EACCES)
+                uid, comm, state, ppid, starttime, kthread, args = _details(dirfd)
+                leaders[pid] = Process(pid, ppid, uid, comm, args, state, starttime, kthread,
+                                       ns, {}, visible)
+        except (OSError, ValueError, IndexError):
+            continue  # exited mid-walk (ESRCH, ENOENT), a stat line cut short, EIO
+        finally:
+            os.close(dirfd)
+        seen.update(new)
+        links[pid] = ns
+    return leaders, links
+
+
+_FOR_CHILDREN = frozenset(("pid_for_children", "time_for_children"))
 
 
 def parse_pid(text: str) -> int:
