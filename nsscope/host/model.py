@@ -9,7 +9,7 @@ start about as fast as lsns, and ten frozen dataclasses cost ~13 ms to define
 (each compiles its generated methods) on top of ~15 ms of imports (dataclasses
 pulls in inspect, re, enum …). Build one with keywords or every field
 positionally; ``_replace`` and ``_asdict`` as a namedtuple's (``_asdict`` is
-shallow: ``plain`` converts nested records too).
+shallow).
 """
 
 from __future__ import annotations
@@ -283,15 +283,3 @@ class Snapshot(Record):
 #: ``types`` costs ~0.5 ms for this one name)
 _MappingProxy = type(Record.__dict__)
 
-
-def plain(value: object) -> object:
-    """A record as a dict of plain values, nested records included (what
-    dataclasses.asdict did): tuples stay tuples, mappings become dicts."""
-    fields = getattr(value, "_fields", None)
-    if fields is not None and isinstance(value, tuple):
-        return {f: plain(v) for f, v in zip(fields, value, strict=True)}
-    if isinstance(value, tuple):
-        return tuple(plain(v) for v in value)
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    return value
