@@ -5,9 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: bytecode run test test-v2 v2-fixture bench lint screenshots clean venv peers peers-v2 exeseal
+.PHONY: bytecode run test test-v2 v2-fixture bench lint screenshots clean venv peers peers-v2 peers-bench exeseal
 
-venv: $(STAMP)
+venv: $(STAMP) bytecode
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ peers:
 peers-v2:
 	tests/peers v2
 
+peers-bench:
+	tests/peers bench
+
 test: bytecode peers
 	$(PY) -m pytest -q -p no:cacheprovider -m "not v2only" $(PYTEST_ARGS)
 
@@ -48,7 +51,7 @@ test-v2: bytecode peers peers-v2
 v2-fixture: $(STAMP)
 	vm/capture-fixture.py
 
-bench: bytecode
+bench: bytecode peers-bench
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 # SVGs of the TUI (each view, and a throttle taking effect) from a fixed scenario

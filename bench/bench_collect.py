@@ -1,15 +1,22 @@
-"""Full snapshot (processes + namespaces + cgroups) vs `lsns -J`, same host state.
+"""Full snapshot (`nsscope ls --json`) vs `lsns -J`, same host state, at 3,000 and 10,000 processes.
 
-For 1k, 5k and 10k extra idle processes (a tenth of them in uts+ipc
-namespaces of their own), each tool runs 5 times alternately; medians and
-the ratio nsscope/lsns are printed. nsscope is timed two ways: a fresh
-process that takes a full snapshot (interpreter start included, what
-`nsscope tree` pays), and collect() inside a running process (what the TUI
-pays per refresh).
+For each size the bench spawns idle processes (bench/spawn.py; a tenth of them
+in uts+ipc namespaces of their own) until the host has that many in all. Each
+tool then runs RUNS times alternately (env BENCH_COLLECT_RUNS, default 5);
+medians and the ratio nsscope/lsns are printed. `nsscope ls --json` is what
+`lsns -J` does: every namespace (processless ones too, with owners, parents,
+nsfs mounts and the namespaces open fds keep) from a fresh process, interpreter
+start included. Goal (issue 16): at most 0.5x lsns -J at both sizes. For the
+record, also collect() inside a running process: the whole snapshot (cgroups
+with their figures, containers), what the TUI takes when it starts.
+
+BENCH_SIZES=3000,10000 to change the sizes; BENCH_COLLECT_BASELINE=DIR adds
+`ls --json` run from the nsscope package in DIR (another checkout: before/after).
 """
 
 from __future__ import annotations
 
+import compileall
 import os
 import statistics
 import subprocess
@@ -18,9 +25,12 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
 PY = sys.executable
-RUNS = 5
-SIZES = [int(x) for x in os.environ.get("BENCH_SIZES", "1000,5000,10000").split(",")]
+NSSCOPE = str(Path(PY).with_name("nsscope"))
+RUNS = int(os.environ.get("BENCH_COLLECT_RUNS", "5"))
+SIZES = [int(x) for x in os.environ.get("BENCH_SIZES", "3000,10000").split(",")]
+GOAL = 0.5
 
 
 class Spawned:
@@ -29,39 +39,71 @@ class Spawned:
     def __init__(self, n: int) -> None:
         self.proc = subprocess.Popen([PY, str(HERE / "spawn.py"), str(n), "0.1"],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout.readline().strip() == "ready"
+        assert self.proc.stdout is not None
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("spawn.py did not get ready")
 
     def close(self) -> None:
+        assert self.proc.stdin is not None
         self.proc.stdin.close()
         self.proc.wait()
 
 
+def processes() -> int:
+    return sum(1 for d in os.listdir("/proc") if d.isdigit())
+
+
 def wall(argv: list[str]) -> float:
     t = time.perf_counter()
-    subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
     return time.perf_counter() - t
+
+
+def lsns_wall() -> float:
+    # lsns 2.38 exits 1 when a process it is reading exits under it; time a good run
+    for _ in range(5):
+        t = time.perf_counter()
+        r = subprocess.run(["lsns", "-J"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=False)
+        if r.returncode == 0:
+            return time.perf_counter() - t
+    raise RuntimeError("lsns -J kept failing")
 
 
 def main() -> None:
     from nsscope.host.collector import collect
 
-    snap_cmd = [PY, "-c", "from nsscope.host.collector import collect; collect()"]
-    print(f"{'procs':>7} {'lsns -J':>9} {'nsscope':>9} {'ratio':>6} "
-          f"{'collect()':>10} {'ratio':>6}   (median of {RUNS}, seconds)")
+    compileall.compile_dir(str(REPO / "nsscope"), quiet=1)
+    baseline = os.environ.get("BENCH_COLLECT_BASELINE")
+    subjects: dict[str, list[str]] = {"nsscope ls --json": [NSSCOPE, "ls", "--json"]}
+    if baseline:
+        compileall.compile_dir(str(Path(baseline) / "nsscope"), quiet=1)
+        code = (f"import sys; sys.path.insert(0, {baseline!r}); from nsscope.cli import main; "
+                "sys.exit(main(['ls', '--json']))")
+        subjects["baseline ls --json"] = [PY, "-c", code]
+    head = " ".join(f"{k:>18} {'ratio':>6}" for k in subjects)
+    print(f"{'procs':>7} {'load':>5} {'lsns -J':>9} {head} {'collect()':>10} {'ratio':>6}"
+          f"   (median of {RUNS}, seconds; goal ls --json <= {GOAL}x lsns -J)")
     for n in SIZES:
-        s = Spawned(n)
+        s = Spawned(max(0, n - processes()))
         try:
-            total = sum(1 for d in os.listdir("/proc") if d.isdigit())
-            lsns, ours, inproc = [], [], []
+            total = processes()
+            load = os.getloadavg()[0]
+            lsns: list[float] = []
+            ours: dict[str, list[float]] = {k: [] for k in subjects}
+            inproc: list[float] = []
             for _ in range(RUNS):
-                lsns.append(wall(["lsns", "-J"]))
-                ours.append(wall(snap_cmd))
+                lsns.append(lsns_wall())
+                for k, argv in subjects.items():
+                    ours[k].append(wall(argv))
                 t = time.perf_counter()
                 collect()
                 inproc.append(time.perf_counter() - t)
-            ml, mo, mi = (statistics.median(x) for x in (lsns, ours, inproc))
-            print(f"{total:>7} {ml:>9.3f} {mo:>9.3f} {mo / ml:>5.2f}x {mi:>10.3f} "
-                  f"{mi / ml:>5.2f}x", flush=True)
+            ml, mi = statistics.median(lsns), statistics.median(inproc)
+            cells = " ".join(f"{statistics.median(v):>18.3f} {statistics.median(v) / ml:>5.2f}x"
+                             for v in ours.values())
+            print(f"{total:>7} {load:>5.1f} {ml:>9.3f} {cells} {mi:>10.3f} {mi / ml:>5.2f}x",
+                  flush=True)
         finally:
             s.close()
 

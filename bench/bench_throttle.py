@@ -38,7 +38,7 @@ from nsscope.host.cpu_reader import CpuReader  # noqa: E402
 from nsscope.host import cgroups, processes  # noqa: E402
 from nsscope.actions import throttle  # noqa: E402
 from nsscope.kernel.syscalls import write_file  # noqa: E402
-from nsscope.host.targets import Target  # noqa: E402
+from nsscope.host.target import Target  # noqa: E402
 from nsscope.cli import top  # noqa: E402
 
 NSSCOPE = str(Path(sys.executable).with_name("nsscope"))

@@ -6,10 +6,12 @@ cgroup selected (a cgroup of the bench's own, holding a sleeping process) and
 its CPU plot visible; htop runs with -d 10 (one refresh a second). CPU is
 utime+stime of the tool's process from /proc/PID/stat over the measured
 window (default 60 s; BENCH_TUI_SECONDS to change), RSS is VmRSS at the end.
-Goals (issue 8): nsscope ≤ 0.5x htop's CPU at 1,000 processes, ≤ 1x at 10,000,
-RSS under 120 MiB.
+Goals (issues 8 and 16): nsscope ≤ 0.5x htop's CPU at 1,000 processes, ≤ 1x at
+10,000, RSS under 120 MiB, every run.
 
     .venv/bin/python bench/bench_tui.py [N ...]
+
+BENCH_TUI_NSSCOPE=PATH runs another nsscope executable (before/after a change).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 PY = REPO / ".venv/bin/python"
-NSSCOPE = REPO / ".venv/bin/nsscope"
+NSSCOPE = os.environ.get("BENCH_TUI_NSSCOPE") or REPO / ".venv/bin/nsscope"
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -164,9 +166,10 @@ def main(argv: list[str] | None = None) -> int:
                 raise RuntimeError("spawn.py did not get ready")
             procs = sum(1 for name in os.listdir("/proc") if name.isdigit())
             cg = _BenchCgroup()
+            load = os.getloadavg()[0]
             ns_cpu, ns_rss = run_nsscope(seconds, cg)
             ht_cpu, ht_rss = run_htop(seconds)
-            rows.append((n, procs, ns_cpu, ht_cpu, ns_rss, ht_rss))
+            rows.append((n, procs, load, ns_cpu, ht_cpu, ns_rss, ht_rss))
         finally:
             if cg is not None:
                 cg.close()
@@ -175,12 +178,12 @@ def main(argv: list[str] | None = None) -> int:
             spawn.wait()
     print(f"TUI at 1 Hz in tmux 160x48, a cgroup selected, its plot visible; "
           f"{seconds:.0f} s each, % of one core from /proc/PID/stat")
-    print(f"{'spawned':>8} {'procs':>6} {'nsscope %':>10} {'htop %':>8} {'ratio':>6} "
-          f"{'goal':>5} {'nsscope MiB':>12} {'htop MiB':>9}")
-    for n, procs, a, b, ra, rb in rows:
+    print(f"{'spawned':>8} {'procs':>6} {'load':>5} {'nsscope %':>10} {'htop %':>8} "
+          f"{'ratio':>6} {'goal':>5} {'nsscope MiB':>12} {'htop MiB':>9}")
+    for n, procs, load, a, b, ra, rb in rows:
         goal = 0.5 if n <= 1000 else 1.0
         ratio = a / b if b else float("inf")
-        print(f"{n:>8} {procs:>6} {a:>10.1f} {b:>8.1f} {ratio:>6.2f} {goal:>5.1f} "
+        print(f"{n:>8} {procs:>6} {load:>5.1f} {a:>10.1f} {b:>8.1f} {ratio:>6.2f} {goal:>5.1f} "
               f"{ra:>12.1f} {rb:>9.1f}")
     return 0
 

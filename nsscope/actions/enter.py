@@ -60,7 +60,7 @@ from nsscope.kernel import exeseal, syscalls, tty
 from nsscope.errors import AccessDenied, NoSuchProcess, NsscopeError
 from nsscope.host.processes import parse_cgroup, parse_stat, read_ns_links
 from nsscope.kernel.abi import CGROUP_ROOT, CLONE_FLAGS, NS_TYPES, PF_KTHREAD, PROC
-from nsscope.host.targets import Target
+from nsscope.host.target import Target
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (see Request)
 if TYPE_CHECKING:

@@ -121,17 +121,86 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def exit_now(code: int) -> NoReturn:
-    """For ``enter`` and ``run``, whose work is over and recorded: flush and leave
-    without the interpreter's finalization, which frees every object of every
-    module one by one (~4 ms, a fifth of a whole ``nsscope enter``). Nothing of
-    nsscope registers atexit work. Only the command line calls this; errors before
-    this point take the normal way out."""
+    """For ``enter`` and ``run``, whose work is over and recorded, and a read-only
+    view that has printed: flush and leave without the interpreter's finalization,
+    which frees every object of every module one by one (~4 ms, a fifth of a whole
+    ``nsscope enter``; ~6 ms of ``nsscope show``). Nothing of nsscope registers
+    atexit work. Only the command line calls this; errors before this point take
+    the normal way out."""
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except OSError:
             pass  # a reader that went away (`| head`): nothing more to say
     os._exit(code)
+
+
+#: the read-only views whose well-formed command lines are read without argparse:
+#: argparse (with re, gettext, locale and shutil) costs about as much start-up as
+#: the whole of `nsscope ls` on a small host. Each module declares FAST_OPTIONS
+#: (option -> (dest, "store" | "store_true" | "append")), FAST_POSITIONALS and
+#: optionally FAST_DEFAULTS (dests its FAST_OPTIONS do not name);
+#: tests/unit/cli/test_fast_parse.py holds them to argparse's answers.
+FAST_VIEWS = ("ls", "ps", "show")
+
+
+class FastArgs:
+    """The attributes argparse's Namespace would hold, for a command line read by
+    ``parse_simple``."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+
+def parse_simple(command: str, words: Sequence[str], options: dict[str, tuple[str, str]],
+                 positionals: Sequence[str] = (), defaults: dict[str, Any] | None = None,
+                 ) -> FastArgs | None:
+    """``nsscope COMMAND WORDS…`` as argparse would read it, for the plain forms only:
+    options exactly as declared (``-t VALUE``, ``--type VALUE``, ``--type=VALUE``,
+    ``-J``), each value not starting with "-", the positionals each once.
+    Anything else (``-Jn``, ``--``, ``-h``, an unknown or misspelt option, a
+    missing or extra word) returns None: argparse reads it, and says what is wrong."""
+    values: dict[str, Any] = {"proc": os.environ.get("NSSCOPE_PROC", PROC),
+                              "cgroup_root": os.environ.get("NSSCOPE_CGROUP_ROOT", CGROUP_ROOT),
+                              "command": command}
+    for dest, action in options.values():
+        values[dest] = False if action == "store_true" else None
+    values.update(defaults or {})
+    given: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        i += 1
+        if not word.startswith("-"):
+            given.append(word)
+            continue
+        name, eq, inline = word.partition("=")
+        spec = options.get(name) if eq and name.startswith("--") else options.get(word)
+        if spec is None:
+            return None
+        dest, action = spec
+        if action == "store_true":
+            if eq:
+                return None
+            values[dest] = True
+            continue
+        if eq:
+            if not inline or inline.startswith("-"):  # argparse drops a "--" even there
+                return None
+            value = inline
+        else:
+            if i == len(words) or words[i].startswith("-"):
+                return None
+            value = words[i]
+            i += 1
+        if action == "append":
+            values[dest] = [*(values[dest] or ()), value]
+        else:
+            values[dest] = value
+    if len(given) != len(positionals):
+        return None
+    values.update(zip(positionals, given, strict=True))
+    return FastArgs(values)
 
 
 class _EnterArgs:
@@ -144,6 +213,7 @@ class _EnterArgs:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    program = argv is None  # the console script (or python -m nsscope), not a caller
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv[:1] == ["enter"]:
@@ -165,6 +235,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             fast = run_command.parse_fast(argv[1:])
             if fast is not None:
                 exit_now(int(run_command.run(fast) or 0))
+        if argv[:1] and argv[0] in FAST_VIEWS:
+            # a read-only view is meant to start about as fast as lsns: a
+            # well-formed command line is read without argparse (see FAST_VIEWS)
+            view = _module(COMMANDS[argv[0]][0])
+            simple = parse_simple(argv[0], argv[1:], view.FAST_OPTIONS, view.FAST_POSITIONALS,
+                                  getattr(view, "FAST_DEFAULTS", None))
+            if simple is not None:
+                if program:
+                    # a one-shot view makes its snapshot and leaves (exit_now): the
+                    # cycle collector would only walk the snapshot's objects again and
+                    # again as they are made (a tenth of `ls --json` at 3,000 processes)
+                    import gc
+                    gc.disable()
+                code = int(view.run(simple) or 0)
+                if program:
+                    # printed and done: the interpreter's finalization would be a
+                    # sixth of the whole view (see exit_now)
+                    exit_now(code)
+                return code
         args = build_parser(_command_for(argv)).parse_args(argv)
         if args.command is None:
             return _run_tui(args)

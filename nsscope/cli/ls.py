@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-from collections.abc import Iterable
-from typing import Any
 
 from nsscope.host.collector import collect, roots_of
 from nsscope.errors import AccessDenied, BadInput, NoSuchProcess
@@ -14,6 +10,15 @@ from nsscope.host.model import NS_TYPES, Namespace, Snapshot
 from nsscope.host.processes import parse_pid
 from nsscope.host.users import user_name
 from nsscope.cli import table
+
+# a view imports only what it prints with: argparse (with re, gettext, locale),
+# json (with re), typing and collections are ~30 ms of start-up, more than the
+# whole of `nsscope ls` on a small host; mypy treats any TYPE_CHECKING as true
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Iterable
+    from typing import Any
 
 #: column -> (lsns JSON key, right-aligned)
 COLUMNS: dict[str, tuple[str, bool]] = {
@@ -127,6 +132,20 @@ def to_rows(snap: Snapshot, nss: list[Namespace], columns: tuple[str, ...]) -> l
 
 # --- command line ---------------------------------------------------------------
 
+#: the options ``add_arguments`` declares, for the fast path that reads a
+#: well-formed command line without argparse (nsscope.cli.parse_simple; a
+#: property test holds the two to the same answers): option -> (dest, action)
+FAST_OPTIONS = {
+    "-t": ("type", "append"), "--type": ("type", "append"),
+    "-p": ("task", "store"), "--task": ("task", "store"),
+    "-o": ("output", "store"), "--output": ("output", "store"),
+    "--output-all": ("output_all", "store_true"),
+    "-J": ("json", "store_true"), "--json": ("json", "store_true"),
+    "-n": ("noheadings", "store_true"), "--noheadings": ("noheadings", "store_true"),
+}
+FAST_POSITIONALS: tuple[str, ...] = ()
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-t", "--type", action="append", metavar="TYPE",
                    help=f"only this type (repeatable): {', '.join(NS_TYPES)}")
@@ -142,7 +161,12 @@ def run(args: argparse.Namespace) -> int:
     columns = tuple(COLUMNS) if args.output_all else parse_columns(args.output)
     types = parse_types(args.type)
     pid = parse_pid(args.task) if args.task is not None else None
-    snap = collect(roots_of(args), cgroup_figures=False)
+    # namespaces and processes only: no cgroup or container is shown (nor read),
+    # the netns ids (a netlink socket) only when their column is, and of the
+    # processes only those a row names (each namespace's first member: -p names
+    # any process, so then all are read)
+    snap = collect(roots_of(args), cgroups=False, containers=False,
+                   netnsid="NETNSID" in columns, leaders_only=pid is None)
     if pid is not None:
         if pid not in snap.processes:
             raise NoSuchProcess(pid)
@@ -151,7 +175,9 @@ def run(args: argparse.Namespace) -> int:
                                "kernel (ptrace access mode check)")
     nss = select(snap, types, pid)
     if args.json:
-        json.dump(to_json(snap, nss, columns), sys.stdout, indent=2)
+        import json
+        # one write of the whole text: json.dump writes each of its thousands of pieces
+        sys.stdout.write(json.dumps(to_json(snap, nss, columns), indent=2))
         sys.stdout.write("\n")
         return 0
     text = table.render(columns, to_rows(snap, nss, columns), [COLUMNS[c][1] for c in columns])

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import json
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any
 
 from nsscope.host.collector import collect, roots_of
 from nsscope.host.candidates import blind_spots
-from nsscope.host.containers import StatePaths, not_running
-from nsscope.host.containers.state_paths import discover
+from nsscope.host.containers.state_paths import StatePaths, discover
 from nsscope.host.model import Container
 from nsscope.cli import table
 from nsscope.printable import safe
+
+# a view imports only what it prints with (see nsscope.cli.ls); mypy treats any
+# TYPE_CHECKING as true
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+    from typing import Any
 
 #: column -> right-aligned
 COLUMNS: dict[str, bool] = {
@@ -33,7 +35,7 @@ def select(containers: Sequence[Container], show_all: bool = False) -> list[Cont
 
 def record(c: Container) -> dict[str, Any]:
     """One container as JSON: every field, plus the isolating namespaces shared with the host."""
-    d = dataclasses.asdict(c)
+    d = c._asdict()
     d["pids"] = list(c.pids)
     d["shares_host"] = list(c.shares_host)
     return d
@@ -64,7 +66,19 @@ def columns_for(cs: Sequence[Container]) -> tuple[str, ...]:
     return tuple(col for col in COLUMNS if kube or col not in ("POD", "NAMESPACE"))
 
 
+#: the options ``add_arguments`` declares, for the fast path (see nsscope.cli.ls);
+#: --state-root is left to argparse
+FAST_OPTIONS = {
+    "--json": ("json", "store_true"),
+    "-a": ("all", "store_true"), "--all": ("all", "store_true"),
+}
+FAST_POSITIONALS: tuple[str, ...] = ()
+FAST_DEFAULTS = {"state_root": None}
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    import argparse
+
     p.add_argument("--json", action="store_true", help="JSON: every field of every container")
     p.add_argument("-a", "--all", action="store_true",
                    help="also pause/infra containers (Kubernetes pod sandboxes, podman infra) "
@@ -76,8 +90,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     roots = roots_of(args)
     if args.state_root:
-        roots = dataclasses.replace(roots, state=StatePaths().under(args.state_root))
-    snap = collect(roots, cgroup_figures=False, fds=False)
+        roots = roots._replace(state=StatePaths().under(args.state_root))
+    # processes and containers only: recognition needs no namespace graph (a
+    # process's own links say which namespaces it shares with the host) and no
+    # cgroup tree (a container's limit is read from its own cgroups)
+    snap = collect(roots, namespaces=False, cgroups=False)
     cs = select(snap.containers, args.all)
     # what could not be looked at is said, never passed over (issue 13): a name shown
     # as an id is one this user may not read, not a missing one
@@ -85,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
              for n in blind_spots(roots.state, discover(snap, roots.proc, roots.state)
                                   .docker_roots)]
     if args.all:
+        from nsscope.host.containers.nsscope_runs import not_running
         try:
             cs += not_running(snap, roots.proc, roots.state)
         except PermissionError as e:
@@ -93,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
     for note in notes:
         sys.stderr.write(safe(f"nsscope: note: {note}") + "\n")
     if args.json:
+        import json
         json.dump({"containers": [record(c) for c in cs]}, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0

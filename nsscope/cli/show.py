@@ -7,11 +7,7 @@ current figures, and its container if it is in one.
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import json
 import sys
-from typing import Any
 
 from nsscope.host.collector import collect, roots_of
 from nsscope.errors import AccessDenied, NoSuchProcess
@@ -22,12 +18,18 @@ from nsscope.cli import table
 from nsscope.cli.tree import cgroup_record
 from nsscope.printable import safe
 
+# a view imports only what it prints with (see nsscope.cli.ls); mypy treats any
+# TYPE_CHECKING as true
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
 
 def _container_json(c: Container | None) -> dict[str, Any] | None:
     if c is None:
         return None
-    d = dataclasses.asdict(c)
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in c._asdict().items()}
 
 
 #: the cpu figures each controller gives: the v1 cpu controller's bandwidth and weight
@@ -157,6 +159,11 @@ def text(rec: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+#: the options ``add_arguments`` declares, for the fast path (see nsscope.cli.ls)
+FAST_OPTIONS = {"-J": ("json", "store_true"), "--json": ("json", "store_true")}
+FAST_POSITIONALS = ("target",)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("target", metavar="TARGET",
                    help="a pid, or a container's name or id as `nsscope ps` lists it; "
@@ -167,13 +174,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     roots = roots_of(args)
     target = resolve(args.target, roots.proc)
-    snap = collect(roots)
+    # every process (namespace members, container recognition), the namespaces
+    # without the fd walk or netns ids (show prints neither), and only the
+    # cgroups of the target
+    snap = collect(roots, fds=False, netnsid=False, cgroups=False, cgroups_of=target.pid)
     if target.pid not in snap.processes:
         raise NoSuchProcess(target.pid)
     rec = record(snap, target.pid)
     if not rec["visible"] and args.json is False and not rec["cgroups"]:
         raise AccessDenied(f"/proc/{target.pid}")
     if args.json:
+        import json
         json.dump(rec, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:

@@ -28,7 +28,8 @@ from nsscope.host.collector import roots_of
 from nsscope.errors import BadInput, NsscopeError
 from nsscope.host.history import CpuRates, rates
 from nsscope.host.model import CpuStats
-from nsscope.host.targets import Target, resolve
+from nsscope.host.target import Target
+from nsscope.host.targets import resolve
 from nsscope.printable import safe
 
 #: the arrow keys' step, in % of one CPU

@@ -8,16 +8,20 @@ processes in them.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-from typing import Any
 
 from nsscope.host.collector import collect, roots_of
 from nsscope.host.model import Cgroup, Namespace, Snapshot
 from nsscope.cli import table
 from nsscope.host.queries import cgroup_children, user_tree
 from nsscope.printable import safe
+
+# a view imports only what it prints with (see nsscope.cli.ls); mypy treats any
+# TYPE_CHECKING as true
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
 
 #: processes listed under one namespace in text mode (``--all`` lifts it)
 TEXT_PROCS = 8
@@ -198,7 +202,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    snap = collect(roots_of(args), cgroup_figures=args.cgroups)
+    if args.cgroups:
+        # the cgroup tree with its figures: no namespace or container is shown
+        snap = collect(roots_of(args), namespaces=False, containers=False)
+    else:
+        # the namespace tree: no cgroup, container or netns id is shown
+        snap = collect(roots_of(args), cgroups=False, containers=False, netnsid=False)
     if args.cgroups:
         data, text = (cgroups_json(snap) if args.json else None,
                       None if args.json else cgroups_text(snap))
@@ -206,6 +215,7 @@ def run(args: argparse.Namespace) -> int:
         data, text = (namespaces_json(snap) if args.json else None,
                       None if args.json else namespaces_text(snap, all_procs=args.all))
     if data is not None:
+        import json
         json.dump(data, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:

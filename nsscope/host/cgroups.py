@@ -9,15 +9,18 @@ nr_throttled, throttled_time), Documentation/admin-guide/cgroup-v1/.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Collection, Iterator
-from dataclasses import replace
 
 from nsscope.host import mountinfo
 from nsscope.kernel import abi
-from nsscope.kernel import syscalls
 from nsscope.host.model import (UNIFIED, Cgroup, CpuStats, Hierarchy, MemoryStats, PidsStats,
                                 Pressure)
 from nsscope.kernel.abi import CGROUP_ROOT, PROC
+
+# collections.abc costs ~2 ms of every view's start-up; mypy treats any
+# TYPE_CHECKING as true
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Iterator, Mapping
 
 
 #: USER_HZ, the unit of cpuacct.stat (sysconf(_SC_CLK_TCK))
@@ -48,6 +51,9 @@ def detect_mode(cgroup_root: str = CGROUP_ROOT, proc: str = PROC) -> str:
     a tmpfs without is legacy. A captured tree is not a cgroupfs: its mode is
     read from its mount table instead.
     """
+    # imported here: statfs goes through libc (a dlopen), and `nsscope ps` reads
+    # the hierarchies but not the mode
+    from nsscope.kernel import syscalls
     try:
         magic = syscalls.statfs_magic(cgroup_root)
     except OSError:
@@ -236,9 +242,9 @@ def memory_stat(path: str, *, read: Callable[[str], str | None] = read_text
     return _keyed(text) if text else None
 
 
-def pids_stats(path: str) -> PidsStats:
-    return PidsStats(current=_int(read_text(path + "/pids.current")),
-                     max=_int(read_text(path + "/pids.max")))
+def pids_stats(path: str, *, read: Callable[[str], str | None] = read_text) -> PidsStats:
+    return PidsStats(current=_int(read(path + "/pids.current")),
+                     max=_int(read(path + "/pids.max")))
 
 
 # --- the tree -----------------------------------------------------------------
@@ -332,35 +338,37 @@ def _dir_for(dirs: dict[str, str], by_key: dict[str, Hierarchy], controller: str
 
 
 def _record(path: str, dirs: dict[str, str], by_key: dict[str, Hierarchy], figures: bool,
-            controllers: frozenset[str] | None, members: bool = True) -> Cgroup:
+            controllers: frozenset[str] | None, members: bool = True,
+            procs_of: Mapping[str, tuple[int, ...]] | None = None,
+            read: Callable[[str], str | None] = read_text) -> Cgroup:
     """One ``Cgroup`` from its directories in each hierarchy (key -> dir)."""
     procs: set[int] = set()
-    for d in dirs.values() if members else ():
-        procs.update(read_procs(d))
+    for d in dirs.values() if members and procs_of is None else ():
+        procs.update(read_procs(d, read=read))
     cpu = memory = pids = None
     if figures:
         v2 = dirs.get(UNIFIED)
         if controllers is None or "cpu" in controllers:
             cpu_dir, acct_dir = _dir_for(dirs, by_key, "cpu"), _dir_for(dirs, by_key, "cpuacct")
             if cpu_dir is not None and cpu_dir == v2:
-                cpu = cpu_v2(v2)
+                cpu = cpu_v2(v2, read=read)
             elif cpu_dir is not None or acct_dir is not None:
-                cpu = cpu_v1(cpu_dir, acct_dir)
+                cpu = cpu_v1(cpu_dir, acct_dir, read=read)
                 if v2 is not None:
-                    cpu = with_unified(cpu, v2)
+                    cpu = with_unified(cpu, v2, read=read)
             elif v2 is not None:
                 # cpu.stat (usage) exists in every v2 cgroup, controller enabled or not
-                cpu = cpu_v2(v2)
+                cpu = cpu_v2(v2, read=read)
         if controllers is None or "memory" in controllers:
             mem_dir = _dir_for(dirs, by_key, "memory")
             if mem_dir is not None:
-                memory = memory_v2(mem_dir) if mem_dir == v2 else memory_v1(mem_dir)
+                memory = (memory_v2 if mem_dir == v2 else memory_v1)(mem_dir, read=read)
         if controllers is None or "pids" in controllers:
             pids_dir = _dir_for(dirs, by_key, "pids")
             if pids_dir is not None:
-                pids = pids_stats(pids_dir)
-    return Cgroup(path=path, hierarchies=tuple(dirs), procs=tuple(sorted(procs)),
-                  cpu=cpu, memory=memory, pids=pids)
+                pids = pids_stats(pids_dir, read=read)
+    members_now = procs_of.get(path, ()) if procs_of is not None else tuple(sorted(procs))
+    return Cgroup(path, tuple(dirs), members_now, cpu, memory, pids)
 
 
 def with_unified(cpu: CpuStats, v2: str, *, read: Callable[[str], str | None] = read_text
@@ -378,12 +386,14 @@ def with_unified(cpu: CpuStats, v2: str, *, read: Callable[[str], str | None] = 
         usage = _keyed(read(v2 + "/cpu.stat")).get("usage_usec")
     if pressure is cpu.pressure and usage == cpu.usage_usec:
         return cpu
-    return replace(cpu, pressure=pressure, usage_usec=usage)
+    return cpu._replace(pressure=pressure, usage_usec=usage)
 
 
 def build(hs: tuple[Hierarchy, ...], *, figures: bool = True,
           controllers: Collection[str] | None = None,
-          members: bool = True) -> dict[str, Cgroup]:
+          members: bool = True,
+          procs_of: Mapping[str, tuple[int, ...]] | None = None,
+          read: Callable[[str], str | None] = read_text) -> dict[str, Cgroup]:
     """Every cgroup path, merged across hierarchies, with members and figures.
 
     ``controllers`` limits the figures read to those controllers' ("cpu",
@@ -391,7 +401,9 @@ def build(hs: tuple[Hierarchy, ...], *, figures: bool = True,
     ``members=False`` leaves ``procs`` empty: the kernel makes each cgroup.procs
     by walking the cgroup's tasks, so on a v1 host with ten hierarchies the
     root's alone is ten walks of every task; the TUI's sampler takes members
-    from the processes' /proc/PID/cgroup instead.
+    from the processes' /proc/PID/cgroup instead, and gives them as
+    ``procs_of`` (path -> pids, ascending; a path it lacks has none), and reads
+    the files through descriptors it keeps open (``read``: kept_files.KeptFiles).
     """
     where: dict[str, dict[str, str]] = {}  # path -> hierarchy key -> dir
     for h in hs:
@@ -399,7 +411,7 @@ def build(hs: tuple[Hierarchy, ...], *, figures: bool = True,
             where.setdefault(cgroup_path_of(h, rel), {})[h.key] = d
     by_key = {h.key: h for h in hs}
     only = frozenset(controllers) if controllers is not None else None
-    return {path: _record(path, where[path], by_key, figures, only, members)
+    return {path: _record(path, where[path], by_key, figures, only, members, procs_of, read)
             for path in sorted(where)}
 
 

@@ -2,23 +2,33 @@
 
 Readers (``processes``, ``namespaces``, ``cgroups``) build these records;
 views (CLI tables, JSON, the TUI) only read them.
+
+The records are typed tuples (``nsscope.records.Record``: a NamedTuple for the
+type checker), not dataclasses: a read-only view such as ``nsscope ls`` must
+start about as fast as lsns, and ten frozen dataclasses cost ~13 ms to define
+(each compiles its generated methods) on top of ~15 ms of imports (dataclasses
+pulls in inspect, re, enum …). Build one with keywords or every field
+positionally; ``_replace`` and ``_asdict`` as a namedtuple's (``_asdict`` is
+shallow).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
-
 from nsscope.kernel.abi import NS_LINKS, NS_TYPES  # noqa: F401 (the model's vocabulary)
+from nsscope.records import Record
+
+# `typing` and collections.abc cost ~4 ms of start-up; mypy treats any
+# TYPE_CHECKING as true
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 #: the namespaces a container normally has of its own: sharing one of them with
 #: the host (``docker run --network host``) is worth showing
 ISOLATING: tuple[str, ...] = ("pid", "net", "ipc", "uts", "mnt")
 
 
-@dataclass(frozen=True)
-class Container:
+class Container(Record):
     """One container (or sandbox) on the host, as nsscope recognised it."""
 
     #: the runtime's id (64 hex for docker/podman/CRI); the name for runc/crun/lxc/
@@ -72,8 +82,7 @@ class Container:
 UNIFIED = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Process:
+class Process(Record):
     pid: int
     ppid: int
     #: owner of /proc/PID (the effective uid; root for non-dumpable), as lsns reports
@@ -107,8 +116,7 @@ class Process:
         return self.cgroups.get(UNIFIED)
 
 
-@dataclass(frozen=True, slots=True)
-class Namespace:
+class Namespace(Record):
     ino: int
     type: str
     #: member processes (by their ``type`` link, not ``*_for_children``), ascending
@@ -137,8 +145,7 @@ class Namespace:
         return self.pids[0] if self.pids else None
 
 
-@dataclass(frozen=True, slots=True)
-class Pressure:
+class Pressure(Record):
     """A PSI line set (``cpu.pressure`` or /proc/pressure/cpu): avg10/60/300 in %, total in µs."""
 
     some_avg10: float
@@ -149,8 +156,7 @@ class Pressure:
     full_total: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CpuStats:
+class CpuStats(Record):
     """CPU figures normalised to µs, whatever the cgroup version.
 
     v1 ``cpuacct.usage`` and ``throttled_time`` are in ns, v2 ``usage_usec`` and
@@ -180,21 +186,18 @@ class CpuStats:
         return self.quota_usec / self.period_usec
 
 
-@dataclass(frozen=True, slots=True)
-class MemoryStats:
+class MemoryStats(Record):
     current: int | None = None
     #: None is unlimited
     max: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class PidsStats:
+class PidsStats(Record):
     current: int | None = None
     max: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Cgroup:
+class Cgroup(Record):
     """One cgroup path, merged over the hierarchies it exists in.
 
     On v2 that is the single unified hierarchy. On v1 the same path may exist
@@ -223,8 +226,7 @@ class Cgroup:
         return self.path.rsplit("/", 1)[-1] or "/"
 
 
-@dataclass(frozen=True, slots=True)
-class Hierarchy:
+class Hierarchy(Record):
     """A mounted cgroup hierarchy."""
 
     #: the key /proc/PID/cgroup uses ("cpu", "cpu,cpuacct", "name=systemd", "" for v2)
@@ -237,8 +239,7 @@ class Hierarchy:
     root: str = "/"
 
 
-@dataclass(frozen=True)
-class Snapshot:
+class Snapshot(Record):
     """Everything nsscope knows about the host at one moment."""
 
     processes: Mapping[int, Process]
@@ -254,13 +255,14 @@ class Snapshot:
     #: whole-host PSI from /proc/pressure/cpu when present
     cpu_pressure: Pressure | None = None
     #: pids whose details were hidden by the kernel
-    hidden: tuple[int, ...] = field(default_factory=tuple)
+    hidden: tuple[int, ...] = ()
     #: containers and sandboxes (nsscope.host.containers.find), sorted by runtime and name
-    containers: tuple[Container, ...] = field(default_factory=tuple)
+    containers: tuple[Container, ...] = ()
 
     @staticmethod
     def freeze(d: dict) -> Mapping:
-        return MappingProxyType(d)
+        """A read-only view of ``d`` (types.MappingProxyType, without importing types)."""
+        return _MappingProxy(d)
 
     def namespaces_of(self, pid: int) -> dict[str, Namespace]:
         proc = self.processes[pid]
@@ -275,3 +277,9 @@ class Snapshot:
             if pid in c.pids:
                 return c
         return None
+
+
+#: types.MappingProxyType, which is the type of any class's __dict__ (importing
+#: ``types`` costs ~0.5 ms for this one name)
+_MappingProxy = type(Record.__dict__)
+

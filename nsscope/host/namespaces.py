@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import errno
 import os
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import replace
 
 from nsscope.kernel import abi
-from nsscope.kernel import rtnetlink, syscalls
 from nsscope.host.model import NS_TYPES, Namespace, Process
 from nsscope.host.mountinfo import unescape as unescape_mountinfo
 from nsscope.kernel.abi import PROC
+
+# collections (defaultdict, collections.abc) costs ~2 ms of every view's start-up;
+# mypy treats any TYPE_CHECKING as true
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
 
 #: NS_GET_NSTYPE answers with the CLONE_NEW* flag
 _TYPE_OF_FLAG = {flag: name for name, flag in abi.CLONE_FLAGS.items()}
@@ -66,32 +68,39 @@ def nsfs_mounts(pids: Iterable[int], proc: str = PROC) -> dict[int, tuple[str, l
 
 
 def held_by_fds(pids: Iterable[int], proc: str = PROC) -> dict[int, tuple[str, list[str]]]:
-    """Namespaces kept by open fds: {ino: (type, ['/proc/PID/fd/N', …])}."""
+    """Namespaces kept by open fds: {ino: (type, ['/proc/PID/fd/N', …])}.
+
+    Give only the processes whose namespace links could be read: an fd link
+    passes the same ptrace access check (PTRACE_MODE_READ_FSCREDS in
+    fs/proc/base.c proc_fd_access_allowed and fs/proc/namespaces.c
+    proc_ns_get_link), so a process that refused one refuses the other; and a
+    process that refuses one of its fds refuses them all (the check is on the
+    process): the rest of them are not tried.
+    """
     found: dict[int, tuple[str, list[str]]] = {}
+    readlink = os.readlink
     for pid in pids:
-        base = f"{proc}/{pid}/fd"
+        # by path, not through a dirfd: os.listdir(fd) dups, fcntls and lseeks the
+        # descriptor (5 more system calls a process); and a holder path names
+        # whatever process has that pid, so a reused pid is no wrong answer
+        base = f"{proc}/{pid}/fd/"
         try:
-            dirfd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            names = os.listdir(base)
         except OSError:
             continue
-        try:
+        for name in names:
             try:
-                names = os.listdir(dirfd)
+                text = readlink(base + name)
+            except PermissionError:
+                break
             except OSError:
                 continue
-            for name in names:
-                try:
-                    text = os.readlink(name, dir_fd=dirfd)
-                except OSError:
-                    continue
-                # cheap filter first: most fds are files, sockets, pipes
-                if not text.endswith("]") or text.startswith(("socket:", "pipe:", "anon_inode:")):
-                    continue
-                parsed = parse_ns_link(text)
-                if parsed is not None:
-                    found.setdefault(parsed[1], (parsed[0], []))[1].append(f"{base}/{name}")
-        finally:
-            os.close(dirfd)
+            # cheap filter first: most fds are files, sockets, pipes
+            if not text.endswith("]") or text.startswith(("socket:", "pipe:", "anon_inode:")):
+                continue
+            parsed = parse_ns_link(text)
+            if parsed is not None:
+                found.setdefault(parsed[1], (parsed[0], []))[1].append(base + name)
     return found
 
 
@@ -107,6 +116,7 @@ def _relatives_fd(fd: int, typ: str) -> tuple[int | None, int | None, int | None
     (NS_GET_PARENT: EINVAL otherwise), and a captured tree holds no nsfs files
     (ENOTTY). The caller owns (and must close) the returned fds.
     """
+    from nsscope.kernel import syscalls  # the ioctls through libc (a dlopen): see build
     owner = parent = owner_uid = None
     fds: list[tuple[int, str]] = []
     try:
@@ -161,30 +171,61 @@ def _relatives(path: str, typ: str, known: Mapping[int, str],
 
 
 def build(processes: Mapping[int, Process], proc: str = PROC, *,
-          graph: bool = True, fds: bool = True) -> dict[int, Namespace]:
-    """Every namespace on the host, with members, relatives and holders."""
-    members: dict[int, list[int]] = defaultdict(list)
+          graph: bool = True, fds: bool = True, netnsid: bool = True) -> dict[int, Namespace]:
+    """Every namespace on the host, with members, relatives and holders.
+
+    ``graph=False`` leaves owners, parents and netns ids unknown (no ioctls);
+    ``fds=False`` skips the namespaces only an open fd keeps; ``netnsid=False``
+    leaves netns ids unknown (no netlink socket: a view without NETNSID).
+
+    (nsscope.kernel.syscalls, which loads libc for the nsfs ioctls, is imported
+    by the functions that make them: `nsscope ps` uses this module's
+    host_namespaces and never an ioctl.)
+    """
+    return from_links({pid: p.ns for pid, p in processes.items()},
+                      [pid for pid, p in processes.items() if p.visible], proc,
+                      graph=graph, fds=fds, netnsid=netnsid)
+
+
+def from_links(links: Mapping[int, Mapping[str, int]], visible: Iterable[int],
+               proc: str = PROC, *, graph: bool = True, fds: bool = True,
+               netnsid: bool = True) -> dict[int, Namespace]:
+    """``build`` from each process's namespace links (pid -> links, ascending pids;
+    processes.read_leaders) and the pids whose fds may be looked at (those whose
+    links the kernel showed)."""
+    members: dict[int, list[int]] = {}
     types: dict[int, str] = {}
-    children_links: dict[int, list[str]] = defaultdict(list)
-    for pid, p in processes.items():  # processes come in ascending pid order
-        for link, ino in p.ns.items():
+    #: ino -> [(pid, link)] of the *_for_children links naming it (made into paths
+    #: only for the namespaces nothing else keeps: a few of thousands)
+    children_links: dict[int, list[tuple[int, str]]] = {}
+    for pid, ns in links.items():  # processes come in ascending pid order
+        for link, ino in ns.items():
             typ = _FOR_CHILDREN.get(link)
             if typ is None:
-                members[ino].append(pid)
-                types[ino] = link
+                pids = members.get(ino)
+                if pids is None:
+                    members[ino] = [pid]
+                    types[ino] = link
+                else:
+                    pids.append(pid)
             else:
-                children_links[ino].append(f"{proc}/{pid}/ns/{link}")
-                types.setdefault(ino, typ)
+                kids = children_links.get(ino)
+                if kids is None:
+                    children_links[ino] = [(pid, link)]
+                    types.setdefault(ino, typ)
+                else:
+                    kids.append((pid, link))
 
     # where to find each namespace as a file, for the ioctls
     paths: dict[int, str] = {}
     for ino, pids in members.items():
         paths[ino] = f"{proc}/{pids[0]}/ns/{types[ino]}"
-    holders: dict[int, list[str]] = defaultdict(list)
-    for ino, links in children_links.items():
+    holders: dict[int, list[str]] = {}
+    for ino, kids in children_links.items():
         if ino not in members:
-            holders[ino].extend(links)
-            paths.setdefault(ino, links[0])
+            kept = [f"{proc}/{pid}/ns/{link}" for pid, link in kids]
+            holders.setdefault(ino, []).extend(kept)
+            paths.setdefault(ino, kept[0])
 
     # one mountinfo per mount namespace is enough to see every nsfs mount
     mnt_reps = [pids[0] for ino, pids in members.items() if types[ino] == "mnt"]
@@ -196,10 +237,10 @@ def build(processes: Mapping[int, Process], proc: str = PROC, *,
             # a holder path through /proc works from any namespace
             paths[ino] = points[0]
     if fds:
-        for ino, (typ, fdpaths) in held_by_fds(processes.keys(), proc).items():
+        for ino, (typ, fdpaths) in held_by_fds(visible, proc).items():
             types.setdefault(ino, typ)
             if ino not in members:
-                holders[ino].extend(fdpaths)
+                holders.setdefault(ino, []).extend(fdpaths)
                 paths.setdefault(ino, fdpaths[0])
 
     out: dict[int, Namespace] = {}
@@ -213,7 +254,7 @@ def build(processes: Mapping[int, Process], proc: str = PROC, *,
             owner_uid=owner_uid, nsfs=tuple(mounts[ino][1]) if ino in mounts else (),
             holders=tuple(holders.get(ino, ())))
     out.update(extra)
-    if graph:
+    if graph and netnsid:
         _add_netnsids(out, paths)
     return out
 
@@ -223,6 +264,7 @@ def _add_netnsids(out: dict[int, Namespace], paths: Mapping[int, str]) -> None:
     nets = [ino for ino, ns in out.items() if ns.type == "net" and ino in paths]
     if not nets:
         return
+    from nsscope.kernel import rtnetlink  # socket and struct: ~5 ms, for this only
     try:
         ids = rtnetlink.NetnsIds()
     except OSError:
@@ -234,7 +276,7 @@ def _add_netnsids(out: dict[int, Namespace], paths: Mapping[int, str]) -> None:
             except OSError:
                 continue  # gone, or a captured tree (not an nsfs file)
             if nsid is not None:
-                out[ino] = replace(out[ino], netnsid=nsid)
+                out[ino] = out[ino]._replace(netnsid=nsid)
 
 
 def host_namespaces(processes: Mapping[int, Process]) -> dict[str, int]:
@@ -264,6 +306,7 @@ def open_ns_fd(pid: int, typ: str, proc: str = PROC) -> int:
 
 
 def nstype_of_fd(fd: int) -> str | None:
+    from nsscope.kernel import syscalls
     try:
         return _TYPE_OF_FLAG.get(syscalls.ns_get_nstype(fd))
     except OSError:

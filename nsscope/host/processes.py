@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from nsscope.host.model import Process
 
 # nsscope.host.model is imported where a Process is built, not here: `nsscope enter`
-# uses this module's parsers and must not pay for the model's dataclasses
-# (about 20 ms of start-up, most of `enter`'s budget)
+# uses this module's parsers and must not pay for the model (~1 ms of its few ms of
+# headroom)
 
 _O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
@@ -59,7 +59,7 @@ def parse_stat(data: bytes) -> tuple[str, str, int, int, int]:
     lpar = data.index(b"(")
     rpar = data.rindex(b")")
     comm = data[lpar + 1:rpar].decode("utf-8", "replace")
-    rest = data[rpar + 2:].split()
+    rest = data[rpar + 2:].split(None, 20)  # up to field 22; the rest unsplit
     # rest[0] is field 3 (state); field N is rest[N - 3]
     return comm, rest[0].decode(), int(rest[1]), int(rest[6]), int(rest[19])
 
@@ -74,6 +74,11 @@ def parse_cgroup(data: bytes) -> dict[str, str]:
     return out
 
 
+#: (link name, its path relative to /proc/PID, where the inode starts in its text:
+#: "net:[4026531840]", "pid:[…]" for pid_for_children)
+_NS_PATHS = tuple((name, "ns/" + name, len(name.partition("_")[0]) + 2) for name in NS_LINKS)
+
+
 def read_ns_links(dirfd: int) -> tuple[dict[str, int], bool]:
     """The ns inodes of the process behind ``dirfd``; (links, visible).
 
@@ -81,9 +86,10 @@ def read_ns_links(dirfd: int) -> tuple[dict[str, int], bool]:
     (ptrace access mode check, ptrace(2)) makes the process not visible.
     """
     ns: dict[str, int] = {}
-    for name in NS_LINKS:
+    readlink = os.readlink
+    for name, path, start in _NS_PATHS:
         try:
-            text = os.readlink("ns/" + name, dir_fd=dirfd)
+            text = readlink(path, dir_fd=dirfd)
         except OSError as e:
             if e.errno in (errno.EACCES, errno.EPERM, errno.EINVAL):
                 # EINVAL: not a symlink, which /proc never serves; treat as hidden
@@ -95,37 +101,39 @@ def read_ns_links(dirfd: int) -> tuple[dict[str, int], bool]:
                 continue
             raise
         # "net:[4026531840]"
-        ns[name] = int(text[text.index("[") + 1:-1])
+        ns[name] = int(text[start:-1])
     return ns, True
 
 
-def read_process(pid: int, proc: str = PROC, *, cmdline: bool = True) -> Process:
-    """One process. Raises NoSuchProcess if it is gone (or a zombie-reaped race)."""
+def read_process(pid: int, proc: str = PROC, *, cmdline: bool = True,
+                 cgroups: bool = True) -> Process:
+    """One process. Raises NoSuchProcess if it is gone (or a zombie-reaped race).
+
+    ``cgroups=False`` leaves ``cgroups`` empty (/proc/PID/cgroup unread): for a
+    view that shows no cgroup, such as ``nsscope ls``.
+    """
     from nsscope.host.model import Process
+    return _read_one(Process, pid, proc, cmdline, cgroups)
+
+
+def _read_one(make: type[Process], pid: int, proc: str, cmdline: bool,
+              cgroups: bool) -> Process:
+    # the collector's inner loop; ``make`` is the model's Process, imported once by
+    # the caller (this module does not import the model: see above)
     try:
         dirfd = os.open(f"{proc}/{pid}", _O_DIR)
     except FileNotFoundError:
         raise NoSuchProcess(pid) from None
     try:
         try:
-            uid = os.fstat(dirfd).st_uid
-            comm, state, ppid, flags, starttime = parse_stat(_read_at(dirfd, "stat"))
-            kthread = bool(flags & PF_KTHREAD)
-            args: tuple[str, ...] = ()
-            if cmdline and not kthread:
-                raw = _read_at(dirfd, "cmdline")
-                if raw:
-                    # strip only the terminating NUL: a process that blanked its
-                    # argv (setproctitle) keeps empty args, and lsns shows them
-                    # as trailing spaces
-                    if raw.endswith(b"\0"):
-                        raw = raw[:-1]
-                    args = tuple(a.decode("utf-8", "replace") for a in raw.split(b"\0"))
+            uid, comm, state, ppid, starttime, kthread, args = _details(dirfd, cmdline)
             ns, visible = read_ns_links(dirfd)
-            try:
-                cgroups = parse_cgroup(_read_at(dirfd, "cgroup"))
-            except FileNotFoundError:  # a kernel without cgroups, or a captured tree without it
-                cgroups = {}
+            paths: dict[str, str] = {}
+            if cgroups:
+                try:
+                    paths = parse_cgroup(_read_at(dirfd, "cgroup", 4096))
+                except FileNotFoundError:  # a kernel without cgroups, or a captured tree without it
+                    pass
         except (FileNotFoundError, ProcessLookupError):
             raise NoSuchProcess(pid) from None
         except OSError as e:
@@ -134,17 +142,39 @@ def read_process(pid: int, proc: str = PROC, *, cmdline: bool = True) -> Process
             raise
     finally:
         os.close(dirfd)
-    return Process(pid=pid, ppid=ppid, uid=uid, comm=comm, cmdline=args, state=state,
-                   starttime=starttime, kernel_thread=kthread, ns=ns, cgroups=cgroups,
-                   visible=visible)
+    # every field positionally: a Record built so takes no Python loop (records.py)
+    return make(pid, ppid, uid, comm, args, state, starttime, kthread, ns, paths, visible)
 
 
-def read_processes(proc: str = PROC) -> dict[int, Process]:
-    """Every process that still exists by the time it is read."""
+def _details(dirfd: int, cmdline: bool = True
+             ) -> tuple[int, str, str, int, int, bool, tuple[str, ...]]:
+    """(uid, comm, state, ppid, starttime, kernel thread, argv) of the process behind
+    ``dirfd``: its owner, /proc/PID/stat and /proc/PID/cmdline."""
+    uid = os.fstat(dirfd).st_uid
+    # stat is one short line; an argv is usually short too: 4 KiB first (a 64 KiB
+    # buffer per read costs more than the read on this path)
+    comm, state, ppid, flags, starttime = parse_stat(_read_at(dirfd, "stat", 4096))
+    kthread = bool(flags & PF_KTHREAD)
+    args: tuple[str, ...] = ()
+    if cmdline and not kthread:
+        raw = _read_at(dirfd, "cmdline", 4096)
+        if raw:
+            # strip only the terminating NUL: a process that blanked its argv
+            # (setproctitle) keeps empty args, and lsns shows them as trailing spaces
+            if raw.endswith(b"\0"):
+                raw = raw[:-1]
+            args = tuple(a.decode("utf-8", "replace") for a in raw.split(b"\0"))
+    return uid, comm, state, ppid, starttime, kthread, args
+
+
+def read_processes(proc: str = PROC, *, cgroups: bool = True) -> dict[int, Process]:
+    """Every process that still exists by the time it is read (``cgroups``: as in
+    ``read_process``)."""
+    from nsscope.host.model import Process
     out: dict[int, Process] = {}
     for pid in list_pids(proc):
         try:
-            out[pid] = read_process(pid, proc)
+            out[pid] = _read_one(Process, pid, proc, True, cgroups)
         except NoSuchProcess:
             continue  # exited mid-walk: normal
         except (ValueError, IndexError):
@@ -152,6 +182,45 @@ def read_processes(proc: str = PROC) -> dict[int, Process]:
         except OSError:
             continue  # EACCES on a hardened /proc (hidepid=), EIO on a dying task
     return out
+
+
+def read_leaders(proc: str = PROC) -> tuple[dict[int, Process], dict[int, dict[str, int]]]:
+    """(leaders, links): the namespace links of every process (pid -> links, as
+    ``Process.ns``), and whole records only of the processes a namespace list
+    shows: each namespace's first member (the lowest pid, as lsns shows it), pids
+    1 and 2 (host_namespaces' witnesses) and every process whose links the
+    kernel refused (listed as hidden). For ``nsscope ls`` on a host of thousands
+    of processes that share a few namespaces: a process that leads none costs its
+    ten links only, not its stat, cmdline and owner (``cgroups`` are not read)."""
+    from nsscope.host.model import Process
+    leaders: dict[int, Process] = {}
+    links: dict[int, dict[str, int]] = {}
+    seen: set[int] = set()
+    for pid in list_pids(proc):
+        try:
+            dirfd = os.open(f"{proc}/{pid}", _O_DIR)
+        except OSError:
+            continue
+        try:
+            ns, visible = read_ns_links(dirfd)
+            new = [ino for link, ino in ns.items() if link not in _FOR_CHILDREN
+                   and ino not in seen]
+            if new or not visible or pid <= 2:
+                # as read_processes reads it: a process caught exiting is not counted
+                # (a reaped one's links are refused too: proc_ns_readlink, EACCES)
+                uid, comm, state, ppid, starttime, kthread, args = _details(dirfd)
+                leaders[pid] = Process(pid, ppid, uid, comm, args, state, starttime, kthread,
+                                       ns, {}, visible)
+        except (OSError, ValueError, IndexError):
+            continue  # exited mid-walk (ESRCH, ENOENT), a stat line cut short, EIO
+        finally:
+            os.close(dirfd)
+        seen.update(new)
+        links[pid] = ns
+    return leaders, links
+
+
+_FOR_CHILDREN = frozenset(("pid_for_children", "time_for_children"))
 
 
 def parse_pid(text: str) -> int:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import functools
 import pwd
 
+# a plain dict, not functools.lru_cache: functools costs ~3 ms of start-up of
+# every view, and a host has few distinct uids
+_NAMES: dict[int, str] = {}
 
-@functools.lru_cache(maxsize=1024)
+
 def user_name(uid: int) -> str:
     """The name in this host's passwd, else the number (as lsns and ps do)."""
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
+    name = _NAMES.get(uid)
+    if name is None:
+        try:
+            name = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            name = str(uid)
+        _NAMES[uid] = name
+    return name

@@ -6,6 +6,7 @@ from __future__ import annotations
 #: light readers (each must exist: a rename fails here instead of passing vacuously)
 ENTER_PATH = ("nsscope", "nsscope.cli", "nsscope.cli.enter", "nsscope.errors", "nsscope.actions",
               "nsscope.actions.enter", "nsscope.host", "nsscope.host.targets",
+              "nsscope.host.target",
               # a bare PID is checked against containers' names and ids (quick index)
               "nsscope.host.candidates", "nsscope.host.naming", "nsscope.host.runstate",
               "nsscope.records",

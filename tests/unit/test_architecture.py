@@ -25,7 +25,7 @@ MAY_IMPORT = {
     "nsscope.cli": {"nsscope.actions", "nsscope.serve", "nsscope.host", "nsscope.kernel"},
     "nsscope.tui": {"nsscope.host", "nsscope.kernel"},
 }
-LEAVES = {"nsscope", "nsscope.errors", "nsscope.records", "nsscope.printable"}
+LEAVES = {"nsscope", "nsscope.errors", "nsscope.records", "nsscope.printable", "nsscope.jsontext"}
 
 
 def _part(module: str) -> str | None:

@@ -16,30 +16,7 @@ built from the rules.
 
 from __future__ import annotations
 
-from nsscope.errors import NsscopeError
-
-#: uname -m -> docker's name of the native arch (moby seccomp_linux.go: GOARCH via
-#: goToNative); the machines nsscope has a filter for
-NATIVE = {"x86_64": "amd64", "aarch64": "arm64"}
-
-
-class NoFilter(NsscopeError):
-    """No seccomp filter for this machine: run refuses (unless seccomp=unconfined)."""
-
-
-def kernel_version(release: str) -> tuple[int, int]:
-    """"6.18.44-fc" -> (6, 18), as moby's kernel_linux.go parseRelease ("%d.%d")."""
-    major, _, rest = release.partition(".")
-    minor = ""
-    for c in rest:
-        if not c.isdigit():
-            break
-        minor += c
-    try:
-        return int(major), int(minor)
-    except ValueError:
-        raise NoFilter(f"cannot read the kernel version from {release!r}") from None
-
+from nsscope.actions.run.seccomp_machine import kernel_version
 
 def program_for(capabilities, machine: str, release: str) -> bytes:
     """The program for a container whose bounding set is ``capabilities`` (module doc)."""

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import errno
 
-from nsscope.actions.run.seccomp_filter import NATIVE, NoFilter, kernel_version
+from nsscope.actions.run.seccomp_machine import NATIVE, NoFilter, kernel_version
 from nsscope.kernel import seccomp, syscall_numbers
 
 #: the profile's default action: SCMP_ACT_ERRNO with defaultErrnoRet 1

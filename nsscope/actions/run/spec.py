@@ -446,7 +446,7 @@ def from_args(args) -> Spec:
 
     seccomp = "unconfined" if args.privileged else parse_security_opts(args.security_opt or [])
     if seccomp == "default":
-        from nsscope.actions.run.seccomp_filter import NATIVE, NoFilter
+        from nsscope.actions.run.seccomp_machine import NATIVE, NoFilter
         machine = os.uname().machine
         if machine not in NATIVE:
             raise NoFilter(f"nsscope has no seccomp filter for {machine} (only for "

@@ -43,7 +43,8 @@ from nsscope.errors import NoSuchProcess, NsscopeError
 from nsscope.host import cgroups, processes
 from nsscope.host.collector import Roots
 from nsscope.host.model import Cgroup, Hierarchy
-from nsscope.host.targets import Target, check_alive
+from nsscope.host.target import Target
+from nsscope.host.targets import check_alive
 from nsscope.kernel.syscalls import write_file
 
 

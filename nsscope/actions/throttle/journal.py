@@ -25,7 +25,7 @@ from typing import Any
 from nsscope.actions.throttle.placement import Host
 from nsscope.errors import AccessDenied, NoSuchProcess, NsscopeError
 from nsscope.host import processes
-from nsscope.host.targets import Target
+from nsscope.host.target import Target
 
 #: where the originals are recorded (tmpfs: a reboot forgets them, as it forgets the limits)
 STATE_DIR = "/run/nsscope/throttle"

@@ -13,7 +13,7 @@ from nsscope.errors import BadInput, NoSuchProcess, NsscopeError
 from nsscope.host import cgroups, processes
 from nsscope.host.collector import Roots
 from nsscope.host.model import Cgroup, Hierarchy, Process
-from nsscope.host.targets import Target
+from nsscope.host.target import Target
 from nsscope.kernel.abi import PROC
 
 #: the live host's /proc and /sys/fs/cgroup

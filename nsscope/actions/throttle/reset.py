@@ -36,7 +36,7 @@ from nsscope.errors import NsscopeError
 from nsscope.host import cgroups, processes
 from nsscope.host.collector import Roots
 from nsscope.host.model import Hierarchy
-from nsscope.host.targets import Target
+from nsscope.host.target import Target
 from nsscope.kernel.syscalls import write_file
 
 # --- reset ----------------------------------------------------------------------------------

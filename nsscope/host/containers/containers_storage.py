@@ -4,10 +4,10 @@ containers.json in the graph root.
 
 from __future__ import annotations
 
-import json
 import os
 
 from nsscope.host.containers.files import basename, option, read_json
+from nsscope.jsontext import loads as json_loads
 from nsscope.host.containers.info import Info
 from nsscope.host.containers.oci import from_bundle
 from nsscope.host.containers.state_paths import Context
@@ -47,7 +47,7 @@ def from_storage(info: Info, storage: str) -> bool:
             if names and info.name is None:
                 info.name = names[0]
             try:
-                meta = json.loads(rec.get("metadata") or "{}")
+                meta = json_loads(rec.get("metadata") or "{}")
             except ValueError:
                 meta = {}
             info.image = info.image or meta.get("image-name")

@@ -5,11 +5,14 @@ which namespaces a process does not share with the host, nspawn's machine name.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 
 from nsscope.host.containers.files import basename, option
 from nsscope.host.containers.state_paths import Context
 from nsscope.host.model import NS_TYPES, UNIFIED, Process, Snapshot
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 # --- grouping -------------------------------------------------------------------
 

@@ -5,10 +5,13 @@ pod log directories.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 
 from nsscope.host.containers.info import Info
 from nsscope.host.containers.state_paths import Context
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 def from_annotations(info: Info, ann: Mapping[str, str]) -> None:

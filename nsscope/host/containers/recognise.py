@@ -5,9 +5,7 @@ the processes that joined them.
 
 from __future__ import annotations
 
-import re
-
-from nsscope.host.containers.cgroup_names import _HEX64, CgroupMatch, match_cgroup, pod_of_cgroup
+from nsscope.host.containers.cgroup_names import CgroupMatch, is_hex, match_cgroup, pod_of_cgroup
 from nsscope.host.containers.containerd import shim_of
 from nsscope.host.containers.containers_storage import conmon_of
 from nsscope.host.containers.figures import cpu_limit, is_frozen
@@ -40,12 +38,14 @@ def find(snap: Snapshot, proc: str = PROC,
     # 1. cgroup path patterns (docker, containerd, CRI-O, podman, LXC, machined, kubepods)
     groups: dict[tuple[str, str], set[int]] = {}
     matches: dict[tuple[str, str], CgroupMatch] = {}
+    # thousands of processes share a few dozen cgroup paths: each is matched once
+    seen: dict[str, CgroupMatch | None] = {}
     for p in procs.values():
         if p.kernel_thread:
             continue
         best: CgroupMatch | None = None
         for path in p.cgroups.values():
-            m = match_cgroup(path)
+            m = seen[path] if path in seen else seen.setdefault(path, match_cgroup(path))
             if m is not None and (best is None or len(m.path) > len(best.path)):
                 best = m
         if best is not None:
@@ -75,7 +75,7 @@ def find(snap: Snapshot, proc: str = PROC,
         last = path.rsplit("/", 1)[-1]
         if shim is not None:
             runtime = {"moby": "docker", "k8s.io": "containerd"}.get(shim[0], "containerd")
-            key = last if re.fullmatch(_HEX64, last) else shim[1]
+            key = last if is_hex(last, 64) else shim[1]
         else:
             runtime, key = "podman", conmon[0] or last  # type: ignore[index]
         if path == "/":
@@ -156,7 +156,7 @@ def find(snap: Snapshot, proc: str = PROC,
 
 def shorten_id(cid: str) -> str:
     """docker's 12-hex short form for hex ids; names stay whole."""
-    return cid[:12] if re.fullmatch(r"[0-9a-f]{32,}", cid) else cid
+    return cid[:12] if is_hex(cid, at_least=32) else cid
 
 
 def container_record(ctx: Context, info: Info, cg: str | None, pids: set[int]) -> Container:

@@ -4,16 +4,15 @@ and what a snapshot adds to it: the paths running daemons announce (``discover``
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
-from typing import Any
-
 from nsscope.host.containers.files import basename, option, read_json
-from nsscope.host.model import Snapshot
+from nsscope.records import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from nsscope.host.model import Snapshot
 
 
-@dataclass(frozen=True)
-class StatePaths:
+class StatePaths(Record):
     """Where runtimes keep their state; every default is the runtime's own.
 
     Paths a running daemon announces on its command line (dockerd
@@ -56,30 +55,36 @@ class StatePaths:
 
     def under(self, prefix: str) -> StatePaths:
         """The same layout inside a captured tree rooted at ``prefix``."""
-        def re_root(value: Any) -> Any:
+        def re_root(value: str | tuple[str, ...]) -> str | tuple[str, ...]:
             if isinstance(value, tuple):
                 return tuple(prefix.rstrip("/") + v for v in value)
             return prefix.rstrip("/") + value
-        return StatePaths(**{f: re_root(getattr(self, f)) for f in self.__dataclass_fields__})
+        return StatePaths(*(re_root(value) for value in self))  # type: ignore[arg-type]
 
 
 # --- what the snapshot says about runtime state locations -----------------------
 
-@dataclass
 class Context:
-    snap: Snapshot
-    proc: str
-    paths: StatePaths
-    docker_roots: list[str] = field(default_factory=list)
-    lxc_paths: list[str] = field(default_factory=list)
-    children: dict[int, list[int]] = field(default_factory=dict)
-    #: cgroup path -> CPU limit / frozen, read once per find()
-    limits: dict[str, float | None] = field(default_factory=dict)
-    frozen: dict[str, bool] = field(default_factory=dict)
+    """What one ``find()`` learns once and its readers share."""
+
+    __slots__ = ("children", "docker_roots", "frozen", "limits", "lxc_paths", "paths", "proc",
+                 "snap")
+
+    def __init__(self, snap: Snapshot, proc: str, paths: StatePaths) -> None:
+        self.snap = snap
+        self.proc = proc
+        self.paths = paths
+        self.docker_roots: list[str] = list(paths.docker)
+        self.lxc_paths: list[str] = list(paths.lxc)
+        #: ppid -> pids
+        self.children: dict[int, list[int]] = {}
+        #: cgroup path -> CPU limit / frozen, read once per find()
+        self.limits: dict[str, float | None] = {}
+        self.frozen: dict[str, bool] = {}
 
 
 def discover(snap: Snapshot, proc: str, paths: StatePaths) -> Context:
-    ctx = Context(snap, proc, paths, docker_roots=list(paths.docker), lxc_paths=list(paths.lxc))
+    ctx = Context(snap, proc, paths)
     conf = read_json(paths.docker_config)
     if isinstance(conf, dict) and isinstance(conf.get("data-root"), str):
         ctx.docker_roots.append(paths.host(conf["data-root"]))
@@ -96,6 +101,7 @@ def discover(snap: Snapshot, proc: str, paths: StatePaths) -> Context:
         elif p.cmdline[0].startswith("[lxc monitor]"):
             # the monitor retitles itself "[lxc monitor] <lxcpath> <name>"
             # (lxc src/lxc/lxccontainer.c do_lxcapi_start, setproctitle)
+            import re  # only where an lxc monitor runs: re is ~8 ms of `nsscope ps`
             m = re.match(r"^\[lxc monitor\] (.+) (\S+)$", " ".join(p.cmdline))
             if m:
                 ctx.lxc_paths.append(paths.host(m.group(1)))

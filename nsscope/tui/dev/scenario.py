@@ -16,7 +16,6 @@ that second (what `nsscope throttle web 20%` does to a busy container).
 from __future__ import annotations
 
 import random
-from dataclasses import replace
 from pathlib import Path
 
 from nsscope.host import collector
@@ -106,12 +105,12 @@ def frames(fixture: str | Path, seconds: int = 300, throttle_at: int | None = No
             pressure = cpu.pressure
             if pressure is not None and second:
                 add = int(waiting * 1e6 * (1 + rng.uniform(-0.03, 0.03)))
-                pressure = replace(pressure, some_total=pressure.some_total + add,
+                pressure = pressure._replace(some_total=pressure.some_total + add,
                                    full_total=(pressure.full_total or 0) + add,
                                    some_avg10=round(100 * waiting, 2))
             usage = int(got[p] * 1e6) if second else 0
-            cpu = replace(
-                cpu, usage_usec=(cpu.usage_usec or 0) + usage,
+            cpu = cpu._replace(
+                usage_usec=(cpu.usage_usec or 0) + usage,
                 nr_periods=(cpu.nr_periods or 0) + (periods if second else 0),
                 nr_throttled=(cpu.nr_throttled or 0) + (thr_periods if second else 0),
                 # throttled_usec counts this cgroup's own quota only
@@ -120,13 +119,13 @@ def frames(fixture: str | Path, seconds: int = 300, throttle_at: int | None = No
                 quota_usec=None if q is None else int(q * 100000),
                 period_usec=cpu.period_usec or 100000, pressure=pressure)
             state[p] = cpu
-            new_cgs[p] = replace(cg, cpu=cpu)
+            new_cgs[p] = cg._replace(cpu=cpu)
         if host_psi is not None and second:
             host_psi = Pressure(some_avg10=host_psi.some_avg10, some_avg60=host_psi.some_avg60,
                                 some_avg300=host_psi.some_avg300,
                                 some_total=host_psi.some_total + int(0.5e6),
                                 full_avg10=host_psi.full_avg10, full_total=host_psi.full_total)
-        out.append(replace(snap, cgroups=Snapshot.freeze(new_cgs),
-                           uptime=snap.uptime + second, cpu_pressure=host_psi))
+        out.append(snap._replace(cgroups=Snapshot.freeze(new_cgs),
+                                  uptime=snap.uptime + second, cpu_pressure=host_psi))
     return out
 

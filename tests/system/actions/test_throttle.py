@@ -25,7 +25,7 @@ import pytest
 from nsscope.actions import throttle
 from nsscope.errors import NsscopeError
 from nsscope.host import cgroups
-from nsscope.host.targets import Target
+from nsscope.host.target import Target
 
 from support import NSSCOPE, need_tool, need_v2_host, read_file, run_nsscope, write_file
 from support.lab import TOLERANCE, cpu_stat, favour, limit_text, measure, nsscope_dirs, proc_cgroups

@@ -245,7 +245,8 @@ def test_watch_changes_only_the_process_it_resolved(lab):
 
     from nsscope.cli.throttle import Watch
     from nsscope.host.collector import Roots
-    from nsscope.host.targets import Target, resolve
+    from nsscope.host.target import Target
+    from nsscope.host.targets import resolve
 
     pid = lab.spawn(["sleep", "1000"])
     t = resolve(f"pid:{pid}")

@@ -15,6 +15,7 @@ import os
 import pytest
 
 from nsscope.actions.run import seccomp_filter as sf
+from nsscope.actions.run import seccomp_machine as sm
 from nsscope.actions.run import seccomp_profile as sp
 from nsscope.actions.run import spec
 from nsscope.errors import BadInput
@@ -55,7 +56,7 @@ def test_the_rules_are_mobys_default_json():
 def test_the_programs_built_ahead_are_what_the_rules_build():
     assert sp.PROGRAMS_BEGIN + sp.render_programs() + sp.PROGRAMS_END in _source(sf)
     assert sp.rule_caps(sp.RULES) == sf.RULE_CAPS
-    for machine in sf.NATIVE:
+    for machine in sm.NATIVE:
         # and they are used for docker's capabilities, and only for them
         ahead = bytes.fromhex(sf.PROGRAMS[machine])
         assert sp.filter_program(DEFAULT, machine, RELEASE) == ahead
@@ -80,7 +81,7 @@ def _args_for(name: str | None) -> list[tuple[int, ...]]:
     return [()]
 
 
-@pytest.mark.parametrize("machine", sorted(sf.NATIVE))
+@pytest.mark.parametrize("machine", sorted(sm.NATIVE))
 @pytest.mark.parametrize("caps", CAP_SETS, ids=["docker", "none", "sys_admin", "all"])
 def test_every_call_of_every_abi_is_decided_as_libseccomp_decides_it(machine, caps):
     """libseccomp (the host's, 2.5.4 on Debian 12) is given the rules as runc gives
@@ -116,7 +117,7 @@ def test_every_call_of_every_abi_is_decided_as_libseccomp_decides_it(machine, ca
     assert checked > 900
 
 
-@pytest.mark.parametrize("machine", sorted(sf.NATIVE))
+@pytest.mark.parametrize("machine", sorted(sm.NATIVE))
 def test_what_docker_denies_and_what_a_capability_gives_back(machine):
     def decision(caps, abi, name, *args, release=RELEASE):
         program = decode(sp.filter_program(caps, machine, release))
@@ -184,7 +185,7 @@ def test_an_argument_not_known_to_be_32_bits_is_refused(monkeypatch):
 
 
 def test_a_machine_without_a_filter():
-    with pytest.raises(sf.NoFilter, match="seccomp=unconfined"):
+    with pytest.raises(sm.NoFilter, match="seccomp=unconfined"):
         sf.program_for(DEFAULT, "riscv64", RELEASE)
 
 
@@ -204,6 +205,6 @@ def test_security_opt_as_docker_spells_it(monkeypatch):
     # a machine nsscope has no filter for: refused, unless unconfined is asked
     monkeypatch.setattr(os, "uname", lambda: os.uname_result(
         ("Linux", "h", "6.18.0", "#1", "riscv64")))
-    with pytest.raises(sf.NoFilter, match=r"riscv64.*seccomp=unconfined"):
+    with pytest.raises(sm.NoFilter, match=r"riscv64.*seccomp=unconfined"):
         _spec()
     assert _spec("--security-opt", "seccomp=unconfined").seccomp == "unconfined"

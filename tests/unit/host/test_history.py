@@ -74,7 +74,7 @@ def test_snapshot_rates_on_the_v2_capture():
     roots = collector.Roots(proc=str(V2_FIXTURE / "proc"),
                             cgroup=str(V2_FIXTURE / "sys/fs/cgroup"))
     snap = collector.collect(roots, fds=False)
-    later = snap.__class__(**{**snap.__dict__, "uptime": snap.uptime + 2.0})
+    later = snap._replace(uptime=snap.uptime + 2.0)
     r = snapshot_rates(snap, later)
     # every cgroup with cpu figures, nothing moved in "two seconds"
     assert set(r) == {p for p, cg in snap.cgroups.items() if cg.cpu is not None}

@@ -1,0 +1,123 @@
+"""The read-only views on this host as it is (~100 processes) vs `lsns` and the floor.
+
+`nsscope ls`, `nsscope ps` and `nsscope show 1` (the console script users run)
+against `lsns` (the peer of `ls`) and the interpreter floor `python -I -c pass`
+(the venv's interpreter: nsscope cannot start faster than that), round-robin,
+RUNS times each (env BENCH_VIEWS_RUNS, default 40); medians of wall-clock and
+CPU time (user + sys), with ratios to the floor. Goal (issue 16): each view
+within 2.5x the floor. Then where the slowest view's start-up goes: the modules
+that cost most to import (python -X importtime, median self time).
+
+BENCH_VIEWS_BASELINE=DIR adds the same views run from the nsscope package in
+DIR (another checkout: before/after a change), byte-compiled first as this one is.
+"""
+
+from __future__ import annotations
+
+import compileall
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PY = sys.executable
+NSSCOPE = str(Path(PY).with_name("nsscope"))
+RUNS = int(os.environ.get("BENCH_VIEWS_RUNS", "40"))
+GOAL = 2.5
+VIEWS = (("ls",), ("ps",), ("show", "1"))
+
+
+def timed(argv: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the process and its children) of one run."""
+    t = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            os.execvp(argv[0], argv)
+        finally:
+            os._exit(127)
+    _, status, usage = os.wait4(pid, 0)
+    wall = time.perf_counter() - t
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{argv} failed: status {status}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def from_checkout(directory: str, args: tuple[str, ...]) -> list[str]:
+    """The CLI of the nsscope package in ``directory`` (not the installed one)."""
+    code = (f"import sys; sys.path.insert(0, {directory!r}); from nsscope.cli import main; "
+            "sys.exit(main(sys.argv[1:]))")
+    return [PY, "-c", code, *args]
+
+
+def import_breakdown(args: tuple[str, ...], runs: int = 7) -> str:
+    """The modules that cost a view most to import: median self time (ms)."""
+    selfs: dict[str, list[int]] = {}
+    for _ in range(runs):
+        out = subprocess.run([PY, "-X", "importtime", NSSCOPE, *args], capture_output=True,
+                             text=True, check=False)
+        for line in out.stderr.splitlines():
+            if not line.startswith("import time:") or "self [us]" in line:
+                continue
+            own, _, name = line.removeprefix("import time:").split("|")
+            selfs.setdefault(name.strip(), []).append(int(own))
+    top = sorted(((statistics.median(v) / 1000, k) for k, v in selfs.items()), reverse=True)
+    total = sum(ms for ms, _ in top)
+    ours = sum(ms for ms, k in top if k.startswith("nsscope"))
+    return (f"{total:.1f} ms in all ({len(top)} modules; nsscope's own {ours:.1f}); "
+            + ", ".join(f"{name} {ms:.1f}" for ms, name in top[:8]))
+
+
+def main() -> None:
+    # an installed package has its bytecode compiled; the editable tree may not
+    # (PYTHONDONTWRITEBYTECODE): compile it so that no run pays for compiling
+    compileall.compile_dir(str(REPO / "nsscope"), quiet=1)
+    baseline = os.environ.get("BENCH_VIEWS_BASELINE")
+    cmds: dict[str, list[str]] = {"python -I -c pass": [PY, "-I", "-c", "pass"],
+                                  "lsns": ["lsns"]}
+    for view in VIEWS:
+        cmds["nsscope " + " ".join(view)] = [NSSCOPE, *view]
+    if baseline:
+        compileall.compile_dir(str(Path(baseline) / "nsscope"), quiet=1)
+        for view in VIEWS:
+            cmds["  baseline " + " ".join(view)] = from_checkout(baseline, view)
+    walls: dict[str, list[float]] = {k: [] for k in cmds}
+    cpus: dict[str, list[float]] = {k: [] for k in cmds}
+    for argv in cmds.values():  # warm the page cache
+        timed(argv)
+    load = os.getloadavg()[0]
+    for _ in range(RUNS):
+        for name, argv in cmds.items():
+            w, c = timed(argv)
+            walls[name].append(w)
+            cpus[name].append(c)
+    wall = {k: statistics.median(v) * 1000 for k, v in walls.items()}
+    cpu = {k: statistics.median(v) * 1000 for k, v in cpus.items()}
+    floor = "python -I -c pass"
+    procs = sum(1 for name in os.listdir("/proc") if name.isdigit())
+    print(f"{procs} processes; load {load:.2f} before, {os.getloadavg()[0]:.2f} after")
+    print(f"{'command':28} {'wall ms':>8} {'x floor':>8} {'cpu ms':>8} {'x floor':>8}"
+          f"   (median of {RUNS}, round-robin)")
+    for name in cmds:
+        print(f"{name:28} {wall[name]:8.2f} {wall[name] / wall[floor]:8.2f} "
+              f"{cpu[name]:8.2f} {cpu[name] / cpu[floor]:8.2f}")
+    verdicts = []
+    for view in VIEWS:
+        name = "nsscope " + " ".join(view)
+        ratio = wall[name] / wall[floor]
+        verdicts.append(f"{' '.join(view)} {ratio:.2f}x ({wall[name] / wall['lsns']:.2f}x lsns)")
+    worst = max((wall["nsscope " + " ".join(v)] / wall[floor], v) for v in VIEWS)
+    print(f"nsscope / floor: {', '.join(verdicts)} "
+          f"(goal <= {GOAL}x: {'met' if worst[0] <= GOAL else 'NOT met'})")
+    print(f"imports of `nsscope {' '.join(worst[1])}` (self time, median of 7 runs, "
+          f"includes the floor's): {import_breakdown(worst[1])}")
+
+
+if __name__ == "__main__":
+    main()
