@@ -45,7 +45,9 @@ test-v2: bytecode peers peers-v2
 	vm/run.sh vm/pytest-v2.sh $(PYTEST_ARGS)
 
 # re-capture tests/fixtures/cgroup-v2-vm-full (the readers' scene) and
-# tests/fixtures/scene-v2 (the screenshots' host) from scenes built inside the VM
+# tests/fixtures/scene-v2 (the screenshots' host) from scenes built inside the VM;
+# the host scene's images are built first (debootstrap from the Debian mirror, gcc;
+# cached in .vm/hostscene, ~1 GB)
 v2-fixture: $(STAMP)
 	vm/capture-fixture.py
 	vm/capture-fixture.py --scene host
