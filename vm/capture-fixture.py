@@ -29,8 +29,8 @@ namespaces, a bubblewrap sandbox (vm/hostscene/ says how each part is made
 and what is not the real daemon's doing). The images are built on the host
 first (vm/hostscene/images.py, cached in .vm/hostscene). The capture also
 copies the runtimes' state files nsscope reads (under the fixture's prefix:
-var/lib/docker, run/containerd, var/log/pods, ...), cwd/root links, every
-process but the capturing ones (pid 1 and kernel threads included), and a
+var/lib/docker, run/containerd, var/log/pods, ...), every process but the
+capturing ones (pid 1 and kernel threads included), and a
 first reading of every cgroup's cpu.stat 10 s earlier (before/), from which
 nsscope.tui.dev.scenario takes each cgroup's CPU demand.
 Standard library only.
@@ -419,8 +419,6 @@ STATE_TREES = ("var/lib/docker/containers", "run/containerd/io.containerd.runtim
                "var/log/containers", "var/lib/kubelet/pods",
                "var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes", "run/netns",
                "run/docker/netns")
-#: per-process files (PROC_FILES) and links of the host scene
-PROC_LINKS = ("cwd", "root")
 #: what must not appear anywhere in the fixture: this checkout's paths, the
 #: capture tooling's names, the VM harness's share, temporary files, the spec
 #: files handed to ctr (tests/unit/host/test_scene_fixture.py checks the same)
@@ -468,10 +466,11 @@ def read_proc_host(skip: set[int]) -> tuple[dict[str, bytes], dict[str, str]]:
         try:
             for item in PROC_FILES:
                 f[f"{name}/{item}"] = read_bytes(f"/proc/{name}/{item}")
+            # ns/* only: cwd and root would be links to / and to host directories,
+            # which anything walking the checkout (pytest's collection, grep -R)
+            # would follow into this host's own tree
             for link in os.listdir(f"/proc/{name}/ns"):
                 ln[f"{name}/ns/{link}"] = os.readlink(f"/proc/{name}/ns/{link}")
-            for link in PROC_LINKS:
-                ln[f"{name}/{link}"] = os.readlink(f"/proc/{name}/{link}")
         except (FileNotFoundError, ProcessLookupError):
             continue
         files.update(f)
@@ -504,7 +503,11 @@ def read_state() -> tuple[dict[str, bytes], dict[str, str]]:
                                             and os.path.isdir(os.path.join(d, y))):
                 path = os.path.join(d, x)
                 if os.path.islink(path):
-                    links[os.path.join(rel, x)] = os.readlink(path)
+                    # links to files (/var/log/containers/*.log) are kept; links to
+                    # directories (a bundle's work dir) are not: a walk of the
+                    # checkout would follow them into this host's own directories
+                    if not os.path.isdir(path):
+                        links[os.path.join(rel, x)] = os.readlink(path)
                     continue
                 st = os.stat(path)
                 if not stat.S_ISREG(st.st_mode) or st.st_size > 1 << 20:
@@ -570,12 +573,14 @@ went).
 
 Contents:
 - proc/: every other process, kernel threads included (cgroup cmdline comm
-  environ mountinfo stat status; ns/*, cwd and root as symlinks holding the
-  real link text), self/mountinfo, and {top}. The uid of a process is in its
-  status file (git keeps no file owners).
+  environ mountinfo stat status; ns/* as symlinks holding the real link text;
+  not cwd and root, links to / and host directories), self/mountinfo, and
+  {top}. The uid of a process is in its status file (git keeps no file owners).
 - sys/fs/cgroup/: every readable file of every cgroup.
 - {state}: the runtimes' state, as on the host (nsscope reads it through
-  StatePaths().under(<this directory>)).
+  StatePaths().under(<this directory>)); links to files kept, links to
+  directories (bundles' work) and the contents of rootfs and shm mounts not.
+  Empty directories are not kept by git.
 - before/: /proc/uptime and every cgroup's cpu.stat {window:.0f} s before the rest,
   so a replay can take each cgroup's CPU demand from real readings.
 The scene ran {settle:.0f} s before the first reading.

@@ -134,6 +134,14 @@ def test_containers_live_in_their_own_namespaces(snap, by_name):
     assert ns(api.pid, "pid") != ns(pause.pid, "pid")
 
 
+def test_no_link_leads_out_of_the_fixture_into_a_directory():
+    """A captured /proc/PID/root (-> /) or a bundle's work link would take anything
+    walking the checkout (pytest's collection, grep -R) into this host's own tree."""
+    links = [p for p in _files() if os.path.islink(p)]
+    assert links and not [p for p in links if os.path.isdir(p)]
+    assert all("/ns/" in p or p.endswith(".log") for p in links)
+
+
 def test_ns_links_hold_the_real_link_text():
     pattern = re.compile(r"(cgroup|ipc|mnt|net|pid|time|user|uts):\[\d+\]")
     links = [p for p in _files() if "/ns/" in p and os.path.islink(p)]
