@@ -47,17 +47,24 @@ test: bytecode peers
 test-v2: bytecode peers peers-v2
 	vm/run.sh vm/pytest-v2.sh $(PYTEST_ARGS)
 
-# re-capture tests/fixtures/cgroup-v2-vm-full from a scene built inside the VM
+# re-capture tests/fixtures/cgroup-v2-vm-full (the readers' scene) and
+# tests/fixtures/scene-v2 (the screenshots' host) from scenes built inside the VM;
+# the host scene's images are built first (debootstrap from the Debian mirror, gcc;
+# cached in .vm/hostscene, ~1 GB)
 v2-fixture: $(STAMP)
 	vm/capture-fixture.py
+	vm/capture-fixture.py --scene host
 
 bench: bytecode peers-bench
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 # SVGs of the TUI (each view, and a throttle taking effect) from a fixed scenario
-# replaying tests/fixtures/cgroup-v2-vm: the same on every machine, never /proc
+# replaying tests/fixtures/scene-v2 (a host with docker containers, a pod and a
+# sandbox, captured in the VM: vm/capture-fixture.py --scene host): the same on
+# every machine, never /proc
+SCREENSHOT_FIXTURE := tests/fixtures/scene-v2
 screenshots: $(STAMP)
-	$(PY) -m nsscope.tui.dev.screenshots tests/fixtures/cgroup-v2-vm screenshots
+	$(PY) -m nsscope.tui.dev.screenshots $(SCREENSHOT_FIXTURE) screenshots
 
 # the exec helper of run and enter (nsscope/kernel/exeseal.c -> the bytes in nsscope/kernel/exeseal.py);
 # needs gcc and gcc-aarch64-linux-gnu (apt-get install gcc-aarch64-linux-gnu); reproducible:

@@ -1,24 +1,35 @@
 """A fixed scenario for screenshots and snapshot tests: five minutes of a captured host.
 
-The capture (tests/fixtures/cgroup-v2-vm: a cgroup-v2 VM with a docker-style
-scope limited to 20 % and a kubepods-style pod limited to 50 %, each running
-a busy process) is one instant. The frames here replay it for ``seconds``
-seconds: every second each busy cgroup's counters advance the way CFS
-bandwidth control advances them (Documentation/scheduler/sched-bwc.rst) —
-usage at most quota per period, every period throttled while demand exceeds
-the quota, throttled time the demand the quota refused — with a seeded
-jitter, so the pictures are the same on every run and never read /proc.
+A capture (tests/fixtures/scene-v2: a host with docker containers, a
+Kubernetes pod and a sandbox, one container held to 20 %; or
+tests/fixtures/cgroup-v2-vm: a docker-style scope limited to 20 % and a
+kubepods-style pod limited to 50 %, each running a busy process) is one
+instant. The frames here replay it for ``seconds`` seconds: every second each
+cgroup's counters advance the way CFS bandwidth control advances them
+(Documentation/scheduler/sched-bwc.rst) — usage at most quota per period,
+every period throttled while demand exceeds the quota, throttled time the
+demand the quota refused — with a seeded jitter, so the pictures are the same
+on every run and never read /proc.
 
-``throttle_at``: the docker scope starts unlimited and gets its 20 % quota at
-that second (what `nsscope throttle web 20%` does to a busy container).
+What each cgroup's own processes demand comes from the capture where it holds
+two readings (``before/``: every cgroup's cpu.stat some seconds earlier): the
+CPU they used over that window plus what their own quota refused them. A
+capture without them uses the ``DEMAND`` table (busy loops in the docker and
+containerd scopes).
+
+``throttle_at``: the throttled docker scope starts unlimited and gets its
+quota at that second (what `nsscope throttle batch 20%` does to a busy
+container).
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from pathlib import Path
 
 from nsscope.host import collector
+from nsscope.host.containers import StatePaths
 from nsscope.host.model import Cgroup, Pressure, Snapshot
 
 #: CPUs each cgroup's own processes want (the capture's busy loops)
@@ -27,9 +38,69 @@ PERIODS_PER_SECOND = 10  # cpu.max period 100000 µs
 
 
 def base(fixture: str | Path) -> Snapshot:
+    """The capture as one snapshot: its /proc, cgroups and runtime state (the
+    state under the fixture's prefix, never this host's /var/lib/docker)."""
     fixture = Path(fixture)
-    roots = collector.Roots(proc=str(fixture / "proc"), cgroup=str(fixture / "sys/fs/cgroup"))
-    return collector.collect(roots, fds=False)
+    roots = collector.Roots(proc=str(fixture / "proc"), cgroup=str(fixture / "sys/fs/cgroup"),
+                            state=StatePaths().under(str(fixture)))
+    snap = collector.collect(roots, fds=False)
+    # a checkout keeps no file owners: the uid of /proc/PID is in its status
+    # ("Uid:" real, effective, …), as the capture read it
+    procs = {}
+    for pid, p in snap.processes.items():
+        uid = _status_uid(fixture / "proc" / str(pid) / "status")
+        procs[pid] = p if uid is None or uid == p.uid else p._replace(uid=uid)
+    return snap._replace(processes=Snapshot.freeze(procs))
+
+
+def _status_uid(path: Path) -> int | None:
+    try:
+        for line in path.read_text().splitlines():
+            if line.startswith("Uid:"):
+                return int(line.split()[2])  # the effective uid, what /proc/PID is owned by
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def measured_demand(fixture: str | Path, snap: Snapshot) -> dict[str, float] | None:
+    """CPUs each cgroup's own processes want, from the capture's two readings
+    (before/…/cpu.stat and the final one): own usage over the window, plus what
+    the cgroup's own quota refused it (throttled_usec). None without before/."""
+    before = Path(fixture) / "before"
+    if not before.is_dir():
+        return None
+    try:
+        t0 = float((before / "proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    dt = snap.uptime - t0
+    if dt <= 0:
+        return None
+    used: dict[str, float] = {}
+    refused: dict[str, float] = {}
+    for path, cg in snap.cgroups.items():
+        if cg.cpu is None:
+            continue
+        rel = "" if path == "/" else path
+        try:
+            text = (before / f"sys/fs/cgroup{rel}/cpu.stat").read_text()
+        except OSError:
+            continue
+        # "usage_usec 1234\n…" (cgroup-v2.rst, flat keyed)
+        old = {k: int(v) for k, v in (line.split() for line in text.splitlines() if line)}
+        used[path] = max(0.0, ((cg.cpu.usage_usec or 0) - old.get("usage_usec", 0)) / 1e6 / dt)
+        if cg.cpu.quota_usec is not None:
+            refused[path] = max(0.0, ((cg.cpu.throttled_usec or 0)
+                                      - old.get("throttled_usec", 0)) / 1e6 / dt)
+    own: dict[str, float] = {}
+    for path in snap.cgroups:
+        if path not in used:
+            continue
+        kids = sum(used.get(c, 0.0) for c, k in snap.cgroups.items() if k.parent_path == path)
+        has_procs = any(p.cgroup_for("cpu") == path for p in snap.processes.values())
+        own[path] = max(0.0, used[path] - kids) + (refused.get(path, 0.0) if has_procs else 0.0)
+    return own
 
 
 def _demand(path: str) -> float:
@@ -61,11 +132,17 @@ def _give(p: str, share: float, children: dict[str, list[str]], own: dict[str, f
 
 
 def frames(fixture: str | Path, seconds: int = 300, throttle_at: int | None = None,
-           seed: int = 8) -> list[Snapshot]:
+           seed: int = 8, demand: Mapping[str, float] | None = None) -> list[Snapshot]:
     snap = base(fixture)
     rng = random.Random(seed)
     cgs = dict(snap.cgroups)
-    docker = next(p for p in cgs if p.rsplit("/", 1)[-1].startswith("docker-"))
+    if demand is None:
+        demand = measured_demand(fixture, snap)
+    dockers = [p for p in cgs if p.rsplit("/", 1)[-1].startswith("docker-")]
+    # the scope `throttle_at` limits: the docker one with a quota (the capture's
+    # throttled container), else the first
+    docker = next((p for p in dockers if (cpu := cgs[p].cpu) is not None
+                   and cpu.quota_usec is not None), dockers[0])
     docker_cpu = cgs[docker].cpu
     docker_quota = docker_cpu.quota_usec if docker_cpu is not None else None
     children: dict[str, list[str]] = {}
@@ -83,7 +160,8 @@ def frames(fixture: str | Path, seconds: int = 300, throttle_at: int | None = No
                 q = None if second < throttle_at else (docker_quota or 20000) / 100000
             quotas[p] = q
 
-        own = {p: _demand(p) * (1.0 + rng.uniform(-0.02, 0.02)) for p in sorted(cgs)}
+        own = {p: (_demand(p) if demand is None else demand.get(p, 0.0))
+               * (1.0 + rng.uniform(-0.02, 0.02)) for p in sorted(cgs)}
         wanted: dict[str, float] = {}
         _want("/", children, own, wanted)
         got: dict[str, float] = {}

@@ -2,9 +2,11 @@
 
     python -m nsscope.tui.dev.screenshots FIXTURE OUTDIR
 
-FIXTURE is a captured tree (tests/fixtures/cgroup-v2-vm); ``scenario``
-replays it for five minutes, so the pictures never depend on this host. The
-snapshot tests (tests/test_tui_snapshots.py) drive the same scenes.
+FIXTURE is a captured tree (`make screenshots`: tests/fixtures/scene-v2, a host
+with docker containers, a pod and a sandbox); ``scenario`` replays it for five
+minutes, so the pictures never depend on this host. The snapshot tests
+(tests/tui/test_tui_snapshots.py) drive the same scenes on
+tests/fixtures/cgroup-v2-vm.
 """
 
 from __future__ import annotations
@@ -98,10 +100,33 @@ async def containers(pilot: Pilot) -> None:
                  expand=lambda e: e.ref.kind == "runtime")
 
 
+def _shared_net(frame: Frame) -> int | None:
+    """The net namespace most containers share (a pod's: its sandbox and its
+    containers), if two or more share one."""
+    count: dict[int, int] = {}
+    for c in frame.containers:
+        p = frame.process(c.pid) if c.pid is not None else None
+        ino = p.ns.get("net") if p is not None else None
+        if ino is not None and ino != frame.snapshot.host_ns.get("net"):
+            count[ino] = count.get(ino, 0) + 1
+    best = max(count, key=lambda ino: (count[ino], -ino), default=None)
+    return best if best is not None and count[best] >= 2 else None
+
+
+def _net(frame: Frame, e: Entry) -> bool:
+    """A pod's shared net namespace where there is one, else the first net namespace."""
+    if e.ref.kind != "namespace" or not e.label.plain.startswith("net"):
+        return False
+    shared = _shared_net(frame)
+    return shared is None or e.ref.ident == shared
+
+
 async def namespaces(pilot: Pilot) -> None:
-    await select(pilot, "namespaces",
-                 lambda f, e: e.ref.kind == "namespace" and e.label.plain.startswith("net"),
-                 expand=lambda e: e.ref.kind == "namespace" and e.label.plain.startswith("user"))
+    # user namespaces, and the group of namespaces whose owner a captured tree
+    # cannot tell (NS_GET_USERNS needs the live namespace), where a pod's is
+    await select(pilot, "namespaces", _net,
+                 expand=lambda e: (e.ref.kind == "namespace" and e.label.plain.startswith("user"))
+                 or e.ref == ("group", "unowned"))
 
 
 async def cgroups(pilot: Pilot) -> None:
