@@ -58,7 +58,7 @@ import sys
 from nsscope.host import mountinfo
 from nsscope.kernel import exeseal, syscalls, tty
 from nsscope.errors import AccessDenied, NoSuchProcess, NsscopeError
-from nsscope.host.processes import parse_cgroup, parse_stat, read_ns_links
+from nsscope.host.processes import parse_cgroup, parse_stat, read_at, read_ns_links
 from nsscope.kernel.abi import CGROUP_ROOT, CLONE_FLAGS, NS_TYPES, PF_KTHREAD, PROC
 from nsscope.host.target import Target
 
@@ -104,7 +104,7 @@ class CannotEnter(NsscopeError):
 class Request:
     """What ``nsscope enter`` was asked to do (read-only once made).
 
-    A plain class, like ``Identity`` and ``Plan``: the enter path keeps clear of
+    A plain class, like ``Identity`` and ``Entry``: the enter path keeps clear of
     the typing and dataclasses modules, whose import alone costs a fifth of the
     interpreter's start-up (bench/bench_enter.py).
     """
@@ -154,7 +154,7 @@ class Identity:
         self.groups = groups
 
 
-class Plan:
+class Entry:
     """Everything ``prepare`` found and opened; ``join`` and ``_become`` only use it."""
 
     def __init__(self, target: Target, request: Request, pidfd: int | None,
@@ -214,19 +214,6 @@ class Plan:
         self.dirfd = -1
 
 
-def _read_at(dirfd: int, name: str) -> bytes:
-    fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dirfd)
-    try:
-        chunks: list[bytes] = []
-        while True:
-            data = os.read(fd, 65536)
-            if not data:
-                return b"".join(chunks)
-            chunks.append(data)
-    finally:
-        os.close(fd)
-
-
 def _status(data: bytes) -> dict[str, str]:
     out = {}
     for line in data.decode("utf-8", "replace").splitlines():
@@ -258,7 +245,7 @@ def _fail_for(e: OSError, target: Target, what: str) -> NsscopeError:
     return CannotEnter(f"cannot read {what} of process {target.pid}: {e.strerror}")
 
 
-def _check_same_process(plan: Plan) -> None:
+def _check_same_process(plan: Entry) -> None:
     """The process behind the pidfd and the /proc dirfd is the one that was resolved.
 
     While the pidfd's process is not reaped its pid cannot be reused, so what
@@ -267,7 +254,7 @@ def _check_same_process(plan: Plan) -> None:
     """
     target = plan.target
     try:
-        stat = _read_at(plan.dirfd, "stat")
+        stat = read_at(plan.dirfd, "stat")
     except OSError as e:
         raise _fail_for(e, target, "stat") from None
     starttime = parse_stat(stat)[4]
@@ -313,7 +300,7 @@ def _own_status(proc: str) -> dict[str, str]:
 
 
 def prepare(target: Target, request: Request, *, proc: str = PROC,
-            cgroup_root: str = CGROUP_ROOT, pidfd_setns: bool | None = None) -> Plan:
+            cgroup_root: str = CGROUP_ROOT, pidfd_setns: bool | None = None) -> Entry:
     """Check the target and open everything the join needs; nothing is changed yet.
 
     ``pidfd_setns``: join with one setns(pidfd) (default: when the kernel can, >= 5.8),
@@ -326,7 +313,7 @@ def prepare(target: Target, request: Request, *, proc: str = PROC,
         # setns(2): EINVAL for mnt and user namespaces in a multithreaded process
         raise CannotEnter("nsscope enter must run single-threaded")
     pidfd, dirfd = _open_target(target, proc)
-    plan = Plan(target=target, request=request, pidfd=pidfd, dirfd=dirfd)
+    plan = Entry(target=target, request=request, pidfd=pidfd, dirfd=dirfd)
     try:
         _check_same_process(plan)
         _prepare(plan, request, proc, cgroup_root, pidfd_setns)
@@ -342,13 +329,13 @@ def prepare(target: Target, request: Request, *, proc: str = PROC,
     return plan
 
 
-def _prepare(plan: Plan, request: Request, proc: str, cgroup_root: str,
+def _prepare(plan: Entry, request: Request, proc: str, cgroup_root: str,
              pidfd_setns: bool | None) -> None:
     target, dirfd = plan.target, plan.dirfd
     pid = target.pid
     try:
-        comm, state, _, flags, _ = parse_stat(_read_at(dirfd, "stat"))
-        status = _status(_read_at(dirfd, "status"))
+        comm, state, _, flags, _ = parse_stat(read_at(dirfd, "stat"))
+        status = _status(read_at(dirfd, "status"))
     except OSError as e:
         raise _fail_for(e, target, "status") from None
     if flags & PF_KTHREAD:
@@ -407,10 +394,10 @@ def _prepare(plan: Plan, request: Request, proc: str, cgroup_root: str,
         plan.identity = None
     else:
         try:
-            uid_map = _read_at(dirfd, "uid_map").decode() if joins_user else ""
-            gid_map = _read_at(dirfd, "gid_map").decode() if joins_user else ""
+            uid_map = read_at(dirfd, "uid_map").decode() if joins_user else ""
+            gid_map = read_at(dirfd, "gid_map").decode() if joins_user else ""
             if joins_user:
-                plan.setgroups_allowed = _read_at(dirfd, "setgroups").strip() == b"allow"
+                plan.setgroups_allowed = read_at(dirfd, "setgroups").strip() == b"allow"
         except OSError as e:
             raise _fail_for(e, target, "uid_map") from None
         if request.uid is None:
@@ -420,7 +407,7 @@ def _prepare(plan: Plan, request: Request, proc: str, cgroup_root: str,
         plan.no_new_privs = status.get("NoNewPrivs", "0") == "1"
     if request.env:
         try:
-            raw = _read_at(dirfd, "environ")
+            raw = read_at(dirfd, "environ")
         except OSError as e:
             raise _fail_for(e, target, "environ") from None
         env = {}
@@ -453,7 +440,7 @@ def _identity(status: dict[str, str], uid_map: str, gid_map: str, joins_user: bo
     return Identity(uids=uids, gids=gids, groups=tuple(groups))  # type: ignore[arg-type]
 
 
-def _open_ns_fds(plan: Plan) -> None:
+def _open_ns_fds(plan: Entry) -> None:
     """Open every /proc/PID/ns/TYPE to join before the first setns, through the
     pinned /proc/PID (a reused pid then fails instead of naming another process)."""
     for t in plan.types:
@@ -463,7 +450,7 @@ def _open_ns_fds(plan: Plan) -> None:
             raise _fail_for(e, plan.target, f"ns/{t}") from None
 
 
-def _open_dir(plan: Plan, where: str | None, link: str) -> int | None:
+def _open_dir(plan: Entry, where: str | None, link: str) -> int | None:
     """An O_PATH fd on the target's root/cwd ("") or on a caller-side directory."""
     if where is None:
         return None
@@ -477,11 +464,11 @@ def _open_dir(plan: Plan, where: str | None, link: str) -> int | None:
         raise CannotEnter(f"cannot open {where}: {e.strerror}") from None
 
 
-def _open_cgroups(plan: Plan, proc: str, cgroup_root: str) -> list[tuple[str, int]]:
+def _open_cgroups(plan: Entry, proc: str, cgroup_root: str) -> list[tuple[str, int]]:
     """tasks (v1) or cgroup.procs (v2, see move_to_cgroups) of each of the target's
     cgroups that is not already ours, opened for writing before anything changes."""
     try:
-        theirs = parse_cgroup(_read_at(plan.dirfd, "cgroup"))
+        theirs = parse_cgroup(read_at(plan.dirfd, "cgroup"))
     except FileNotFoundError:
         return []  # a kernel without cgroups
     except OSError as e:
@@ -521,7 +508,7 @@ def _open_cgroups(plan: Plan, proc: str, cgroup_root: str) -> list[tuple[str, in
 
 # --- step 2: join ----------------------------------------------------------------
 
-def _setns_error(e: OSError, plan: Plan, types: Sequence[str]) -> NsscopeError:
+def _setns_error(e: OSError, plan: Entry, types: Sequence[str]) -> NsscopeError:
     pid = plan.target.pid
     names = "+".join(types)
     if e.errno == errno.ESRCH:
@@ -534,7 +521,7 @@ def _setns_error(e: OSError, plan: Plan, types: Sequence[str]) -> NsscopeError:
                        f"{os.strerror(e.errno or 0)}")
 
 
-def _setns_each(plan: Plan) -> None:
+def _setns_each(plan: Entry) -> None:
     """One setns per fd opened in ``prepare``. Unprivileged, the user namespace comes
     first: joining it grants the capabilities the others need (user_namespaces(7)).
     Privileged, it comes last, as with nsenter: once in a child user namespace, the
@@ -550,7 +537,7 @@ def _setns_each(plan: Plan) -> None:
             raise _setns_error(e, plan, [t]) from None
 
 
-def move_to_cgroups(plan: Plan) -> None:
+def move_to_cgroups(plan: Entry) -> None:
     """Move this (single-threaded) process into the target's cgroups: "0", itself,
     into each file ``prepare`` opened, ``tasks`` of a v1 hierarchy and
     ``cgroup.procs`` of v2.
@@ -575,7 +562,7 @@ def move_to_cgroups(plan: Plan) -> None:
             raise CannotEnter(f"cannot join cgroup {name}: {e.strerror}") from None
 
 
-def join(plan: Plan) -> None:
+def join(plan: Entry) -> None:
     """Into the target's namespaces, root and working directory."""
     if plan.ns_fds:
         _setns_each(plan)
@@ -741,7 +728,7 @@ def _member_groups(name: str) -> list[int]:
     return out
 
 
-def _credentials(plan: Plan) -> tuple[Identity | None, tuple[str, int, str, str] | None]:
+def _credentials(plan: Entry) -> tuple[Identity | None, tuple[str, int, str, str] | None]:
     """(ids to take or None to keep ours, the passwd entry of the uid CMD runs as)."""
     request = plan.request
     if request.privileged:
@@ -761,7 +748,7 @@ def _credentials(plan: Plan) -> tuple[Identity | None, tuple[str, int, str, str]
     return plan.identity, _passwd(plan.identity.uids[0])
 
 
-def _take_credentials(plan: Plan, ident: Identity | None) -> None:
+def _take_credentials(plan: Entry, ident: Identity | None) -> None:
     """The target's bounding set and no_new_privs, then its groups, gid and uid."""
     if plan.bounding is not None:
         for cap in range(plan.cap_last_cap + 1):
@@ -793,7 +780,7 @@ def _take_credentials(plan: Plan, ident: Identity | None) -> None:
             pass  # before 4.3 there are no ambient capabilities
 
 
-def _environment(plan: Plan, entry: tuple[str, int, str, str] | None) -> dict[bytes, bytes]:
+def _environment(plan: Entry, entry: tuple[str, int, str, str] | None) -> dict[bytes, bytes]:
     if plan.environ is not None:
         return plan.environ
     term = os.environb.get(b"TERM", b"dumb")
@@ -831,7 +818,7 @@ def _die(message: str, status: int) -> NoReturn:
         os._exit(status)
 
 
-def _become(plan: Plan, old_mask: set | None = None) -> NoReturn:
+def _become(plan: Entry, old_mask: set | None = None) -> NoReturn:
     """Become CMD: the target's user, a clean environment, fds 0-2 only. Never returns."""
     try:
         ident, entry = _credentials(plan)

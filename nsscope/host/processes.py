@@ -34,7 +34,10 @@ def list_pids(proc: str = PROC) -> list[int]:
     return pids
 
 
-def _read_at(dirfd: int, name: str, size: int = 65536) -> bytes:
+def read_at(dirfd: int, name: str, size: int = 65536) -> bytes:
+    """The whole file ``name`` under the directory ``dirfd`` (a /proc/PID dirfd: every
+    read names the same process, whatever happens to its pid meanwhile); one read(2)
+    for the usual small file."""
     fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dirfd)
     try:
         data = os.read(fd, size)
@@ -131,7 +134,7 @@ def _read_one(make: type[Process], pid: int, proc: str, cmdline: bool,
             paths: dict[str, str] = {}
             if cgroups:
                 try:
-                    paths = parse_cgroup(_read_at(dirfd, "cgroup", 4096))
+                    paths = parse_cgroup(read_at(dirfd, "cgroup", 4096))
                 except FileNotFoundError:  # a kernel without cgroups, or a captured tree without it
                     pass
         except (FileNotFoundError, ProcessLookupError):
@@ -153,11 +156,11 @@ def _details(dirfd: int, cmdline: bool = True
     uid = os.fstat(dirfd).st_uid
     # stat is one short line; an argv is usually short too: 4 KiB first (a 64 KiB
     # buffer per read costs more than the read on this path)
-    comm, state, ppid, flags, starttime = parse_stat(_read_at(dirfd, "stat", 4096))
+    comm, state, ppid, flags, starttime = parse_stat(read_at(dirfd, "stat", 4096))
     kthread = bool(flags & PF_KTHREAD)
     args: tuple[str, ...] = ()
     if cmdline and not kthread:
-        raw = _read_at(dirfd, "cmdline", 4096)
+        raw = read_at(dirfd, "cmdline", 4096)
         if raw:
             # strip only the terminating NUL: a process that blanked its argv
             # (setproctitle) keeps empty args, and lsns shows them as trailing spaces

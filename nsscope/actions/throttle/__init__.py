@@ -48,12 +48,12 @@ from nsscope.actions.throttle.limit import (
                                             stepped,
 )
 from nsscope.actions.throttle.outcome import FileChange, Outcome
-from nsscope.actions.throttle.placement import PARENT, Host, Plan, host, plan
+from nsscope.actions.throttle.placement import PARENT, Host, Placement, host, plan
 from nsscope.actions.throttle.reset import ChangedSince, prune, reset
 from nsscope.actions.throttle.systemd import systemd_booted
 
 __all__ = ["DEFAULT_PERIOD_USEC", "MAX_PERIOD_USEC", "MIN_PERIOD_USEC", "MIN_QUOTA_USEC", "PARENT",
-           "STATE_DIR", "ChangedSince", "FileChange", "Host", "Limit", "Outcome", "Plan",
+           "STATE_DIR", "ChangedSince", "FileChange", "Host", "Limit", "Outcome", "Placement",
            "Record", "apply",
            "current_limit", "format_usec", "host", "host_cpus", "limited_cgroup", "locked",
            "parse_limit", "parse_period", "plan", "prune", "record_for", "records", "reset",

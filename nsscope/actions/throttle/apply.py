@@ -28,7 +28,7 @@ from nsscope.actions.throttle.placement import (
     LIVE,
     PARENT,
     Host,
-    Plan,
+    Placement,
     ancestors,
     hierarchies_of,
     host,
@@ -99,7 +99,7 @@ def _nothing_to_lift(target: Target, hst: Host, roots: Roots) -> Outcome | None:
                    limit=Limit(None))
 
 
-def _first(p: Plan, target: Target, limit: Limit, hst: Host, *, roots: Roots,
+def _first(p: Placement, target: Target, limit: Limit, hst: Host, *, roots: Roots,
            state_dir: str, notes: list[str]) -> Outcome:
     rec = Record(cgroup=p.cgroup, version=hst.version, hierarchy=hst.cpu.key,
                  target=Origin(pid=target.pid, starttime=target.starttime,
@@ -195,7 +195,7 @@ def _set(d: str, version: int, limit: Limit, unit: str | None, notes: list[str])
     return "file"
 
 
-def _move_in(p: Plan, hst: Host, rec: Record, state_dir: str,
+def _move_in(p: Placement, hst: Host, rec: Record, state_dir: str,
              notes: list[str]) -> tuple[int, ...]:
     """Move each pid of the plan into its destination, in every hierarchy where it is
     where the target was (a process elsewhere in a companion hierarchy stays there)."""
@@ -260,7 +260,7 @@ def _reapply(rec: Record, target: Target, limit: Limit, hst: Host, *, tree: bool
         if old is not None:
             members = set(cgroups.read_procs(hst.dir(old)))
             kids = [k for k in processes.descendants(target.pid, roots.proc) if k in members]
-            p = Plan(cgroup=cgroup, move=tuple(kids), origins=origins(kids, hst, roots.proc),
+            p = Placement(cgroup=cgroup, move=tuple(kids), origins=origins(kids, hst, roots.proc),
                      reason="", dests=dict(rec.placed))
             moved = _move_in(p, hst, rec, state_dir, notes)
     changes = tuple(FileChange(f"{d}/{n}", before[n].strip(), rec.written[n].strip())

@@ -1,5 +1,5 @@
 """Where a limit goes: the host's cpu hierarchy and its companions, and the
-``Plan`` for one target (limit its cgroup in place, or move it into a new
+``Placement`` for one target (limit its cgroup in place, or move it into a new
 ``/nsscope/throttle-<pid>`` cgroup; on v2 the no-internal-process rule).
 """
 
@@ -74,7 +74,7 @@ def host(roots: Roots = LIVE) -> Host:
 
 
 @dataclass(frozen=True)
-class Plan:
+class Placement:
     cgroup: str
     #: pids to move into ``cgroup`` (empty: limit it in place)
     move: tuple[int, ...]
@@ -198,7 +198,7 @@ def _v2_limits_left(hst: Host, path: str, limit: Limit | None) -> list[str]:
 
 def plan(target: Target, hst: Host, *, tree: bool = False, roots: Roots = LIVE,
          systemd_dir: str = SYSTEMD_DIR, own_ok: bool = True, force: bool = False,
-         limit: Limit | None = None) -> Plan:
+         limit: Limit | None = None) -> Placement:
     """Which cgroup to limit for ``target`` (reads only).
 
     A process that shares its cgroup with others is moved into a new cgroup
@@ -289,7 +289,7 @@ def plan(target: Target, hst: Host, *, tree: bool = False, roots: Roots = LIVE,
                                          "instead")
         enable = tuple(need)
     unit = unit_of(cgroup) if not move and systemd_booted(systemd_dir) else None
-    return Plan(cgroup=cgroup, move=move, origins=origins(list(move), hst, roots.proc),
+    return Placement(cgroup=cgroup, move=move, origins=origins(list(move), hst, roots.proc),
                 reason=reason, enable=enable, unit=unit, dests=dests)
 
 def hierarchies_of(hst: Host) -> tuple[Hierarchy, ...]:
