@@ -19,7 +19,7 @@ TREE = FIXTURES / "cgroup-v2-vm-full"
 #: other parts need (socket for netns ids, subprocess, threads, the TUI)
 HEAVY = {"argparse", "re", "json", "enum", "typing", "dataclasses", "inspect", "collections",
          "functools", "shutil", "gettext", "locale", "socket", "subprocess", "threading",
-         "textual", "nsscope.kernel.rtnetlink", "nsscope.host.containers.recognise"}
+         "textual", "psutil", "nsscope.kernel.rtnetlink", "nsscope.host.containers.recognise"}
 
 
 def _imported(*argv: str) -> set[str]:
