@@ -1,5 +1,5 @@
 """``CgroupReader``: the figures of chosen cgroups, read again and again through kept
-descriptors (``nsscope serve``'s scrapes).
+descriptors (``nsscope serve``'s scrapes; kept_files.KeptFiles).
 
 ``cgroups.build`` walks every hierarchy and reads every cgroup: on a v1 host with
 ten hierarchies and a hundred containers that is some two thousand directories
@@ -15,9 +15,7 @@ cgroups no longer asked for are closed.
 
 from __future__ import annotations
 
-import os
-import resource
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from nsscope.host.cgroups import (
     cpu_v1,
@@ -28,90 +26,11 @@ from nsscope.host.cgroups import (
     memory_v1,
     memory_v2,
     parse_cpu_max,
-    read_fd,
     with_unified,
 )
+from nsscope.host.kept_files import KeptFiles
 from nsscope.host.model import Cgroup, CpuStats, Hierarchy
 from nsscope.records import Record
-
-
-class KeptFiles:
-    """Files read through descriptors kept open (at most ``max_fds``; beyond, opened per read)."""
-
-    def __init__(self, *, max_fds: int | None = None, reprobe: int = 10) -> None:
-        if max_fds is None:
-            # half of what this process may open, the rest left to its caller
-            max_fds = resource.getrlimit(resource.RLIMIT_NOFILE)[0] // 2
-        self.max_fds = max_fds
-        self.reprobe = reprobe
-        self._fds: dict[str, int] = {}
-        self._absent: dict[str, int] = {}  # path -> reading when it was missing
-        self.n = 0  # readings so far (``tick``)
-
-    def tick(self) -> None:
-        self.n += 1
-
-    def get(self, path: str) -> str | None:
-        fd = self._fds.get(path)
-        if fd is None:
-            when = self._absent.get(path)
-            if when is not None and self.n - when < self.reprobe:
-                return None
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            except OSError:
-                self._absent[path] = self.n
-                return None
-            self._absent.pop(path, None)
-            if len(self._fds) >= self.max_fds:
-                try:
-                    return self._all(fd)
-                except OSError:
-                    return None
-                finally:
-                    os.close(fd)
-            self._fds[path] = fd
-        try:
-            return self._all(fd)
-        except OSError:
-            # the cgroup was removed (ENODEV), perhaps made again under the same path
-            os.close(self._fds.pop(path))
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            except OSError:
-                self._absent[path] = self.n
-                return None
-            try:
-                return self._all(fd)
-            except OSError:
-                return None
-            finally:
-                os.close(fd)
-
-    @staticmethod
-    def _all(fd: int) -> str:
-        return read_fd(fd, pread=True).decode("utf-8", "replace")
-
-    def keep_only(self, dirs: set[str]) -> None:
-        """Close the descriptors (and forget the absences) of files outside ``dirs``."""
-        self._drop(lambda d: d not in dirs)
-
-    def forget(self, dirs: set[str]) -> None:
-        """Close the descriptors (and forget the absences) of files in ``dirs``: a cgroup
-        that is gone, whose path may be made again (its files are then looked for at once,
-        not ``reprobe`` readings later)."""
-        self._drop(lambda d: d in dirs)
-
-    def _drop(self, which: Callable[[str], bool]) -> None:
-        for f in [f for f in self._fds if which(f.rsplit("/", 1)[0])]:
-            os.close(self._fds.pop(f))
-        for f in [f for f in self._absent if which(f.rsplit("/", 1)[0])]:
-            del self._absent[f]
-
-    def close(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
 
 
 class Reading(Record):
@@ -144,7 +63,7 @@ class CgroupReader:
     def figures(self, path: str) -> Cgroup | None:
         """One cgroup's CPU and memory figures, as ``cgroups.build`` reads them; None when
         it exists in none of those hierarchies (gone)."""
-        g = self.files.get
+        g = self.files.read
         cpu_d, acct_d = self._dir(self.cpu, path), self._dir(self.acct, path)
         v2_d = self._dir(self.v2, path)
         cpu = None
@@ -177,7 +96,7 @@ class CgroupReader:
         d = self._dir(self.cpu, path)
         if d is None or self.cpu is None:
             return None
-        g = self.files.get
+        g = self.files.read
         if self.cpu.version == 2:
             quota, _ = parse_cpu_max(g(d + "/cpu.max"))
             if quota is None:
@@ -190,7 +109,7 @@ class CgroupReader:
 
     def read(self, paths: Iterable[str]) -> Reading:
         """The figures of ``paths`` and of their limited ancestors, now."""
-        self.files.tick()
+        self.files.next_round()
         wanted = list(dict.fromkeys(paths))
         out: dict[str, Cgroup] = {}
         stats: dict[str, Mapping[str, int]] = {}
@@ -201,7 +120,7 @@ class CgroupReader:
                 continue
             out[path] = cg
             mem_d = self._dir(self.memory, path)
-            st = memory_stat(mem_d, read=self.files.get) if mem_d is not None else None
+            st = memory_stat(mem_d, read=self.files.read) if mem_d is not None else None
             if st is not None:
                 stats[path] = st
         limits: dict[str, CpuStats] = {}

@@ -15,7 +15,7 @@ from nsscope.host.cgroups import read_fd
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterable
+    from collections.abc import Callable, Collection, Iterable
 
 
 class KeptFiles:
@@ -88,13 +88,22 @@ class KeptFiles:
         self._absent.clear()
 
     def forget(self, dirs: Iterable[str]) -> None:
-        """Close the descriptors of the files in these (removed) cgroup directories."""
+        """Close the descriptors (and forget the absences) of the files in these cgroup
+        directories: a cgroup that is gone, whose path may be made again (its files are
+        then looked for at once, not ``reprobe`` rounds later)."""
         dead = set(dirs)
-        if not dead:
-            return
-        for f in [f for f in self._fds if f.rsplit("/", 1)[0] in dead]:
+        if dead:
+            self._drop(lambda d: d in dead)
+
+    def keep_only(self, dirs: Collection[str]) -> None:
+        """Close the descriptors (and forget the absences) of files outside ``dirs``
+        (``nsscope serve``: cgroups no longer asked for)."""
+        self._drop(lambda d: d not in dirs)
+
+    def _drop(self, which: Callable[[str], bool]) -> None:
+        for f in [f for f in self._fds if which(f.rsplit("/", 1)[0])]:
             os.close(self._fds.pop(f))
-        for f in [f for f in self._absent if f.rsplit("/", 1)[0] in dead]:
+        for f in [f for f in self._absent if which(f.rsplit("/", 1)[0])]:
             del self._absent[f]
 
     def close(self) -> None:
