@@ -17,7 +17,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -27,65 +26,9 @@ from nsscope.host.collector import collect
 from nsscope.host.model import UNIFIED
 
 from support import need_root, need_tool, run_nsscope
+from support.runtimes import CgroupGuard, detached, sh, unmount_under
 from support.cgroupfs import cpu_dir, quota, raw_quota, unified
 from support.scenario import ns_ino, wait_for
-
-
-def sh(*args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
-    kw.setdefault("capture_output", True)
-    kw.setdefault("text", True)
-    kw.setdefault("timeout", 120)
-    out = subprocess.run(list(args), check=False, **kw)
-    if check and out.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} -> {out.returncode}: {out.stderr.strip()}")
-    return out
-
-
-def detached(*args: str) -> None:
-    """Run a command that leaves a container behind (runc/crun run -d, lxc-start): the
-    container inherits stdout and stderr, so a pipe would never reach EOF."""
-    with open(os.devnull, "rb") as null_in, open(os.devnull, "wb") as null_out, \
-            tempfile.TemporaryFile() as err:
-        rc = subprocess.run(list(args), check=False, stdin=null_in, stdout=null_out, stderr=err,
-                            timeout=120).returncode
-        if rc != 0:
-            err.seek(0)
-            raise AssertionError(f"{' '.join(args)} -> {rc}: {err.read().decode().strip()}")
-
-
-class CgroupGuard:
-    """Top-level cgroups a runtime creates (in every hierarchy): removed afterwards,
-    only those that did not exist before."""
-
-    def __init__(self, *names: str) -> None:
-        self.names = names
-        self.before = {(h.mountpoint, n) for h in cgroups.hierarchies() for n in names
-                       if os.path.isdir(os.path.join(h.mountpoint, n))}
-
-    def mine(self) -> list[str]:
-        return [os.path.join(h.mountpoint, n) for h in cgroups.hierarchies() for n in self.names
-                if (h.mountpoint, n) not in self.before
-                and os.path.isdir(os.path.join(h.mountpoint, n))]
-
-    def cleanup(self) -> None:
-        for _ in range(50):
-            for top in self.mine():
-                for d, _, _ in sorted(os.walk(top), key=lambda w: -w[0].count("/")):
-                    try:
-                        os.rmdir(d)
-                    except OSError:
-                        pass
-            if not self.mine():
-                return
-            time.sleep(0.1)
-        raise AssertionError(f"cgroups left behind: {self.mine()}")
-
-
-def unmount_under(base: Path) -> None:
-    with open("/proc/self/mountinfo") as f:
-        points = [line.split()[4] for line in f]
-    for point in sorted((p for p in points if p.startswith(str(base))), key=len, reverse=True):
-        subprocess.run(["umount", "-l", point], check=False)
 
 
 def links() -> set[str]:
