@@ -29,6 +29,7 @@ from nsscope.host.model import NS_LINKS
 
 from support import IN_V2_VM, NSSCOPE, REPO, need_tool, read_file, run_nsscope, write_file
 from support.enter import ENTER_PATH
+from support.nobody import nobody_nsscope, nobody_python
 
 #: the issue's probe: run by the target about itself, and by CMD inside it
 PROBE = "readlink /proc/self/ns/*; hostname; cat /proc/self/cgroup; id"
@@ -186,14 +187,14 @@ def test_unprivileged_caller_enters_its_own_user_namespace_first(make_target):
     (it grants the capabilities the others need), with one setns(pidfd) and per fd."""
     t = make_target([*NOBODY, "unshare", "--user", "--map-root-user", "--uts", "--ipc", "--net"],
                     setup="hostname nsscope-test-rootless; ")
-    out = run([*NOBODY, NSSCOPE, "enter", str(t.pid), "--", "sh", "-c", PROBE])
+    out = run([*NOBODY, *nobody_nsscope(), "enter", str(t.pid), "--", "sh", "-c", PROBE])
     assert out.returncode == 0, out.stderr
     assert out.stdout == t.own
     code = ("import sys; from nsscope.actions.enter import Request, enter; "
             "from nsscope.host.targets import resolve; "
             f"sys.exit(enter(resolve('{t.pid}'), Request(target='{t.pid}', "
             f"cmd=('sh', '-c', {PROBE!r})), pidfd_setns=False))")
-    per_fd = run([*NOBODY, PYTHON, "-c", code], cwd="/")
+    per_fd = run([*NOBODY, *nobody_python(), "-c", code], cwd="/")
     assert per_fd.returncode == 0, per_fd.stderr
     assert per_fd.stdout == t.own
 
@@ -748,8 +749,8 @@ def test_own_pid(tmp_path):
 def test_permission_denied(make_target, tmp_path):
     t = make_target(FLAG_SETS["uts-ipc-net"])
     os.chmod(tmp_path, 0o777)
-    out = run([*NOBODY, NSSCOPE, "enter", str(t.pid), "--", "touch", f"{tmp_path}/entered"],
-              cwd="/")
+    out = run([*NOBODY, *nobody_nsscope(), "enter", str(t.pid), "--", "touch",
+               f"{tmp_path}/entered"], cwd="/")
     one_line_error(out, 125, "permission denied")
     assert not (tmp_path / "entered").exists()
 

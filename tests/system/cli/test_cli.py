@@ -14,7 +14,8 @@ import pytest
 from nsscope.host.collector import collect
 from nsscope.host.processes import parse_stat
 
-from support import NSSCOPE, need_root, need_tool, run_nsscope
+from support import need_root, need_tool, run_nsscope
+from support.nobody import nobody_nsscope
 
 
 def test_show_marks_host_namespaces():
@@ -39,7 +40,7 @@ def _as_nobody(*args: str) -> subprocess.CompletedProcess:
     need_root()
     setpriv = need_tool("setpriv")
     return subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
-                           "--inh-caps=-all", NSSCOPE, *args],
+                           "--inh-caps=-all", *nobody_nsscope(), *args], cwd="/",
                           capture_output=True, text=True, timeout=120, check=False)
 
 

@@ -244,8 +244,8 @@ NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-
 
 def as_nobody(*args: str) -> subprocess.CompletedProcess:
     need_tool("setpriv")
-    from support import NSSCOPE
-    return subprocess.run([*NOBODY, NSSCOPE, *args], capture_output=True, text=True,
+    from support.nobody import nobody_nsscope
+    return subprocess.run([*NOBODY, *nobody_nsscope(), *args], capture_output=True, text=True,
                           timeout=120, check=False, cwd="/")
 
 

@@ -24,6 +24,7 @@ from support import NSSCOPE, need_root, need_tool
 from support.cgroupfs import CgroupWithProcess
 from support.scenario import Scenario, ns_ino
 from support.tui import SIZE, messages, summary, until
+from support.nobody import nobody_python
 
 
 async def test_throttle_dialog_applies_and_reset_restores():
@@ -156,7 +157,7 @@ def test_non_root_is_read_only_and_says_why():
     need_root()
     setpriv = need_tool("setpriv")
     p = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
-                        "--inh-caps=-all", sys.executable, "-c", NON_ROOT],
+                        "--inh-caps=-all", *nobody_python(), "-c", NON_ROOT],
                        capture_output=True, text=True, timeout=120,
                        cwd="/", env={**os.environ, "HOME": "/nonexistent"}, check=False)
     assert p.returncode == 0, p.stderr
