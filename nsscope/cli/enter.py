@@ -67,6 +67,7 @@ options:
   --shell PATH       without CMD: run PATH if the target's root has it, else the
                      default shell (silently: the TUI passes your $SHELL)
   -h, --help         show this help
+  -V, --version      print nsscope's version
 
 On a terminal CMD runs as a job of its own in the foreground, and the terminal
 (its foreground process group and modes) is taken back when CMD ends, however.
@@ -113,8 +114,13 @@ def _user_value_follows(argv: Sequence[str], i: int, have_target: bool) -> bool:
     return False
 
 
-def parse_argv(argv: Sequence[str]) -> Request | None:
-    """The words after ``enter`` -> a Request; None when help was asked for.
+#: what parse_argv returns for --version
+VERSION = "version"
+
+
+def parse_argv(argv: Sequence[str]) -> Request | str | None:
+    """The words after ``enter`` -> a Request; None when help was asked for, VERSION for
+    --version.
 
     Like nsenter's getopt: options may come before and after TARGET; ``--`` or
     the first word after TARGET that is not an option starts CMD.
@@ -164,8 +170,12 @@ def parse_argv(argv: Sequence[str]) -> Request | None:
                 shell = value
             elif name == "help" and not eq:
                 return None
+            elif name == "version" and not eq:
+                return VERSION
             else:
                 raise CannotEnter(f"enter: unknown option {word} (see nsscope enter --help)")
+        elif word == "-V":
+            return VERSION
         elif word.startswith("-") and len(word) > 1:
             for j, ch in enumerate(word[1:], start=2):
                 if ch in SHORT_TYPES:
@@ -202,6 +212,11 @@ def run(args: argparse.Namespace) -> int:
         if request is None:
             sys.stdout.write(HELP)
             return 0
+        if request == VERSION:
+            from nsscope import __version__
+            sys.stdout.write(f"nsscope {__version__}\n")
+            return 0
+        assert not isinstance(request, str)
         if getattr(args, "proc", PROC) != PROC:
             raise CannotEnter("enter acts on the live host, not on a captured /proc "
                               "(--proc, NSSCOPE_PROC)")
