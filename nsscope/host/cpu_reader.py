@@ -10,6 +10,10 @@ from nsscope.host.cgroups import (
     cpu_v1,
     cpu_v2,
     dir_of,
+    hierarchy_for,
+    memory_v1,
+    memory_v2,
+    pids_stats,
     read_procs,
     walk,
     with_unified,
@@ -31,10 +35,16 @@ class CpuReader:
     lacks are looked for again every ``reprobe`` readings; at most ``max_fds``
     descriptors are kept. Files named in ``skip`` (e.g. "cpu.shares",
     "cpuacct.stat") are not read: their figures stay None.
+
+    ``memory=True`` / ``pids=True`` also read each cgroup's memory and pids figures
+    (``docker stats``' MEM USAGE / LIMIT and PIDS): from the same directory on v2
+    (absent files, a controller not enabled there, stay None), from the same path
+    in the v1 memory and pids hierarchies (among ``hs``) on v1.
     """
 
     def __init__(self, hs: tuple[Hierarchy, ...], *, max_fds: int | None = None,
-                 reprobe: int = 10, skip: Collection[str] = ()) -> None:
+                 reprobe: int = 10, skip: Collection[str] = (), memory: bool = False,
+                 pids: bool = False) -> None:
         cpu = cpu_hierarchy(hs)
         if cpu is None:
             cpu = next((h for h in hs if "cpuacct" in h.controllers or h.version == 2), None)
@@ -42,6 +52,17 @@ class CpuReader:
         self.companions = tuple(h for h in hs if h is not cpu and (
             h.version == 2 or "cpuacct" in h.controllers)) if cpu is not None else ()
         self.files = KeptFiles(max_fds=max_fds, reprobe=reprobe, skip=skip)
+        v2 = cpu is not None and cpu.version == 2
+        #: where memory and pids figures are read: None (not asked), "same" (the cpu
+        #: cgroup's own directory, v2) or a v1 hierarchy
+        self.memory: Hierarchy | str | None = None
+        self.pids: Hierarchy | str | None = None
+        if memory:
+            self.memory = "same" if v2 else hierarchy_for(
+                tuple(h for h in hs if h.version == 1), "memory")
+        if pids:
+            self.pids = "same" if v2 else hierarchy_for(
+                tuple(h for h in hs if h.version == 1), "pids")
         self._paths: set[str] = set()  # the cgroups of the last reading
 
     def read(self) -> dict[str, Cgroup]:
@@ -73,8 +94,17 @@ class CpuReader:
                 stats = cpu_v1(d, acct, read=g)
                 if v2 is not None:
                     stats = with_unified(stats, v2, read=g)
+            mem = pids = None
+            if self.memory is not None:
+                md = d if self.memory == "same" else dir_of(self.memory, path)  # type: ignore[arg-type]
+                if md is not None:
+                    mem = (memory_v2 if self.memory == "same" else memory_v1)(md, read=g)
+            if self.pids is not None:
+                pd = d if self.pids == "same" else dir_of(self.pids, path)  # type: ignore[arg-type]
+                if pd is not None:
+                    pids = pids_stats(pd, read=g)
             out[path] = Cgroup(path=path, hierarchies=tuple(keys),
-                               procs=read_procs(d, read=g), cpu=stats)
+                               procs=read_procs(d, read=g), cpu=stats, memory=mem, pids=pids)
         self._forget(out)
         return out
 
@@ -88,8 +118,9 @@ class CpuReader:
 
     def _dirs(self, path: str) -> list[str]:
         out = []
-        for h in (self.cpu, *self.companions):
-            if h is not None:
+        extra = [h for h in (self.memory, self.pids) if h is not None and h != "same"]
+        for h in (self.cpu, *self.companions, *extra):
+            if h is not None and not isinstance(h, str):
                 d = dir_of(h, path)
                 if d is not None:
                     out.append(d)

@@ -73,3 +73,74 @@ def test_reader_follows_cgroups_made_removed_and_made_again(lab):
             os.mkdir(d)
         quota(30000)
         assert reader.read()[cg.path].cpu.quota_usec == 30000
+
+
+@pytest.fixture
+def walk_runc(tmp_path):
+    """A runc container in a cgroup no runtime pattern knows (/nsscope-test-top-N/walk-runc),
+    as the issue found it: `ps` recognises it from runc's state, `top` must too."""
+    from support import need_root
+    from support.runtimes import CgroupGuard, Oci, busybox_rootfs
+    need_root()
+    parent = f"nsscope-test-top-{os.getpid()}"
+    guard = CgroupGuard(parent)
+    oci = Oci(tmp_path, busybox_rootfs(tmp_path / "rootfs"), parent)
+    try:
+        pid = oci.run("walk-runc")
+        yield f"/{parent}/walk-runc", pid
+    finally:
+        oci.close()
+        guard.cleanup()
+
+
+def test_a_container_ps_recognises_is_named_in_top(walk_runc):
+    path, pid = walk_runc
+    ps = json.loads(run_nsscope("ps", "--json", check=True).stdout)["containers"]
+    mine = next(c for c in ps if c["pid"] == pid)  # the oracle: runc's own state, via ps
+    assert mine["cgroup"] == path and mine["runtime"] == "runc"
+    rows = {r["path"]: r for r in json.loads(
+        run_nsscope("top", "-J", "--interval", "0", check=True).stdout)["cgroups"]}
+    assert rows[path]["container"] == {"name": "walk-runc", "id": "walk-runc",
+                                       "runtime": "runc"}
+    line = next(x for x in run_nsscope("top", "--interval", "0", check=True).stdout
+                .splitlines() if x.endswith(path))
+    assert "walk-runc (runc)" in line
+
+
+def _tmux(*args: str) -> str:
+    import subprocess
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=30,
+                          check=True).stdout
+
+
+def test_watch_quits_on_q_and_gives_the_terminal_back():
+    """`top --watch` on a real terminal (tmux): q quits at once (before --interval
+    ends), status 0, and the terminal's modes are back (stty -g before and after)."""
+    from support import NSSCOPE, need_root, need_tool
+    need_root()
+    need_tool("tmux")
+    session = f"nsscope-test-top-{os.getpid()}"
+    _tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "40",
+          f"stty -g > /tmp/{session}.before; {NSSCOPE} top --watch --interval 8; "
+          f"echo TOP-EXIT=$?; stty -g > /tmp/{session}.after; sleep 600")
+    try:
+        deadline = time.monotonic() + 60
+        while "q quits" not in _tmux("capture-pane", "-p", "-t", session):
+            assert time.monotonic() < deadline, _tmux("capture-pane", "-p", "-t", session)
+            time.sleep(0.2)
+        t = time.monotonic()
+        _tmux("send-keys", "-t", session, "q")
+        while "TOP-EXIT=" not in (screen := _tmux("capture-pane", "-p", "-t", session)):
+            assert time.monotonic() - t < 4, screen  # well before the next refresh
+            time.sleep(0.1)
+        assert "TOP-EXIT=0" in screen
+        while not os.path.exists(f"/tmp/{session}.after"):
+            time.sleep(0.1)
+        time.sleep(0.2)
+        with open(f"/tmp/{session}.before") as f, open(f"/tmp/{session}.after") as g:
+            assert f.read() == g.read()
+    finally:
+        _tmux("kill-session", "-t", session)
+        for end in ("before", "after"):
+            if os.path.exists(f"/tmp/{session}.{end}"):
+                os.unlink(f"/tmp/{session}.{end}")
