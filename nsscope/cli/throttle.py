@@ -192,6 +192,24 @@ def _print_outcome(out: throttle.Outcome, target: Target) -> None:
 
 # --- --watch --------------------------------------------------------------------------------
 
+def who(target: Target, roots) -> str:
+    """The target in the user's words for the --watch header (issue 15): its container by
+    name (labels.title), as `nsscope ps` recognises it, whether the target was given as
+    the container or as one of its pids; else the pid."""
+    from nsscope.host import labels
+    from nsscope.host.collector import collect
+
+    # recognition reads every process, once, before the first sample (as `ps` does)
+    snap = collect(roots, namespaces=False, cgroups=False)
+    for c in snap.containers:
+        if c.sandbox or c.infra:
+            continue
+        if (target.container_id is not None and c.id == target.container_id) or \
+                target.pid in c.pids:
+            return f"{labels.title(c)}, pid {target.pid}"
+    return f"pid {target.pid}"
+
+
 @dataclass(frozen=True)
 class Sample:
     at: float
@@ -216,6 +234,7 @@ class Watch:
         self.typed = ""
         self.message = ""
         self._prev: tuple[float, CpuStats] | None = None
+        self.who = who(target, roots)
 
     # sampling
 
@@ -350,7 +369,8 @@ class Watch:
     # output
 
     def header(self) -> str:
-        return (f"# {safe(self.cgroup)} (cgroup v{self.host.version}), one line per "
+        return (f"# {safe(self.who)} in {safe(self.cgroup)} (cgroup v{self.host.version}), "
+                f"one line per "
                 f"{self.args.interval:g} s\n"
                 f"{'TIME':8} {'USAGE':>7} {'OF-LIMIT':>8} {'LIMIT':>7} {'THROTTLED':>9} "
                 f"{'THR-TIME':>9} {'PSI-SOME10':>10}")
@@ -370,7 +390,7 @@ class Watch:
         latest = self.samples[-1] if self.samples else None
         limit = latest.limit if latest else self._limit_now()
         out = ["\x1b[H\x1b[2J",
-               f"nsscope throttle: pid {self.target.pid} in {safe(self.cgroup)} "
+               f"nsscope throttle: {safe(self.who)} in {safe(self.cgroup)} "
                f"(cgroup v{self.host.version})   limit {limit}\n"]
         if latest is not None:
             r = latest.rates

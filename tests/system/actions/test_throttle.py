@@ -525,3 +525,15 @@ def test_no_limit_prints_the_current_limit_and_usage(lab):
     assert "limit: unlimited" in out
     assert abs(_usage_pct(out) - measure(pid, 1.0)) <= 25, out
     assert not recorded(pid)
+
+
+@pytest.mark.parametrize("given", ["name", "pid"])
+def test_watch_header_names_the_container(walk_runc, given):
+    """issue 15: the --watch header says which container, by name, whether it was named
+    or one of its pids was given (runc's own state is the oracle of the name)."""
+    path, pid = walk_runc
+    target = "walk-runc" if given == "name" else str(pid)
+    out = run_nsscope("throttle", target, "--watch", "--count", "1", "--interval", "0.2",
+                      check=True).stdout
+    head = out.splitlines()[0]
+    assert head.startswith(f"# walk-runc (runc), pid {pid} in {path} (cgroup v"), head

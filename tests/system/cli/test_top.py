@@ -75,24 +75,6 @@ def test_reader_follows_cgroups_made_removed_and_made_again(lab):
         assert reader.read()[cg.path].cpu.quota_usec == 30000
 
 
-@pytest.fixture
-def walk_runc(tmp_path):
-    """A runc container in a cgroup no runtime pattern knows (/nsscope-test-top-N/walk-runc),
-    as the issue found it: `ps` recognises it from runc's state, `top` must too."""
-    from support import need_root
-    from support.runtimes import CgroupGuard, Oci, busybox_rootfs
-    need_root()
-    parent = f"nsscope-test-top-{os.getpid()}"
-    guard = CgroupGuard(parent)
-    oci = Oci(tmp_path, busybox_rootfs(tmp_path / "rootfs"), parent)
-    try:
-        pid = oci.run("walk-runc")
-        yield f"/{parent}/walk-runc", pid
-    finally:
-        oci.close()
-        guard.cleanup()
-
-
 def test_a_container_ps_recognises_is_named_in_top(walk_runc):
     path, pid = walk_runc
     ps = json.loads(run_nsscope("ps", "--json", check=True).stdout)["containers"]
