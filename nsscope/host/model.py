@@ -66,6 +66,14 @@ class Container(Record):
     sandbox: bool = False
     #: a stopped nsscope container's exit status (128+N: killed by signal N)
     exit_code: int | None = None
+    #: when the runtime made it, seconds since the epoch, where its record says
+    #: (docker's Created, nsscope run's record); None: not known
+    created: float | None = None
+    #: when a stopped container's PID 1 ended (docker State.FinishedAt, podman's exit
+    #: file's mtime), seconds since the epoch
+    finished_at: float | None = None
+    #: the command its runtime started (a stopped container has no process to ask)
+    command: str | None = None
 
     @property
     def key(self) -> str:
