@@ -69,8 +69,8 @@ class Container(Record):
     #: when the runtime made it, seconds since the epoch, where its record says
     #: (docker's Created, nsscope run's record); None: not known
     created: float | None = None
-    #: when a stopped container's PID 1 ended (docker State.FinishedAt, podman's exit
-    #: file's mtime), seconds since the epoch
+    #: when a stopped container's PID 1 ended (docker State.FinishedAt, nsscope run's
+    #: record), seconds since the epoch
     finished_at: float | None = None
     #: the command its runtime started (a stopped container has no process to ask)
     command: str | None = None

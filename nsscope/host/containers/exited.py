@@ -1,5 +1,5 @@
 """Containers that are not running, from their runtime's own records (``nsscope ps -a``,
-like ``docker ps -a``): docker's and podman's; nsscope run's are in nsscope_runs.py.
+like ``docker ps -a``): docker's; nsscope run's are in nsscope_runs.py.
 
 Only what a runtime writes to disk is read; no daemon or CLI is asked.
 
@@ -7,21 +7,19 @@ Only what a runtime writes to disk is read; no daemon or CLI is asked.
   saves it (container/container.go ToDisk): ``State`` (state.go: Running, Paused,
   Restarting, Dead, RemovalInProgress, ExitCode, StartedAt, FinishedAt), ``Created``,
   ``Path`` and ``Args``, ``Config.Image``.
-- podman: its database (BoltDB ``bolt_state.db``, or SQLite ``db.sql`` from 4.8)
-  holds the state, and is not read here. What podman itself reads to learn how a
-  container ended is on disk as plain files: conmon's exit file
-  ``<tmpdir>/exits/<id>`` (the exit code; its mtime is the finish time:
-  libpod/container_internal.go checkExitFile, handleExitFile), and the container's
-  name and creation in containers-storage's ``containers.json``. A podman container
-  whose exit file is there is listed as exited with that code; one that never ran, or
-  whose exit file podman removed (on ``podman start``, ``rm``), is not.
+- podman is not read: the state of a container that ended (its exit code, when it
+  ended) is only in podman's database, BoltDB ``bolt_state.db`` (SQLite ``db.sql``
+  from podman 4.8), which nsscope does not parse. conmon's exit file
+  (``<tmpdir>/exits/<id>``) holds the code only until podman has read it: podman 4.3
+  (Debian 12) removes it at once (tested: tests/system/cli/test_ps.py), and its
+  events log is a log, not a state, and not kept on every host (journald).
 """
 
 from __future__ import annotations
 
 import os
 
-from nsscope.host.containers.files import read_json, read_text, rfc3339
+from nsscope.host.containers.files import read_json, rfc3339
 from nsscope.host.containers.recognise import shorten_id
 from nsscope.host.model import Container, Snapshot
 
@@ -75,47 +73,4 @@ def docker(snap: Snapshot, roots: Iterable[str]) -> list[Container]:
                 finished_at=rfc3339(str(state.get("FinishedAt") or "")),
                 command=" ".join(str(a) for a in argv if a) or None))
             running.add(cid)
-    return out
-
-
-def podman(snap: Snapshot, exits: Iterable[str], storages: Iterable[str]) -> list[Container]:
-    """podman's containers that conmon saw exit (their exit files), named from
-    containers-storage."""
-    running = {c.id for c in snap.containers if c.runtime == "podman"}
-    codes: dict[str, tuple[int, float]] = {}
-    for d in exits:
-        try:
-            names = os.listdir(d)
-        except OSError:
-            continue
-        for cid in names:
-            if cid in running or cid in codes:
-                continue
-            text = read_text(os.path.join(d, cid))
-            try:
-                codes[cid] = (int((text or "").strip()), os.stat(os.path.join(d, cid)).st_mtime)
-            except (ValueError, OSError):
-                continue
-    if not codes:
-        return []
-    records: dict[str, dict] = {}
-    for storage in storages:
-        try:
-            drivers = sorted(e for e in os.listdir(storage) if e.endswith("-containers"))
-        except OSError:
-            continue
-        for drv in drivers:
-            for rec in read_json(os.path.join(storage, drv, "containers.json")) or ():
-                if isinstance(rec, dict) and rec.get("id") in codes:
-                    records.setdefault(rec["id"], rec)
-    out = []
-    for cid, (code, finished) in sorted(codes.items()):
-        rec = records.get(cid)
-        if rec is None:
-            continue  # removed (podman rm leaves no storage record): nothing to list
-        names = rec.get("names") or [shorten_id(cid)]
-        out.append(Container(
-            id=cid, short_id=shorten_id(cid), name=str(names[0]), runtime="podman", pid=None,
-            pids=(), state="exited", cgroup=None, exit_code=code,
-            created=rfc3339(str(rec.get("created") or "")), finished_at=finished))
     return out

@@ -43,10 +43,6 @@ class StatePaths(Record):
     #: kubelet container log symlinks (kuberuntime_container.go logSymlink:
     #: <pod>_<namespace>_<container>-<container id>.log)
     container_logs: str = "/var/log/containers"
-    #: podman's (libpod's) conmon exit files: <tmpdir>/exits/<id> holds the exit code,
-    #: its mtime the finish time (libpod/runtime.go: exits under Engine.TmpDir,
-    #: "/run/libpod" for root; container_internal.go checkExitFile reads them so)
-    podman_exits: tuple[str, ...] = ("/run/libpod/exits",)
     #: where the host's / is for this reader ("" on the host; ``under`` sets it): a
     #: captured tree, or /host in nsscope serve's DaemonSet pod
     prefix: str = ""
