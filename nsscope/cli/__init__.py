@@ -111,7 +111,9 @@ def add_global_options(parser: argparse.ArgumentParser) -> None:
                              "tree; env NSSCOPE_CGROUP_ROOT)")
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+def build_parser(only: str | None = None, every: bool = False) -> argparse.ArgumentParser:
+    """The parser of ``nsscope`` with ``only`` that command's arguments, or with ``every``
+    command's (the man page and the shell completions: nsscope.cli.share)."""
     import argparse
 
     parser_class = _parser_class()
@@ -133,7 +135,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             continue
         sub = subs.add_parser(name, help=helptext, description=helptext)
         sub.add_argument("-V", "--version", action="version", version=f"nsscope {__version__}")
-        if only == name:
+        if only == name or every:
             _module(modname).add_arguments(sub)
     return parser
 

@@ -79,6 +79,9 @@ exit status: CMD's; 125 could not enter, 126 CMD not executable, 127 CMD not fou
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     import argparse
 
+    # the words of `nsscope enter --help` (its own), for the man page (nsscope.cli.share)
+    parser.description = HELP.split("\n\n", 1)[1]
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     # argparse cannot say `TARGET [options] [-- CMD…]` with getopt's optional values
     # (-r[DIR], --root[=DIR]) and options after the target, so every word after
     # `enter` reaches run() as is: with no prefix character, argparse sees no option.
