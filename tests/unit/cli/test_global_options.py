@@ -56,3 +56,17 @@ def test_nsscope_proc_is_the_default_of_proc(tmp_path):
     out = run_nsscope("show", "1", env={"NSSCOPE_PROC": str(tmp_path / "proc"),
                                         "PATH": "/usr/bin:/bin"})
     assert out.returncode != 0 and "1" in out.stderr
+
+
+SCENE = REPO / "tests/fixtures/scene-v2"
+
+
+@pytest.mark.parametrize("view", [("ls",), ("tree",), ("tree", "--cgroups"), ("show", "1"),
+                                  ("ps",), ("top", "--interval", "0")], ids=" ".join)
+def test_every_view_takes_short_and_long_json(view):
+    """docs/json.md: every view takes --json and -J (ps -J and top -J were refused)."""
+    roots = ("--proc", str(SCENE / "proc"), "--cgroup-root", str(SCENE / "sys/fs/cgroup"))
+    short = run_nsscope(*roots, *view, "-J")
+    assert short.returncode == 0, short.stderr
+    assert short.stdout == run_nsscope(*roots, *view, "--json", check=True).stdout
+    assert short.stdout.lstrip().startswith("{")
