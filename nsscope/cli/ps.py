@@ -46,9 +46,11 @@ COLUMNS: dict[str, bool] = {
 #: shown without -o (POD and NAMESPACE only when some container is in a pod)
 DEFAULT = ("ID", "NAME", "RUNTIME", "POD", "NAMESPACE", "IMAGE", "COMMAND", "CREATED",
            "STATUS", "PID", "CPUS")
-#: the columns whose cells are cut ("…") to make a line fit; the rest never are
-SHRINK = {"NAME": 12, "POD": 12, "NAMESPACE": 10, "IMAGE": 12, "COMMAND": 12, "CGROUP": 16,
-          "HOSTNS": 8}
+#: the columns whose cells are cut ("…") to make a line fit, and the narrowest each may
+#: become; the rest (ID, RUNTIME, PID, CPUS, STATE) never are. With every default column
+#: at its narrowest a line is 112 columns, so it always fits 120
+SHRINK = {"NAME": 10, "POD": 8, "NAMESPACE": 9, "IMAGE": 8, "COMMAND": 10, "CREATED": 10,
+          "STATUS": 14, "CGROUP": 10, "HOSTNS": 6}
 #: the width a line fits when the output is not a terminal
 WIDTH = 120
 
