@@ -148,24 +148,31 @@ class Names:
 
     Recognising reads every process (~as much as ``nsscope ps``), so ``--watch`` does it
     again only when the set of cgroups changed (a container made or removed makes or
-    removes its cgroup) or every ``refresh`` seconds (a rename), not every refresh.
+    removes its cgroup) or every ``refresh`` seconds (a rename), not every refresh; and,
+    on a host whose cgroups churn, not more often than once per ``share``-fold its own
+    last cost (10: recognition takes at most a tenth of the time; a new container is
+    then named a little later).
     """
 
-    def __init__(self, roots: Roots, refresh: float = 10.0) -> None:
+    def __init__(self, roots: Roots, refresh: float = 10.0, share: float = 10.0) -> None:
         self.roots = roots
         self.refresh = refresh
+        self.share = share
         self.index: dict[str, Container] = {}
         self._paths: frozenset[str] | None = None
         self._due = 0.0
+        self._allowed = 0.0
         #: how many times the containers were recognised (bench/bench_views.py reports it)
         self.recognised = 0
 
     def update(self, paths: frozenset[str]) -> dict[str, Container]:
         now = time.monotonic()
-        if paths != self._paths or now >= self._due:
+        if (paths != self._paths and now >= self._allowed) or now >= self._due:
             snap = collect(self.roots, namespaces=False, cgroups=False)
             self.index = labels.by_cgroup(snap.containers)
-            self._paths, self._due = paths, now + self.refresh
+            done = time.monotonic()
+            self._paths, self._due = paths, done + self.refresh
+            self._allowed = done + self.share * (done - now)
             self.recognised += 1
         return self.index
 

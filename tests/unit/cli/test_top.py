@@ -171,3 +171,31 @@ def test_sort(by):
         assert [r["share"] for r in rs] == sorted((r["share"] for r in rs), reverse=True)
     bad = run_nsscope(*SCENE_ARGS, "--sort", "bogus")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def test_names_are_recognised_again_only_when_the_cgroups_change():
+    """top --watch's cost (issue 15): the containers are recognised once, again when the
+    set of cgroups changes (no sooner than ten times the last recognition's cost after
+    it), and every `refresh` seconds."""
+    from nsscope.host.collector import Roots
+    from nsscope.host.containers.state_paths import StatePaths
+
+    roots = Roots(proc=str(SCENE / "proc"), cgroup=str(SCENE / "sys/fs/cgroup"),
+                  state=StatePaths().under(str(SCENE)))
+    names = top.Names(roots, refresh=3600.0, share=0.0)
+    a = frozenset({"/"})
+    index = names.update(a)
+    assert names.recognised == 1 and {c.name for c in index.values()} >= {"web", "batch"}
+    names.update(a)
+    names.update(a)
+    assert names.recognised == 1  # nothing changed: nothing read again
+    names.update(a | {"/new"})
+    assert names.recognised == 2  # a cgroup came: recognised again
+    slow = top.Names(roots, refresh=3600.0, share=1e9)
+    slow.update(a)
+    slow.update(a | {"/new"})
+    assert slow.recognised == 1  # churn: not before 1e9 times its cost
+    due = top.Names(roots, refresh=0.0, share=1e9)
+    due.update(a)
+    due.update(a)
+    assert due.recognised == 2  # the refresh period passed (a rename)
