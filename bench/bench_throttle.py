@@ -303,7 +303,7 @@ def top_cost() -> None:
             hs = top.cpu_hierarchies(every)
             names = top.Names(Roots())
             with CpuReader(hs + tuple(h for h in every if h not in hs), skip=top.SKIP,
-                           memory=True, pids=True) as reader:
+                           memory=True, pids=True, io=True) as reader:
                 prev = top.read(reader)
                 names.update(frozenset(prev.cgroups))
                 times = []

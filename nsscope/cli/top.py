@@ -83,6 +83,10 @@ class Row:
     #: pids.current and pids.max (None: unlimited)
     pids_current: int | None = None
     pids_max: int | None = None
+    #: bytes read from and written to block devices since the cgroup was made
+    #: (io.stat rbytes/wbytes; v1 blkio.throttle.io_service_bytes), summed over devices
+    io_read_bytes: int | None = None
+    io_write_bytes: int | None = None
 
     @property
     def share(self) -> float:
@@ -202,7 +206,7 @@ def rows(after: Reading, before: Reading | None = None,
         by = by_pct = by_limit = None
         if active and not share:
             by, by_pct, by_limit = _throttling_ancestor(path, after, own)
-        mem, pids = cg.memory, cg.pids
+        mem, pids, io = cg.memory, cg.pids, cg.io
         out.append(Row(
             path=path, container=labels.owner(path, index) if index else None,
             procs=len(cg.procs), usage_pct=usage,
@@ -215,7 +219,9 @@ def rows(after: Reading, before: Reading | None = None,
             throttled_by=by, throttled_by_limit_cpus=by_limit, throttled_by_pct=by_pct,
             throttle_pid=throttle_pid(path),
             memory_bytes=mem.current if mem else None, memory_max_bytes=mem.max if mem else None,
-            pids_current=pids.current if pids else None, pids_max=pids.max if pids else None))
+            pids_current=pids.current if pids else None, pids_max=pids.max if pids else None,
+            io_read_bytes=io.read_bytes if io else None,
+            io_write_bytes=io.write_bytes if io else None))
     return sort(out, "throttled")
 
 
@@ -259,9 +265,9 @@ def _throttling_ancestor(path: str, after: Reading,
 
 # --- output ----------------------------------------------------------------------------------
 
-HEADERS = ("THROTTLED", "USAGE", "OF-LIMIT", "LIMIT", "THR-TIME", "PSI10", "MEM", "PIDS",
+HEADERS = ("THROTTLED", "USAGE", "OF-LIMIT", "LIMIT", "THR-TIME", "PSI10", "MEM", "PIDS", "IO",
            "PROCS", "CONTAINER", "CGROUP")
-RIGHT = (True, True, True, True, True, True, True, True, True, False, False)
+RIGHT = (True, True, True, True, True, True, True, True, True, True, False, False)
 
 
 def _mem(r: Row) -> str:
@@ -275,6 +281,13 @@ def _pids(r: Row) -> str:
     if r.pids_current is None:
         return "-"
     return f"{r.pids_current}/{'max' if r.pids_max is None else r.pids_max}"
+
+
+def _io(r: Row) -> str:
+    """``docker stats``' BLOCK I/O: read/written since the cgroup was made."""
+    if r.io_read_bytes is None:
+        return "-"
+    return f"{table.human_bytes(r.io_read_bytes)}/{table.human_bytes(r.io_write_bytes)}"
 
 
 def _who(r: Row) -> str:
@@ -305,7 +318,7 @@ def table_rows(rs: list[Row], interval: bool) -> list[list[str]]:
         out.append([thr, _pct(r.usage_pct), _pct(r.usage_of_limit_pct),
                     "max" if r.limit_cpus is None else f"{r.limit_cpus:.2f}", ttime,
                     "-" if r.psi_some_avg10 is None else f"{r.psi_some_avg10:.2f}",
-                    _mem(r), _pids(r), str(r.procs), _who(r), where])
+                    _mem(r), _pids(r), _io(r), str(r.procs), _who(r), where])
     return out
 
 
@@ -351,7 +364,7 @@ def run(args: argparse.Namespace) -> int:
     mode = cgroups.detect_mode(roots.cgroup, roots.proc)
     names = Names(roots)
     with CpuReader(hs + tuple(h for h in every if h not in hs), skip=SKIP, memory=True,
-                   pids=True) as reader:
+                   pids=True, io=True) as reader:
         if args.watch:
             return _watch(args, reader, names)
         first = read(reader)

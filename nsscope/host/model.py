@@ -205,6 +205,14 @@ class PidsStats(Record):
     max: int | None = None
 
 
+class IoStats(Record):
+    """Bytes read from and written to block devices by the cgroup, since it was made,
+    summed over the devices (``docker stats``' BLOCK I/O)."""
+
+    read_bytes: int | None = None
+    write_bytes: int | None = None
+
+
 class Cgroup(Record):
     """One cgroup path, merged over the hierarchies it exists in.
 
@@ -221,6 +229,8 @@ class Cgroup(Record):
     cpu: CpuStats | None = None
     memory: MemoryStats | None = None
     pids: PidsStats | None = None
+    #: read by ``nsscope top`` only (CpuReader io=True)
+    io: IoStats | None = None
 
     @property
     def parent_path(self) -> str | None:

@@ -126,3 +126,48 @@ def test_watch_quits_on_q_and_gives_the_terminal_back():
         for end in ("before", "after"):
             if os.path.exists(f"/tmp/{session}.{end}"):
                 os.unlink(f"/tmp/{session}.{end}")
+
+
+def test_v1_memory_and_pids_of_a_cgroup_as_the_files_say(lab):
+    """MEM and PIDS on this host's v1 hierarchies (issue 15): read from the same path in
+    the memory and pids hierarchies, found when they appear there (a cgroup made in cpu
+    first), equal to the kernel's own files."""
+    cg = lab.cgroup()
+    if cg.mode == "unified":
+        pytest.skip("v1: the hybrid host; the unified layout is checked on the scene")
+    hs = cgroups.hierarchies()
+    extra = []
+    for ctrl in ("memory", "pids"):
+        h = next(h for h in hs if h.version == 1 and ctrl in h.controllers)
+        extra.append(h.mountpoint + cg.path)
+    pid = lab.spawn(["sleep", "1000"])
+    cg.add(pid)
+    with CpuReader(top.cpu_hierarchies(hs) + tuple(h for h in hs if h.version == 1),
+                   skip=top.SKIP, memory=True, pids=True, io=True) as reader:
+        first = reader.read()[cg.path]
+        assert first.memory is None and first.pids is None  # not in those hierarchies yet
+        try:
+            for d in extra:
+                os.mkdir(d)
+            write_file(extra[0] + "/memory.limit_in_bytes", str(64 << 20))
+            write_file(extra[1] + "/pids.max", "50")
+            for d in extra:
+                write_file(d + "/cgroup.procs", str(pid))
+            for _ in range(12):  # found again within `reprobe` readings
+                got = reader.read()[cg.path]
+                if got.memory is not None:
+                    break
+            assert got.memory.max == 64 << 20
+            assert abs(got.memory.current - int(open(extra[0] + "/memory.usage_in_bytes")
+                                                .read())) < 1 << 20
+            assert (got.pids.current, got.pids.max) == (
+                int(open(extra[1] + "/pids.current").read()), 50)
+        finally:
+            # the process is ours: killed (not moved to a cgroup we did not make), then
+            # the cgroups we made are removed once empty
+            proc = next(p for p in lab.procs if p.pid == pid)
+            proc.kill()
+            proc.wait()
+            for d in extra:
+                if os.path.isdir(d):
+                    os.rmdir(d)

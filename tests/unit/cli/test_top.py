@@ -199,3 +199,32 @@ def test_names_are_recognised_again_only_when_the_cgroups_change():
     due.update(a)
     due.update(a)
     assert due.recognised == 2  # the refresh period passed (a rename)
+
+
+def test_scene_io_is_io_stat_summed_over_devices():
+    """IO (docker stats' BLOCK I/O): rbytes and wbytes of io.stat, every device added."""
+    seen = 0
+    for r in _scene_json():
+        f = SCENE / "sys/fs/cgroup" / r["path"].lstrip("/") / "io.stat"
+        if not f.exists():
+            assert r["io_read_bytes"] is None
+            continue
+        rb = wb = 0
+        for line in f.read_text().splitlines():
+            fields = dict(x.split("=") for x in line.split()[1:])
+            # a device line may carry no field ("7:7 ", the kernel's own text here)
+            rb, wb = rb + int(fields.get("rbytes", 0)), wb + int(fields.get("wbytes", 0))
+        assert (r["io_read_bytes"], r["io_write_bytes"]) == (rb, wb)
+        seen += rb > 0
+    assert seen  # some cgroup of the scene did read
+
+
+def test_v1_blkio_service_bytes_summed_over_devices():
+    """cgroup-v1/blkio-controller.rst's format: per device Read/Write/Sync/Async/Discard/
+    Total lines, then the grand Total."""
+    from nsscope.host.cgroups import io_v1
+    text = ("8:0 Read 4096\n8:0 Write 8192\n8:0 Sync 8192\n8:0 Async 4096\n8:0 Discard 0\n"
+            "8:0 Total 12288\n253:1 Read 100\n253:1 Write 0\n253:1 Total 100\nTotal 12388\n")
+    io = io_v1("/x", read=lambda p: text if p == "/x/blkio.throttle.io_service_bytes" else None)
+    assert (io.read_bytes, io.write_bytes) == (4196, 8192)
+    assert io_v1("/y", read=lambda p: None) is None
