@@ -48,7 +48,8 @@ def test_dockers_exited_containers_with_their_exit_codes(tmp_path):
         assert every[f"nsscope-test-live-{os.getpid()}"]["state"] == "running"
         assert every[f"nsscope-test-live-{os.getpid()}"]["id"] == live
         line = next(x for x in run_nsscope("ps", "-a", "--filter", "state=exited",
-                                           check=True).stdout.splitlines() if name[:10] in x)
+                                           "--no-trunc", check=True).stdout.splitlines()
+                    if name in x)
         assert "Exited (3) " in line and " ago" in line
     finally:
         d.close()
