@@ -12,7 +12,7 @@ from nsscope.cli import top
 from nsscope.host import cgroups
 from nsscope.host.cpu_reader import CpuReader
 
-from support import run_nsscope, write_file
+from support import read_file, run_nsscope, write_file
 from support.lab import favour
 
 
@@ -158,10 +158,10 @@ def test_v1_memory_and_pids_of_a_cgroup_as_the_files_say(lab):
                 if got.memory is not None:
                     break
             assert got.memory.max == 64 << 20
-            assert abs(got.memory.current - int(open(extra[0] + "/memory.usage_in_bytes")
-                                                .read())) < 1 << 20
+            usage = int(read_file(extra[0] + "/memory.usage_in_bytes"))
+            assert abs(got.memory.current - usage) < 1 << 20
             assert (got.pids.current, got.pids.max) == (
-                int(open(extra[1] + "/pids.current").read()), 50)
+                int(read_file(extra[1] + "/pids.current")), 50)
         finally:
             # the process is ours: killed (not moved to a cgroup we did not make), then
             # the cgroups we made are removed once empty
