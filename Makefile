@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: bytecode run test test-v2 v2-fixture bench lint screenshots clean venv peers peers-v2 peers-bench exeseal
+.PHONY: share bytecode run test test-v2 v2-fixture bench lint screenshots clean venv peers peers-v2 peers-bench exeseal
 
 venv: $(STAMP) bytecode
 
@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -U pip
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,dev]' --config-settings editable_mode=compat
 	$(PY) -m compileall -q nsscope
+	# the editable install leaves pyproject's data-files out: the man page and the
+	# completions are copied where a wheel would put them (.venv/share)
+	mkdir -p $(VENV)/share && cp -r share/. $(VENV)/share/
 	touch $(STAMP)
 
 # The package's bytecode, compiled ahead: start-up must not depend on whether the
@@ -71,6 +74,12 @@ screenshots: $(STAMP)
 # tests/unit/kernel/test_exeseal_build.py rebuilds it and compares byte for byte
 exeseal: $(STAMP)
 	$(PY) -m nsscope.kernel.exeseal --build
+
+# the man page and the bash/zsh completions, generated from the parser (argparse-manpage,
+# shtab: dev dependencies) into share/, committed, and installed by pip under the venv's
+# share/ (pyproject data-files): `man nsscope` with .venv/bin on PATH
+share: $(STAMP)
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct) $(PY) -m nsscope.cli.share share
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check nsscope tests bench

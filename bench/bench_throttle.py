@@ -34,6 +34,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from nsscope.host.collector import Roots  # noqa: E402
 from nsscope.host.cpu_reader import CpuReader  # noqa: E402
 from nsscope.host import cgroups, processes  # noqa: E402
 from nsscope.actions import throttle  # noqa: E402
@@ -296,14 +297,20 @@ def top_cost() -> None:
     for n in (100, 1000):
         tree = BenchTree(n)
         try:
-            hs = top.cpu_hierarchies(cgroups.hierarchies())
-            with CpuReader(hs, skip=top.SKIP) as reader:
+            # as `top` reads since issue 15: memory and pids figures too, and the
+            # containers' names (recognised once here: the cgroups do not change)
+            every = cgroups.hierarchies()
+            hs = top.cpu_hierarchies(every)
+            names = top.Names(Roots())
+            with CpuReader(hs + tuple(h for h in every if h not in hs), skip=top.SKIP,
+                           memory=True, pids=True, io=True) as reader:
                 prev = top.read(reader)
+                names.update(frozenset(prev.cgroups))
                 times = []
                 for _ in range(20):
                     t = time.perf_counter()
                     cur = top.read(reader)
-                    top.rows(cur, prev)
+                    top.rows(cur, prev, names.update(frozenset(cur.cgroups)))
                     times.append(time.perf_counter() - t)
                     prev = cur
                 total = len(cur.cgroups)

@@ -90,19 +90,38 @@ def _command_for(argv: Sequence[str]) -> str | None:
     return None
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+#: the environment variables nsscope reads (``nsscope --help``, README, the man page)
+ENVIRONMENT = """environment:
+  NSSCOPE_PROC         default of --proc (the procfs root to read, e.g. a captured tree)
+  NSSCOPE_CGROUP_ROOT  default of --cgroup-root (the cgroup mount root to read)
+  NSSCOPE_DEBUG        when set, an unexpected OS error ends in a traceback instead of
+                       one line on stderr
+"""
+
+
+def add_global_options(parser: argparse.ArgumentParser) -> None:
+    """The options every command reads (before the command's name)."""
+    parser.add_argument("-V", "--version", action="version", version=f"nsscope {__version__}")
+    parser.add_argument("--proc", metavar="DIR", default=os.environ.get("NSSCOPE_PROC", PROC),
+                        help=f"read processes from DIR instead of {PROC} (a captured tree; "
+                             "env NSSCOPE_PROC); enter refuses it: it acts on the live host")
+    parser.add_argument("--cgroup-root", metavar="DIR",
+                        default=os.environ.get("NSSCOPE_CGROUP_ROOT", CGROUP_ROOT),
+                        help=f"read cgroups from DIR instead of {CGROUP_ROOT} (a captured "
+                             "tree; env NSSCOPE_CGROUP_ROOT)")
+
+
+def build_parser(only: str | None = None, every: bool = False) -> argparse.ArgumentParser:
+    """The parser of ``nsscope`` with ``only`` that command's arguments, or with ``every``
+    command's (the man page and the shell completions: nsscope.cli.share)."""
     import argparse
 
     parser_class = _parser_class()
     parser = parser_class(prog="nsscope",
                      description="See a Linux host the way the kernel sees it: namespaces, "
-                                 "cgroups, containers, throttling. With no command: the TUI.")
-    parser.add_argument("-V", "--version", action="version", version=f"nsscope {__version__}")
-    parser.add_argument("--proc", default=os.environ.get("NSSCOPE_PROC", PROC),
-                        help=argparse.SUPPRESS)
-    parser.add_argument("--cgroup-root",
-                        default=os.environ.get("NSSCOPE_CGROUP_ROOT", CGROUP_ROOT),
-                        help=argparse.SUPPRESS)
+                                 "cgroups, containers, throttling. With no command: the TUI.",
+                     epilog=ENVIRONMENT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_global_options(parser)
     # prog given, so argparse does not build a HelpFormatter (and import shutil,
     # with zlib, bz2 and lzma) just to name the subcommands' usage
     subs = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_class,
@@ -115,7 +134,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         if only is not None and name != only:
             continue
         sub = subs.add_parser(name, help=helptext, description=helptext)
-        if only == name:
+        sub.add_argument("-V", "--version", action="version", version=f"nsscope {__version__}")
+        if only == name or every:
             _module(modname).add_arguments(sub)
     return parser
 

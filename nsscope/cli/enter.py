@@ -67,6 +67,7 @@ options:
   --shell PATH       without CMD: run PATH if the target's root has it, else the
                      default shell (silently: the TUI passes your $SHELL)
   -h, --help         show this help
+  -V, --version      print nsscope's version
 
 On a terminal CMD runs as a job of its own in the foreground, and the terminal
 (its foreground process group and modes) is taken back when CMD ends, however.
@@ -78,6 +79,9 @@ exit status: CMD's; 125 could not enter, 126 CMD not executable, 127 CMD not fou
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     import argparse
 
+    # the words of `nsscope enter --help` (its own), for the man page (nsscope.cli.share)
+    parser.description = HELP.split("\n\n", 1)[1]
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     # argparse cannot say `TARGET [options] [-- CMD…]` with getopt's optional values
     # (-r[DIR], --root[=DIR]) and options after the target, so every word after
     # `enter` reaches run() as is: with no prefix character, argparse sees no option.
@@ -113,8 +117,13 @@ def _user_value_follows(argv: Sequence[str], i: int, have_target: bool) -> bool:
     return False
 
 
-def parse_argv(argv: Sequence[str]) -> Request | None:
-    """The words after ``enter`` -> a Request; None when help was asked for.
+#: what parse_argv returns for --version
+VERSION = "version"
+
+
+def parse_argv(argv: Sequence[str]) -> Request | str | None:
+    """The words after ``enter`` -> a Request; None when help was asked for, VERSION for
+    --version.
 
     Like nsenter's getopt: options may come before and after TARGET; ``--`` or
     the first word after TARGET that is not an option starts CMD.
@@ -164,8 +173,12 @@ def parse_argv(argv: Sequence[str]) -> Request | None:
                 shell = value
             elif name == "help" and not eq:
                 return None
+            elif name == "version" and not eq:
+                return VERSION
             else:
                 raise CannotEnter(f"enter: unknown option {word} (see nsscope enter --help)")
+        elif word == "-V":
+            return VERSION
         elif word.startswith("-") and len(word) > 1:
             for j, ch in enumerate(word[1:], start=2):
                 if ch in SHORT_TYPES:
@@ -202,6 +215,11 @@ def run(args: argparse.Namespace) -> int:
         if request is None:
             sys.stdout.write(HELP)
             return 0
+        if request == VERSION:
+            from nsscope import __version__
+            sys.stdout.write(f"nsscope {__version__}\n")
+            return 0
+        assert not isinstance(request, str)
         if getattr(args, "proc", PROC) != PROC:
             raise CannotEnter("enter acts on the live host, not on a captured /proc "
                               "(--proc, NSSCOPE_PROC)")

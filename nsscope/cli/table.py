@@ -29,12 +29,39 @@ def terminal_columns() -> int:
         return 80
 
 
-def render(headers: Sequence[str], rows: Sequence[Sequence[object]],
-           right: Sequence[bool] | None = None, *, width: int | None = None) -> str:
-    """Columns padded to their widest cell; the last column is cut to the terminal.
-    Every cell is escaped (printable.safe): names and command lines are untrusted."""
-    right = right or [False] * len(headers)
+def fit(headers: Sequence[str], rows: Sequence[Sequence[object]],
+        shrink: Sequence[int | None], width: int) -> list[list[str]]:
+    """The rows escaped (printable.safe), with the cells of the columns that may shrink
+    (``shrink[i]``: the narrowest that column may become; None: never cut) cut with "…"
+    until a line fits ``width`` (as docker ps cuts COMMAND, lsblk its columns). The
+    widest shrinkable column gives first. For ``render(..., escaped=True)``."""
     cells = [[("" if c is None else safe(str(c))) for c in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        for i, c in enumerate(row):
+            widths[i] = max(widths[i], len(c))
+    excess = sum(widths) + len(widths) - 1 - width
+    while excess > 0:
+        give = [(widths[i] - m, i) for i, m in enumerate(shrink)
+                if m is not None and widths[i] > max(m, len(headers[i]))]
+        if not give:
+            break
+        _, i = max(give)
+        widths[i] -= 1
+        excess -= 1
+    return [[c if len(c) <= widths[i] else c[:widths[i] - 1] + "…" for i, c in enumerate(row)]
+            for row in cells]
+
+
+def render(headers: Sequence[str], rows: Sequence[Sequence[object]],
+           right: Sequence[bool] | None = None, *, width: int | None = None,
+           escaped: bool = False) -> str:
+    """Columns padded to their widest cell; the last column is cut to the terminal
+    (``width``; 0: never cut). Every cell is escaped (printable.safe): names and command
+    lines are untrusted; ``escaped``: the rows come from ``fit``, escaped already."""
+    right = right or [False] * len(headers)
+    cells = [[("" if c is None else str(c) if escaped else safe(str(c))) for c in row]
+             for row in rows]
     widths = [len(h) for h in headers]
     for row in cells:
         for i, c in enumerate(row[:-1]):

@@ -48,7 +48,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a pid, or a container's name or id as `nsscope ps` lists it; "
                         "pid:PID, id:ID, name:NAME, ns:INODE say which without guessing")
     p.add_argument("limit", metavar="LIMIT", nargs="?",
-                   help="20%% (of one CPU, like systemd CPUQuota=; 150%% = 1.5 CPUs), "
+                   help="without it: print the current limit and usage (over --interval). "
+                        "20%% (of one CPU, like systemd CPUQuota=; 150%% = 1.5 CPUs), "
                         "0.5 (CPUs, like docker --cpus) or max/off")
     p.add_argument("--period", metavar="DURATION",
                    help="the CFS period, 1ms to 1s (default 100ms; bare numbers are µs)")
@@ -67,7 +68,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="then show usage and throttling each second; on a terminal ↑/↓ "
                         "change the limit by 5%%, or type one and press Enter; q quits")
     p.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
-                   help="with --watch: seconds between samples (default 1)")
+                   help="seconds between samples (default 1); without LIMIT, the one "
+                        "interval the usage is measured over")
     p.add_argument("--count", type=int, metavar="N",
                    help="with --watch: stop after N samples")
     # LIMIT may be negative ("-5%"): argparse would take it for an option and say
@@ -86,8 +88,6 @@ def run(args: argparse.Namespace) -> int:
         if args.limit is not None:
             raise BadInput("--reset takes no LIMIT")
         return _reset(args, roots)
-    if args.limit is None and not args.watch:
-        raise BadInput("give a LIMIT (20%, 0.5, max) or --watch or --reset")
     if args.count is not None and args.count < 1:
         raise BadInput("--count must be at least 1")
     if not 0.05 <= args.interval <= 3600:
@@ -103,6 +103,41 @@ def run(args: argparse.Namespace) -> int:
         cgroup = throttle.limited_cgroup(target, roots)
     if args.watch:
         return Watch(target, cgroup, args, roots).run()
+    if limit is None:
+        # no LIMIT: what binds the target now, as `docker update` users first ask
+        # `docker inspect`/`docker stats` (issue 15)
+        return _show_current(target, cgroup, args.interval, roots)
+    return 0
+
+
+def _show_current(target: Target, cgroup: str, interval: float, roots) -> int:
+    """The limit on ``cgroup`` and its usage over ``interval`` seconds; changes nothing."""
+    hst = throttle.host(roots)
+
+    def read() -> tuple[float, CpuStats, throttle.Limit]:
+        cg = hst.read(cgroup)
+        if cg is None or cg.cpu is None:
+            raise NsscopeError(f"cgroup {cgroup} is gone")
+        return time.monotonic(), cg.cpu, throttle.current_limit(cg)
+
+    t0, before, _ = read()
+    time.sleep(interval)
+    t1, after, limit = read()
+    r = rates(before, after, t1 - t0, t1)
+    print(safe(f"{target.what}: {hst.dir(cgroup)} (cgroup v{hst.version})"))
+    print(f"  limit: {limit}")
+    of_limit = (f" ({r.usage_of_limit_pct:.1f}% of the limit)"
+                if r.usage_of_limit_pct is not None else "")
+    usage = "-" if r.usage_pct is None else f"{r.usage_pct:.1f}% of a CPU"
+    print(f"  usage: {usage} over {interval:g} s{of_limit}")
+    if after.nr_periods:  # never limited: no CFS period has run, nothing to say
+        thr = "-" if r.throttled_pct is None else f"{r.throttled_pct:.1f}% of periods"
+        ms = "" if r.throttled_ms is None else f", {r.throttled_ms:.0f} ms/s"
+        total = "" if after.throttled_usec is None else \
+            f", {after.throttled_usec / 1e6:.2f} s in all"
+        print(f"  throttled: {thr}{ms} over {interval:g} s; {after.nr_throttled} of "
+              f"{after.nr_periods} periods since it was made{total}")
+    print(safe(f"change it: nsscope throttle {target.spec} LIMIT (20%, 0.5, max)"))
     return 0
 
 
@@ -157,6 +192,24 @@ def _print_outcome(out: throttle.Outcome, target: Target) -> None:
 
 # --- --watch --------------------------------------------------------------------------------
 
+def who(target: Target, roots) -> str:
+    """The target in the user's words for the --watch header (issue 15): its container by
+    name (labels.title), as `nsscope ps` recognises it, whether the target was given as
+    the container or as one of its pids; else the pid."""
+    from nsscope.host import labels
+    from nsscope.host.collector import collect
+
+    # recognition reads every process, once, before the first sample (as `ps` does)
+    snap = collect(roots, namespaces=False, cgroups=False)
+    for c in snap.containers:
+        if c.sandbox or c.infra:
+            continue
+        if (target.container_id is not None and c.id == target.container_id) or \
+                target.pid in c.pids:
+            return f"{labels.title(c)}, pid {target.pid}"
+    return f"pid {target.pid}"
+
+
 @dataclass(frozen=True)
 class Sample:
     at: float
@@ -181,6 +234,7 @@ class Watch:
         self.typed = ""
         self.message = ""
         self._prev: tuple[float, CpuStats] | None = None
+        self.who = who(target, roots)
 
     # sampling
 
@@ -315,7 +369,8 @@ class Watch:
     # output
 
     def header(self) -> str:
-        return (f"# {safe(self.cgroup)} (cgroup v{self.host.version}), one line per "
+        return (f"# {safe(self.who)} in {safe(self.cgroup)} (cgroup v{self.host.version}), "
+                f"one line per "
                 f"{self.args.interval:g} s\n"
                 f"{'TIME':8} {'USAGE':>7} {'OF-LIMIT':>8} {'LIMIT':>7} {'THROTTLED':>9} "
                 f"{'THR-TIME':>9} {'PSI-SOME10':>10}")
@@ -335,7 +390,7 @@ class Watch:
         latest = self.samples[-1] if self.samples else None
         limit = latest.limit if latest else self._limit_now()
         out = ["\x1b[H\x1b[2J",
-               f"nsscope throttle: pid {self.target.pid} in {safe(self.cgroup)} "
+               f"nsscope throttle: {safe(self.who)} in {safe(self.cgroup)} "
                f"(cgroup v{self.host.version})   limit {limit}\n"]
         if latest is not None:
             r = latest.rates

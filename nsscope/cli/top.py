@@ -19,22 +19,26 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import json
+import os
 import resource
+import select
 import shutil
 import sys
+import termios
 import time
+import tty
 from dataclasses import asdict, dataclass
 from collections.abc import Mapping
 from typing import Any
 
 from nsscope.host.cpu_reader import CpuReader
-from nsscope.host import cgroups
-from nsscope.host.collector import roots_of
+from nsscope.host import cgroups, labels
+from nsscope.host.collector import Roots, collect, roots_of
+from nsscope.host.containers.state_paths import StatePaths
 from nsscope.errors import BadInput
 from nsscope.host.history import CpuRates, rates
-from nsscope.host.model import Cgroup, Hierarchy
+from nsscope.host.model import Cgroup, Container, Hierarchy
 from nsscope.cli import table
 
 #: files whose figures top does not show (user/system split, weights): not read
@@ -46,8 +50,9 @@ ACTIVE_PCT = 0.5
 @dataclass(frozen=True)
 class Row:
     path: str
-    #: the container whose cgroup this is ("docker 4f1c2a9e8b7d"), when recognised
-    container: str | None
+    #: the container whose cgroup this is (or an ancestor of it is), as ``nsscope ps``
+    #: recognises it; JSON: labels.ref (name, id, runtime, pod, namespace)
+    container: Container | None
     procs: int
     #: CPU used over the interval, % of one CPU
     usage_pct: float | None
@@ -70,6 +75,18 @@ class Row:
     throttled_by: str | None = None
     throttled_by_limit_cpus: float | None = None
     throttled_by_pct: float | None = None
+    #: the pid nsscope throttle moved into this cgroup (nsscope-throttle-PID), if so
+    throttle_pid: int | None = None
+    #: memory.current / memory.usage_in_bytes, and the limit (None: unlimited), bytes
+    memory_bytes: int | None = None
+    memory_max_bytes: int | None = None
+    #: pids.current and pids.max (None: unlimited)
+    pids_current: int | None = None
+    pids_max: int | None = None
+    #: bytes read from and written to block devices since the cgroup was made
+    #: (io.stat rbytes/wbytes; v1 blkio.throttle.io_service_bytes), summed over devices
+    io_read_bytes: int | None = None
+    io_write_bytes: int | None = None
 
     @property
     def share(self) -> float:
@@ -117,34 +134,59 @@ def _cumulative_pct(cg: Cgroup) -> float | None:
     return 100.0 * c.nr_throttled / c.nr_periods
 
 
-def _labels(paths) -> dict[str, str]:
-    """Container labels from the cgroup paths alone (cheap enough for every refresh)."""
-    out = {}
-    for path in paths:
-        label = _label(path)
-        if label is not None:
-            out[path] = label
-    return out
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _label(path: str) -> str | None:
-    if path.startswith("/nsscope/throttle-") or \
-            path.rsplit("/", 1)[-1].startswith("nsscope-throttle-"):
-        # actions/throttle/placement.py throttle_cgroup: at the top, or beneath the
-        # process's own cgroup
-        return f"nsscope throttle of pid {path.rsplit('-', 1)[1]}"
-    from nsscope.host import containers  # regular expressions: only when a label is asked
-    m = containers.match_cgroup(path)
-    if m is not None and m.path == path:
-        return f"{m.runtime} {m.key[:12]}"
+def throttle_pid(path: str) -> int | None:
+    """The pid of an ``nsscope throttle`` cgroup (actions/throttle/placement.py
+    throttle_cgroup: /nsscope/throttle-PID at the top, NAME/nsscope-throttle-PID beneath
+    the process's own cgroup)."""
+    leaf = path.rsplit("/", 1)[-1]
+    if path.startswith("/nsscope/throttle-") or leaf.startswith("nsscope-throttle-"):
+        pid = leaf.rsplit("-", 1)[1]
+        return int(pid) if pid.isdigit() else None
     return None
 
 
-def rows(after: Reading, before: Reading | None = None) -> list[Row]:
-    """The table: one row per cgroup with CPU figures, most throttled first."""
+class Names:
+    """Which container each cgroup belongs to, as ``nsscope ps`` recognises them (the
+    snapshot's containers, labels.by_cgroup): any runtime, a runc container at
+    ``/walk-runc`` too, not only the cgroup layouts a pattern knows.
+
+    Recognising reads every process (~as much as ``nsscope ps``), so ``--watch`` does it
+    again only when the set of cgroups changed (a container made or removed makes or
+    removes its cgroup) or every ``refresh`` seconds (a rename), not every refresh; and,
+    on a host whose cgroups churn, not more often than once per ``share``-fold its own
+    last cost (10: recognition takes at most a tenth of the time; a new container is
+    then named a little later).
+    """
+
+    def __init__(self, roots: Roots, refresh: float = 10.0, share: float = 10.0) -> None:
+        self.roots = roots
+        self.refresh = refresh
+        self.share = share
+        self.index: dict[str, Container] = {}
+        self._paths: frozenset[str] | None = None
+        self._due = 0.0
+        self._allowed = 0.0
+        #: how many times the containers were recognised (bench/bench_views.py reports it)
+        self.recognised = 0
+
+    def update(self, paths: frozenset[str]) -> dict[str, Container]:
+        now = time.monotonic()
+        if (paths != self._paths and now >= self._allowed) or now >= self._due:
+            snap = collect(self.roots, namespaces=False, cgroups=False)
+            self.index = labels.by_cgroup(snap.containers)
+            done = time.monotonic()
+            self._paths, self._due = paths, done + self.refresh
+            self._allowed = done + self.share * (done - now)
+            self.recognised += 1
+        return self.index
+
+
+def rows(after: Reading, before: Reading | None = None,
+         containers: dict[str, Container] | None = None) -> list[Row]:
+    """The table: one row per cgroup with CPU figures, most throttled first.
+    ``containers``: cgroup path -> container (labels.by_cgroup)."""
     dt = after.at - before.at if before is not None else 0.0
-    labels = _labels(after.cgroups)
+    index = containers or {}
     own: dict[str, tuple[CpuRates | None, float | None]] = {}
     for path, cg in after.cgroups.items():
         if cg.cpu is None:
@@ -164,17 +206,45 @@ def rows(after: Reading, before: Reading | None = None) -> list[Row]:
         by = by_pct = by_limit = None
         if active and not share:
             by, by_pct, by_limit = _throttling_ancestor(path, after, own)
+        mem, pids, io = cg.memory, cg.pids, cg.io
         out.append(Row(
-            path=path, container=labels.get(path), procs=len(cg.procs), usage_pct=usage,
+            path=path, container=labels.owner(path, index) if index else None,
+            procs=len(cg.procs), usage_pct=usage,
             usage_of_limit_pct=r.usage_of_limit_pct if r is not None else None,
             limit_cpus=c.limit_cpus, throttled_pct=share,
             throttled_ms_per_s=r.throttled_ms if r is not None else None,
             nr_periods=c.nr_periods, nr_throttled=c.nr_throttled,
             throttled_usec_total=c.throttled_usec,
             psi_some_avg10=c.pressure.some_avg10 if c.pressure else None,
-            throttled_by=by, throttled_by_limit_cpus=by_limit, throttled_by_pct=by_pct))
-    out.sort(key=lambda r: (-r.share, -(r.usage_pct or 0.0), r.path))
-    return out
+            throttled_by=by, throttled_by_limit_cpus=by_limit, throttled_by_pct=by_pct,
+            throttle_pid=throttle_pid(path),
+            memory_bytes=mem.current if mem else None, memory_max_bytes=mem.max if mem else None,
+            pids_current=pids.current if pids else None, pids_max=pids.max if pids else None,
+            io_read_bytes=io.read_bytes if io else None,
+            io_write_bytes=io.write_bytes if io else None))
+    return sort(out, "throttled")
+
+
+#: --sort keys: each row's key, ascending (the largest figure first, then by path)
+SORTS = ("throttled", "cpu", "mem", "name")
+
+
+def _name(r: Row) -> str:
+    return labels.name(r.container) if r.container is not None else r.path
+
+
+def sort(rs: list[Row], by: str) -> list[Row]:
+    """The rows by ``by`` (SORTS): throttled share (own or an ancestor's), CPU usage,
+    memory, or the container's name (the cgroup path for the rest) ascending."""
+    def key(r: Row) -> tuple:
+        if by == "cpu":
+            return (-(r.usage_pct or 0.0), -r.share, r.path)
+        if by == "mem":
+            return (-(r.memory_bytes or 0), r.path)
+        if by == "name":
+            return (r.container is None, _name(r), r.path)
+        return (-r.share, -(r.usage_pct or 0.0), r.path)
+    return sorted(rs, key=key)
 
 
 def _throttling_ancestor(path: str, after: Reading,
@@ -195,9 +265,37 @@ def _throttling_ancestor(path: str, after: Reading,
 
 # --- output ----------------------------------------------------------------------------------
 
-HEADERS = ("THROTTLED", "USAGE", "OF-LIMIT", "LIMIT", "THR-TIME", "PSI10", "PROCS", "CONTAINER",
-           "CGROUP")
-RIGHT = (True, True, True, True, True, True, True, False, False)
+HEADERS = ("THROTTLED", "USAGE", "OF-LIMIT", "LIMIT", "THR-TIME", "PSI10", "MEM", "PIDS", "IO",
+           "PROCS", "CONTAINER", "CGROUP")
+RIGHT = (True, True, True, True, True, True, True, True, True, True, False, False)
+
+
+def _mem(r: Row) -> str:
+    """``docker stats``' MEM USAGE / LIMIT: 12.5M/256M, 12.5M/max."""
+    if r.memory_bytes is None:
+        return "-"
+    return f"{table.human_bytes(r.memory_bytes)}/{table.human_bytes(r.memory_max_bytes)}"
+
+
+def _pids(r: Row) -> str:
+    if r.pids_current is None:
+        return "-"
+    return f"{r.pids_current}/{'max' if r.pids_max is None else r.pids_max}"
+
+
+def _io(r: Row) -> str:
+    """``docker stats``' BLOCK I/O: read/written since the cgroup was made."""
+    if r.io_read_bytes is None:
+        return "-"
+    return f"{table.human_bytes(r.io_read_bytes)}/{table.human_bytes(r.io_write_bytes)}"
+
+
+def _who(r: Row) -> str:
+    if r.container is not None:
+        return labels.title(r.container)
+    if r.throttle_pid is not None:
+        return f"nsscope throttle of pid {r.throttle_pid}"
+    return ""
 
 
 def _pct(v: float | None) -> str:
@@ -220,26 +318,34 @@ def table_rows(rs: list[Row], interval: bool) -> list[list[str]]:
         out.append([thr, _pct(r.usage_pct), _pct(r.usage_of_limit_pct),
                     "max" if r.limit_cpus is None else f"{r.limit_cpus:.2f}", ttime,
                     "-" if r.psi_some_avg10 is None else f"{r.psi_some_avg10:.2f}",
-                    str(r.procs), r.container or "", where])
+                    _mem(r), _pids(r), _io(r), str(r.procs), _who(r), where])
     return out
 
 
 def to_json(rs: list[Row], interval: float, mode: str) -> dict[str, Any]:
-    return {"mode": mode, "interval": interval,
-            "cgroups": [{**asdict(r), "share": r.share} for r in rs]}
+    def record(r: Row) -> dict[str, Any]:
+        d = {**asdict(r), "share": r.share}
+        d["container"] = labels.ref(r.container) if r.container is not None else None
+        return d
+    return {"mode": mode, "interval": interval, "cgroups": [record(r) for r in rs]}
 
 
 # --- command line ---------------------------------------------------------------------------
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--watch", action="store_true", help="refresh every --interval seconds")
-    p.add_argument("--json", action="store_true", help="one JSON document (no --watch)")
+    p.add_argument("--watch", action="store_true",
+                   help="refresh every --interval seconds; q (or Ctrl-C) quits")
+    p.add_argument("-J", "--json", action="store_true", help="one JSON document (no --watch)")
     p.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
                    help="seconds between the two readings that make the rates (default 1); "
                         "0: one reading, throttling since each cgroup was made")
     p.add_argument("--count", type=int, metavar="N", help="with --watch: stop after N refreshes")
     p.add_argument("--throttled", action="store_true",
                    help="only cgroups throttled (by their own limit or an ancestor's)")
+    p.add_argument("--sort", choices=SORTS, default="throttled",
+                   help="throttled share (default), CPU usage, memory, or container name")
+    # a captured tree's runtime state (as ps --state-root), for the containers' names
+    p.add_argument("--state-root", metavar="DIR", help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -250,19 +356,27 @@ def run(args: argparse.Namespace) -> int:
     if args.count is not None and args.count < 1:
         raise BadInput("--count must be at least 1")
     roots = roots_of(args)
+    if args.state_root:
+        roots = roots._replace(state=StatePaths().under(args.state_root))
     raise_fd_limit()
-    hs = cpu_hierarchies(cgroups.hierarchies(roots.cgroup, roots.proc))
+    every = cgroups.hierarchies(roots.cgroup, roots.proc)
+    hs = cpu_hierarchies(every)
     mode = cgroups.detect_mode(roots.cgroup, roots.proc)
-    with CpuReader(hs, skip=SKIP) as reader:
+    names = Names(roots)
+    with CpuReader(hs + tuple(h for h in every if h not in hs), skip=SKIP, memory=True,
+                   pids=True, io=True) as reader:
         if args.watch:
-            return _watch(args, reader)
+            return _watch(args, reader, names)
         first = read(reader)
+        # the containers are recognised between the two readings: their cost (a
+        # read of every process, as `ps`) is spent inside the interval, not after it
+        index = names.update(frozenset(first.cgroups))
         if args.interval > 0:
-            time.sleep(args.interval)
-            rs = rows(read(reader), first)
+            time.sleep(max(0.0, first.at + args.interval - time.monotonic()))
+            rs = rows(read(reader), first, index)
         else:
-            rs = rows(first)
-    rs = _only(rs, args)
+            rs = rows(first, None, index)
+    rs = sort(_only(rs, args), args.sort)
     if args.json:
         json.dump(to_json(rs, args.interval, mode), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -275,31 +389,63 @@ def _only(rs: list[Row], args: argparse.Namespace) -> list[Row]:
     return [r for r in rs if r.share > 0] if args.throttled else rs
 
 
-def _watch(args: argparse.Namespace, reader: CpuReader) -> int:
-    tty = sys.stdout.isatty()
+def _watch(args: argparse.Namespace, reader: CpuReader, names: Names) -> int:
+    tty_out = sys.stdout.isatty()
+    keys = tty_out and sys.stdin.isatty()
+    old = termios.tcgetattr(sys.stdin.fileno()) if keys else None
+    try:
+        if keys:
+            # q quits, as in throttle --watch and the TUI: keys unbuffered and not echoed
+            # (cbreak); the terminal's modes are put back however the loop ends
+            tty.setcbreak(sys.stdin.fileno())
+        return _loop(args, reader, names, tty_out, keys)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if old is not None:
+            termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, old)
+
+
+def _quit_asked(timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for a key; True when it was q (or stdin closed)."""
+    end = time.monotonic() + timeout
+    while True:
+        left = end - time.monotonic()
+        if left <= 0:
+            return False
+        ready, _, _ = select.select([sys.stdin], [], [], left)
+        if ready:
+            data = os.read(sys.stdin.fileno(), 64)
+            if not data or b"q" in data or b"Q" in data:
+                return True
+
+
+def _loop(args: argparse.Namespace, reader: CpuReader, names: Names, tty_out: bool,
+          keys: bool) -> int:
     prev = read(reader)
     due = prev.at + args.interval
     n = 0
-    try:
-        while args.count is None or n < args.count:
-            time.sleep(max(0.0, due - time.monotonic()))
-            due += args.interval
-            cur = read(reader)
-            rs = _only(rows(cur, prev), args)
-            prev = cur
-            n += 1
-            text = table.render(HEADERS, table_rows(rs, True), RIGHT)
-            stamp = time.strftime("%H:%M:%S")
-            if tty:
-                lines = shutil.get_terminal_size().lines
-                shown = text.split("\n")[: max(2, lines - 2)]
-                sys.stdout.write(f"\x1b[H\x1b[2Jnsscope top  {stamp}  {len(rs)} cgroups, "
-                                 f"sorted by throttled share (Ctrl-C quits)\n"
-                                 + "\n".join(shown) + "\n")
-            else:
-                sys.stdout.write(f"# {stamp}\n{text}\n\n")
-            sys.stdout.flush()
-    except KeyboardInterrupt:
-        pass
+    while args.count is None or n < args.count:
+        wait = max(0.0, due - time.monotonic())
+        if keys:
+            if _quit_asked(wait):
+                return 0
+        else:
+            time.sleep(wait)
+        due += args.interval
+        cur = read(reader)
+        rs = sort(_only(rows(cur, prev, names.update(frozenset(cur.cgroups))), args), args.sort)
+        prev = cur
+        n += 1
+        text = table.render(HEADERS, table_rows(rs, True), RIGHT)
+        stamp = time.strftime("%H:%M:%S")
+        if tty_out:
+            lines = shutil.get_terminal_size().lines
+            shown = text.split("\n")[: max(2, lines - 2)]
+            sys.stdout.write(f"\x1b[H\x1b[2Jnsscope top  {stamp}  {len(rs)} cgroups, "
+                             f"sorted by {args.sort} (q quits)\n"
+                             + "\n".join(shown) + "\n")
+        else:
+            sys.stdout.write(f"# {stamp}\n{text}\n\n")
+        sys.stdout.flush()
     return 0
-

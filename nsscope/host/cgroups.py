@@ -12,8 +12,8 @@ import os
 
 from nsscope.host import mountinfo
 from nsscope.kernel import abi
-from nsscope.host.model import (UNIFIED, Cgroup, CpuStats, Hierarchy, MemoryStats, PidsStats,
-                                Pressure)
+from nsscope.host.model import (UNIFIED, Cgroup, CpuStats, Hierarchy, IoStats, MemoryStats,
+                                PidsStats, Pressure)
 from nsscope.kernel.abi import CGROUP_ROOT, PROC
 
 # collections.abc costs ~2 ms of every view's start-up; mypy treats any
@@ -245,6 +245,40 @@ def memory_stat(path: str, *, read: Callable[[str], str | None] = read_text
 def pids_stats(path: str, *, read: Callable[[str], str | None] = read_text) -> PidsStats:
     return PidsStats(current=_int(read(path + "/pids.current")),
                      max=_int(read(path + "/pids.max")))
+
+
+def io_v2(path: str, *, read: Callable[[str], str | None] = read_text) -> IoStats | None:
+    """io.stat's rbytes and wbytes summed over the devices (cgroup-v2.rst "io.stat":
+    one line per device, "MAJ:MIN rbytes=… wbytes=… rios=…"); None without the file."""
+    text = read(path + "/io.stat")
+    if text is None:
+        return None
+    r = w = 0
+    for line in text.splitlines():
+        for field in line.split()[1:]:
+            key, _, value = field.partition("=")
+            if key == "rbytes":
+                r += int(value)
+            elif key == "wbytes":
+                w += int(value)
+    return IoStats(read_bytes=r, write_bytes=w)
+
+
+def io_v1(path: str, *, read: Callable[[str], str | None] = read_text) -> IoStats | None:
+    """blkio.throttle.io_service_bytes's Read and Write lines summed over the devices
+    (cgroup-v1/blkio-controller.rst: "MAJ:MIN Read N" …, then "Total N"; counted by the
+    throttling layer, so for every cgroup whatever its policy). None without the file."""
+    text = read(path + "/blkio.throttle.io_service_bytes")
+    if text is None:
+        return None
+    r = w = 0
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1] == "Read":
+            r += int(parts[2])
+        elif len(parts) == 3 and parts[1] == "Write":
+            w += int(parts[2])
+    return IoStats(read_bytes=r, write_bytes=w)
 
 
 # --- the tree -----------------------------------------------------------------

@@ -66,6 +66,14 @@ class Container(Record):
     sandbox: bool = False
     #: a stopped nsscope container's exit status (128+N: killed by signal N)
     exit_code: int | None = None
+    #: when the runtime made it, seconds since the epoch, where its record says
+    #: (docker's Created, nsscope run's record); None: not known
+    created: float | None = None
+    #: when a stopped container's PID 1 ended (docker State.FinishedAt, nsscope run's
+    #: record), seconds since the epoch
+    finished_at: float | None = None
+    #: the command its runtime started (a stopped container has no process to ask)
+    command: str | None = None
 
     @property
     def key(self) -> str:
@@ -197,6 +205,14 @@ class PidsStats(Record):
     max: int | None = None
 
 
+class IoStats(Record):
+    """Bytes read from and written to block devices by the cgroup, since it was made,
+    summed over the devices (``docker stats``' BLOCK I/O)."""
+
+    read_bytes: int | None = None
+    write_bytes: int | None = None
+
+
 class Cgroup(Record):
     """One cgroup path, merged over the hierarchies it exists in.
 
@@ -213,6 +229,8 @@ class Cgroup(Record):
     cpu: CpuStats | None = None
     memory: MemoryStats | None = None
     pids: PidsStats | None = None
+    #: read by ``nsscope top`` only (CpuReader io=True)
+    io: IoStats | None = None
 
     @property
     def parent_path(self) -> str | None:

@@ -314,3 +314,26 @@ def descendants(pid: int, proc: str = PROC) -> list[int]:
         if i == len(out):
             return out
         parent, i = out[i], i + 1
+
+
+def boot_time(proc: str = PROC) -> float | None:
+    """When the host booted, seconds since the epoch: ``btime`` of /proc/stat (proc(5)),
+    the origin of every process's starttime."""
+    try:
+        with open(f"{proc}/stat", "rb") as f:
+            for line in f:
+                if line.startswith(b"btime "):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+#: the unit of /proc/PID/stat's starttime (sysconf(_SC_CLK_TCK), proc(5))
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def started_at(starttime: int, boot: float) -> float:
+    """Seconds since the epoch at which a process with this starttime (clock ticks after
+    boot, field 22 of /proc/PID/stat) started."""
+    return boot + starttime / CLOCK_TICKS

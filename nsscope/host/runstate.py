@@ -60,6 +60,8 @@ class RunRecord(Record):
     dir: str
     #: the supervisor died without recording the end (``nsscope gc`` cleans up)
     crashed: bool = False
+    #: unix time its PID 1 ended, as the supervisor recorded it; None until then
+    finished: float | None = None
 
     @property
     def short_id(self) -> str:
@@ -142,7 +144,7 @@ def load(cid: str, run_dir: str = RUN_DIR, proc: str = PROC) -> RunRecord | None
         command=tuple(st.get("command", ())), created=st.get("created", 0.0),
         exit_code=st.get("exit_code"), monitor_pid=mpid, monitor_starttime=mstart,
         detach=bool(st.get("detach")), remove=bool(st.get("remove")), dir=cdir,
-        crashed=crashed)
+        crashed=crashed, finished=st.get("finished"))
 
 
 def list_containers(run_dir: str = RUN_DIR, proc: str = PROC) -> list[RunRecord]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from nsscope.host.containers.files import read_json
+from nsscope.host.containers.files import read_json, rfc3339
 from nsscope.host.containers.info import Info
 from nsscope.host.containers.state_paths import Context
 
@@ -22,6 +22,9 @@ def from_docker(ctx: Context, info: Info) -> None:
         state = cfg.get("State") or {}
         if isinstance(state.get("Pid"), int) and state["Pid"] > 0:
             info.pid = state["Pid"]
+        created = cfg.get("Created")
+        if isinstance(created, str):
+            info.created = rfc3339(created)
         conf = cfg.get("Config") or {}
         info.image = info.image or conf.get("Image")
         labels = conf.get("Labels") or {}

@@ -21,6 +21,7 @@ def from_nsscope(ctx: Context, info: Info) -> None:
         if rec is not None:
             info.name = rec.name or info.name
             info.rootfs = rec.rootfs or None
+            info.created = rec.created or None
             if rec.pid:
                 info.pid = rec.pid
             return
@@ -45,7 +46,9 @@ def not_running(snap: Snapshot, proc: str = PROC,
             out.append(Container(
                 id=rec.id, short_id=rec.short_id, name=rec.name or rec.short_id,
                 runtime="nsscope", pid=None, pids=(), state=rec.status, cgroup=cgroup,
-                rootfs=rec.rootfs or None, exit_code=rec.exit_code))
+                rootfs=rec.rootfs or None, exit_code=rec.exit_code,
+                created=rec.created or None, finished_at=rec.finished,
+                command=" ".join(rec.command) or None))
     return out
 
 

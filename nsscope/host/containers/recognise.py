@@ -189,6 +189,6 @@ def container_record(ctx: Context, info: Info, cg: str | None, pids: set[int]) -
         shares_host=tuple(t for t in NS_TYPES if mp is not None and t in mp.ns
                           and snap.host_ns.get(t) == mp.ns[t]),
         image=info.image, rootfs=rootfs, pod=info.pod, k8s_namespace=info.k8s_namespace,
-        pod_uid=info.pod_uid, qos=qos, infra=infra)
+        pod_uid=info.pod_uid, qos=qos, infra=infra, created=info.created)
 
 

@@ -599,8 +599,11 @@ def test_ls_tree_show_enter_throttle_and_ps_work_on_it(containers):
     assert show.returncode == 0, show.stderr
     assert f"/nsscope/{c.id}" in show.stdout
     tree = run_nsscope("tree", "--cgroups")
-    assert tree.returncode == 0 and re.search(rf"└─ {c.id}\s+1\s", tree.stdout), tree.stdout
-    ps = run_nsscope("ps")
+    # the container named beside its cgroup (issue 15)
+    assert tree.returncode == 0 and re.search(
+        rf"└─ {c.id}\s+{re.escape(c.name)} \(nsscope {c.short_id}\)\s+1\s", tree.stdout), \
+        tree.stdout
+    ps = run_nsscope("ps", "-o", "ID,NAME,RUNTIME,PID,STATE,CPUS")
     assert ps.returncode == 0, ps.stderr
     assert re.search(rf"^{c.short_id}\s+{re.escape(c.name)}\s+nsscope\s+{c.pid}\s+running\s+0\.5",
                      ps.stdout, re.M), ps.stdout
@@ -746,7 +749,7 @@ def test_ps_all_lists_stopped_containers(containers):
     for seen in (live, every):  # the running one as before, once
         assert (seen[running.name]["state"], seen[running.name]["pid"]) == ("running",
                                                                            running.pid)
-    table = run_nsscope("ps", "-a").stdout
+    table = run_nsscope("ps", "-a", "-o", "ID,NAME,RUNTIME,STATE").stdout
     assert re.search(rf"^{stopped.short_id}\s+{re.escape(stopped.name)}\s+nsscope\s+stopped\s",
                      table, re.M), table
     assert run_nsscope("rm", stopped.name).returncode == 0

@@ -121,7 +121,7 @@ def test_20_percent_moves_a_process_out_of_a_shared_cgroup_and_reset_undoes_it(l
             break
     assert row["limit_cpus"] == 0.2 and row["throttled_pct"] > 50
     assert abs(row["usage_pct"] - 20.0) < 5
-    assert row["container"] == f"nsscope throttle of pid {pid}"
+    assert row["throttle_pid"] == pid and row["container"] is None
 
     r = run_nsscope("throttle", str(pid), "--reset", check=True)
     assert f"moved pid {pid} back" in r.stdout and cg in r.stdout
@@ -490,3 +490,51 @@ def test_watch_ctrl_c_quits_and_gives_the_terminal_back(lab):
     # the limit stays after the watch ends
     assert throttle.record_for(f"/nsscope/throttle-{pid}") is not None
     run_nsscope("throttle", str(pid), "--reset", check=True)
+
+
+def _usage_pct(text: str) -> float:
+    line = next(x for x in text.splitlines() if x.strip().startswith("usage:"))
+    return float(line.split()[1].rstrip("%"))
+
+
+def test_no_limit_prints_the_current_limit_and_usage(lab):
+    """``throttle TARGET`` alone (issue 15): the limit the kernel holds (set here by the
+    test in the cgroup files, the oracle) and the usage, measured against the busy
+    process's own CPU time; nothing changed, nothing recorded."""
+    cg = lab.cgroup()
+    favour(cg.dirs)
+    pid = lab.busy()
+    cg.add(pid)
+    if cg.mode == "unified":
+        write_file(cg.cpu_dir + "/cpu.max", "30000 100000")
+    else:
+        write_file(cg.cpu_dir + "/cpu.cfs_quota_us", "30000")
+    before = limit_text(cg.cpu_dir)
+    out = run_nsscope("throttle", str(pid), check=True).stdout
+    assert f"{cg.cpu_dir} (cgroup v{cg.hst.version})" in out
+    assert "limit: 30% (0.30 CPU)" in out
+    usage = _usage_pct(out)
+    assert abs(usage - 30.0) <= 3 * TOLERANCE, out
+    assert "throttled:" in out and f"change it: nsscope throttle pid:{pid} LIMIT" in out
+    assert limit_text(cg.cpu_dir) == before and not recorded(pid)
+    # unlimited: said so, and the usage is the process's own (a busy loop: ~one CPU,
+    # as /proc/PID/stat says over the same kind of interval)
+    write_file(cg.cpu_dir + ("/cpu.max" if cg.mode == "unified" else "/cpu.cfs_quota_us"),
+               "max" if cg.mode == "unified" else "-1")
+    out = run_nsscope("throttle", str(pid), check=True).stdout
+    assert "limit: unlimited" in out
+    assert abs(_usage_pct(out) - measure(pid, 1.0)) <= 25, out
+    assert not recorded(pid)
+
+
+@pytest.mark.parametrize("given", ["name", "pid"])
+def test_watch_header_names_the_container(walk_runc, given):
+    """issue 15: the --watch header says which container, by name, whether it was named
+    or one of its pids was given (runc's own state is the oracle of the name)."""
+    path, pid = walk_runc
+    name = path.rsplit("/", 1)[1]
+    target = name if given == "name" else str(pid)
+    out = run_nsscope("throttle", target, "--watch", "--count", "1", "--interval", "0.2",
+                      check=True).stdout
+    head = out.splitlines()[0]
+    assert head.startswith(f"# {name} (runc), pid {pid} in {path} (cgroup v"), head

@@ -172,7 +172,7 @@ def test_explicit_forms(walk):
 
 
 def ps_rows() -> list[dict[str, str]]:
-    lines = run_nsscope("ps", check=True).stdout.splitlines()
+    lines = run_nsscope("ps", "-o", "ID,NAME,RUNTIME,PID,STATE", check=True).stdout.splitlines()
     head = lines[0].split()
     return [dict(zip(head, line.split(), strict=False)) for line in lines[1:]]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pathlib
 import subprocess
 import sys
 
@@ -48,7 +49,9 @@ def test_v2_fixture_json_equals_the_files_and_marks_the_pod_limit():
         assert row["psi_some_avg10"] == _avg10(path)
         assert row["usage_pct"] is None  # one reading: no rate
     docker = by_path[DOCKER]
-    assert docker["limit_cpus"] == 0.2 and docker["container"] == "docker 4f1c2a9e8b7d"
+    assert docker["limit_cpus"] == 0.2 and docker["container"] == {
+        "name": "4f1c2a9e8b7d", "runtime": "docker",
+        "id": "4f1c2a9e8b7d6c5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e"}
     assert docker["throttled_pct"] == pytest.approx(100 * 83 / 84)
     assert docker["throttled_by"] is None
     pod = by_path[POD]
@@ -58,7 +61,8 @@ def test_v2_fixture_json_equals_the_files_and_marks_the_pod_limit():
     assert _stat(CTR)["nr_throttled"] == 0 and ctr["limit_cpus"] is None
     assert ctr["throttled_by"] == POD and ctr["throttled_by_limit_cpus"] == 0.5
     assert ctr["throttled_by_pct"] == pytest.approx(100 * 125 / 127)
-    assert ctr["container"] == "containerd 9a8b7c6d5e4f"
+    assert ctr["container"]["runtime"] == "containerd"
+    assert ctr["container"]["id"].startswith("9a8b7c6d5e4f")
     for quiet in ("/user.slice", "/system.slice", "/kubepods.slice", "/"):
         assert by_path[quiet]["throttled_by"] is None and not by_path[quiet]["share"]
     # most throttled first; the marked container sorts with its pod
@@ -97,3 +101,130 @@ def test_the_core_never_imports_textual():
     code = ("import sys, nsscope.actions.throttle, nsscope.cli.throttle, nsscope.cli.top, "
             "nsscope.host.cgroups; assert 'textual' not in sys.modules, 'textual imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+SCENE = pathlib.Path(__file__).resolve().parents[2] / "fixtures" / "scene-v2"
+SCENE_ARGS = ("--proc", str(SCENE / "proc"), "--cgroup-root", str(SCENE / "sys/fs/cgroup"),
+              "top", "--interval", "0", "--state-root", str(SCENE))
+
+
+def _scene_json(*more: str) -> list[dict]:
+    return json.loads(run_nsscope(*SCENE_ARGS, "-J", *more, check=True).stdout)["cgroups"]
+
+
+def test_scene_containers_by_name_as_ps_knows_them():
+    """issue 15: `top` names each container as `ps` does (the oracle: `ps --json` on the
+    same captured host), JSON as an object, never a display string."""
+    ps = json.loads(run_nsscope(*SCENE_ARGS[:4], "ps", "--json", "-a", "--state-root",
+                                str(SCENE), check=True).stdout)["containers"]
+    want = {c["cgroup"]: c for c in ps if not c["sandbox"]}
+    got = {r["path"]: r["container"] for r in _scene_json() if r["container"]}
+    assert set(want) <= set(got)
+    for path, c in want.items():
+        ref = got[path]
+        assert ref["name"] == c["name"] and ref["id"] == c["id"]
+        assert ref["runtime"] == c["runtime"]
+        assert ref.get("pod") == c["pod"] and ref.get("namespace") == c["k8s_namespace"]
+    names = {r["name"] for r in got.values()}
+    assert {"web", "db", "batch", "api"} <= names
+    text = run_nsscope(*SCENE_ARGS, check=True).stdout
+    assert "batch (docker 39e06029a411)" in text
+    assert "shop/api-6d8f9c7b5-x2kq9/api (containerd 77dd7b9afb87)" in text
+
+
+def test_scene_memory_and_pids_equal_the_files():
+    """MEM and PIDS (docker stats' columns), read from each cgroup's own files."""
+    for r in _scene_json():
+        d = SCENE / "sys/fs/cgroup" / r["path"].lstrip("/")
+        if (d / "memory.current").exists():
+            assert r["memory_bytes"] == int((d / "memory.current").read_text())
+            limit = (d / "memory.max").read_text().strip()
+            assert r["memory_max_bytes"] == (None if limit == "max" else int(limit))
+        else:
+            assert r["memory_bytes"] is None
+        if (d / "pids.current").exists():
+            assert r["pids_current"] == int((d / "pids.current").read_text())
+    batch = next(r for r in _scene_json() if r["container"] and
+                 r["container"]["name"] == "batch")
+    assert (batch["memory_max_bytes"], batch["pids_max"]) == (64 << 20, 64)
+    line = next(x for x in run_nsscope(*SCENE_ARGS, check=True).stdout.splitlines()
+                if "batch (docker" in x)
+    assert "664K/64M" in line.split() and "2/64" in line.split()
+
+
+@pytest.mark.parametrize("by", top.SORTS)
+def test_sort(by):
+    rs = _scene_json("--sort", by)
+    if by == "mem":
+        figures = [r["memory_bytes"] or 0 for r in rs]
+        assert figures == sorted(figures, reverse=True)
+    elif by == "throttled":
+        assert [r["share"] for r in rs] == sorted((r["share"] for r in rs), reverse=True)
+    elif by == "name":
+        named = [r["container"]["name"] for r in rs if r["container"]]
+        assert rs[0]["container"] is not None and len(named) >= 5
+        kube = [r for r in rs if r["container"]]
+        shown = [(f"{c['namespace']}/{c['pod']}/{c['name']}" if c.get("pod") else c["name"])
+                 for c in (r["container"] for r in kube)]
+        assert shown == sorted(shown)
+    else:  # cpu: one reading has no rate; then throttled share
+        assert [r["share"] for r in rs] == sorted((r["share"] for r in rs), reverse=True)
+    bad = run_nsscope(*SCENE_ARGS, "--sort", "bogus")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def test_names_are_recognised_again_only_when_the_cgroups_change():
+    """top --watch's cost (issue 15): the containers are recognised once, again when the
+    set of cgroups changes (no sooner than ten times the last recognition's cost after
+    it), and every `refresh` seconds."""
+    from nsscope.host.collector import Roots
+    from nsscope.host.containers.state_paths import StatePaths
+
+    roots = Roots(proc=str(SCENE / "proc"), cgroup=str(SCENE / "sys/fs/cgroup"),
+                  state=StatePaths().under(str(SCENE)))
+    names = top.Names(roots, refresh=3600.0, share=0.0)
+    a = frozenset({"/"})
+    index = names.update(a)
+    assert names.recognised == 1 and {c.name for c in index.values()} >= {"web", "batch"}
+    names.update(a)
+    names.update(a)
+    assert names.recognised == 1  # nothing changed: nothing read again
+    names.update(a | {"/new"})
+    assert names.recognised == 2  # a cgroup came: recognised again
+    slow = top.Names(roots, refresh=3600.0, share=1e9)
+    slow.update(a)
+    slow.update(a | {"/new"})
+    assert slow.recognised == 1  # churn: not before 1e9 times its cost
+    due = top.Names(roots, refresh=0.0, share=1e9)
+    due.update(a)
+    due.update(a)
+    assert due.recognised == 2  # the refresh period passed (a rename)
+
+
+def test_scene_io_is_io_stat_summed_over_devices():
+    """IO (docker stats' BLOCK I/O): rbytes and wbytes of io.stat, every device added."""
+    seen = 0
+    for r in _scene_json():
+        f = SCENE / "sys/fs/cgroup" / r["path"].lstrip("/") / "io.stat"
+        if not f.exists():
+            assert r["io_read_bytes"] is None
+            continue
+        rb = wb = 0
+        for line in f.read_text().splitlines():
+            fields = dict(x.split("=") for x in line.split()[1:])
+            # a device line may carry no field ("7:7 ", the kernel's own text here)
+            rb, wb = rb + int(fields.get("rbytes", 0)), wb + int(fields.get("wbytes", 0))
+        assert (r["io_read_bytes"], r["io_write_bytes"]) == (rb, wb)
+        seen += rb > 0
+    assert seen  # some cgroup of the scene did read
+
+
+def test_v1_blkio_service_bytes_summed_over_devices():
+    """cgroup-v1/blkio-controller.rst's format: per device Read/Write/Sync/Async/Discard/
+    Total lines, then the grand Total."""
+    from nsscope.host.cgroups import io_v1
+    text = ("8:0 Read 4096\n8:0 Write 8192\n8:0 Sync 8192\n8:0 Async 4096\n8:0 Discard 0\n"
+            "8:0 Total 12288\n253:1 Read 100\n253:1 Write 0\n253:1 Total 100\nTotal 12388\n")
+    io = io_v1("/x", read=lambda p: text if p == "/x/blkio.throttle.io_service_bytes" else None)
+    assert (io.read_bytes, io.write_bytes) == (4196, 8192)
+    assert io_v1("/y", read=lambda p: None) is None

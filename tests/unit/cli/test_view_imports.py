@@ -37,6 +37,9 @@ def _imported(*argv: str) -> set[str]:
 @pytest.mark.parametrize(("argv", "shown"), [
     (("ls",), "nsscope.cli.ls"), (("ls", "-t", "net", "-o", "+PATH"), "nsscope.cli.ls"),
     (("ps",), "nsscope.cli.ps"), (("show", "1008"), "nsscope.cli.show"),
+    # ps shaped (issue 15): every new option stays on the fast path
+    (("ps", "-a", "-q", "-o", "+CGROUP", "--filter", "runtime=docker", "-f", "name=x",
+      "--sort", "NAME", "--no-trunc"), "nsscope.cli.ps"),
 ])
 def test_a_view_imports_nothing_heavy(argv, shown):
     assert_modules_exist(HEAVY - {"textual"})  # a rename must not make this vacuous

@@ -168,8 +168,10 @@ def test_ps_on_fixture_hides_pause_unless_all():
     assert len(shown) == app and not any(c["infra"] for c in shown)
     assert len(every) == app + len(k8s.PODS)
     text = run_nsscope(*args, env=env, check=True).stdout.splitlines()
-    assert text[0].split() == ["ID", "NAME", "RUNTIME", "POD", "NAMESPACE", "PID", "STATE",
-                               "CPUS", "HOSTNS", "IMAGE", "CGROUP"]
+    assert text[0].split() == ["ID", "NAME", "RUNTIME", "POD", "NAMESPACE", "IMAGE", "COMMAND",
+                               "CREATED", "STATUS", "PID", "CPUS"]
+    text = run_nsscope(*args, "-o", "ID,NAME,RUNTIME,POD,NAMESPACE", env=env,
+                       check=True).stdout.splitlines()
     row = next(line.split() for line in text if " coredns " in line)
     assert row[2:5] == ["containerd", "coredns-5d78c9869d-8kqzv", "kube-system"]
 
