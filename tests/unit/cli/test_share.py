@@ -5,8 +5,10 @@ man(1) and a real bash make of them."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +80,41 @@ def test_bash_completes_commands_and_options():
     assert set(_bash_complete("nsscope t")) == {"throttle", "top", "tree"}
     assert "--no-trunc" in _bash_complete("nsscope ps --no")
     assert set(_bash_complete("nsscope top --sort ")) == {"throttled", "cpu", "mem", "name"}
+
+
+ZSH_SCRIPT = r"""
+zmodload zsh/zpty
+zpty z zsh -f -i
+zpty -w z "PS1='> '; fpath=($SITE \$fpath); PATH=$BIN:\$PATH; autoload -U compinit; \
+compinit -u; print RE''ADY"
+zpty -r z line '*READY*'
+zpty -w -n z "$LINE"$'\t'
+sleep 1
+zpty -w -n z $'\x01print -r -- "<<" \x05 ">>"\n'
+sleep 1
+out=""
+while zpty -r -t z chunk; do out+=$chunk; done
+print -r -- "$out"
+zpty -d z
+"""
+
+
+def _zsh_complete(line: str) -> str:
+    """The command line after zsh's completion system completed it at the end (TAB
+    in an interactive zsh on a pseudo-terminal, zsh/zpty): the generated
+    share/zsh/site-functions/_nsscope on fpath, compinit as a user runs it."""
+    r = subprocess.run(["zsh", "-f", "-c", ZSH_SCRIPT], capture_output=True, text=True,
+                       timeout=60, check=False,
+                       env={"LINE": line, "PATH": "/usr/bin:/bin", "TERM": "dumb",
+                            "SITE": str(REPO / "share/zsh/site-functions"),
+                            "BIN": str(Path(sys.executable).parent)})
+    assert r.returncode == 0, r.stderr
+    found = re.findall(r"<< (.*?) >>", r.stdout.replace("\r", ""))
+    assert found, r.stdout
+    return found[-1].strip()
+
+
+def test_zsh_completes_commands_and_options():
+    need_tool("zsh")
+    assert _zsh_complete("nsscope th") == "nsscope throttle"
+    assert _zsh_complete("nsscope ps --no-t") == "nsscope ps --no-trunc"
