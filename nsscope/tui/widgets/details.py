@@ -93,7 +93,7 @@ def now_line(r: CpuRates | None) -> Line:
         items.append(_item("throttled ", (f"{pct(r.throttled_pct)} of periods",
                                           "bold red" if r.throttled_pct >= 50 else "")))
     if r.throttled_ms is not None and (r.limit_pct is not None or r.throttled_ms > 0):
-        items.append(Text(f"{r.throttled_ms:.0f} ms/s throttled"))
+        items.append(Text(f"{r.throttled_ms:.0f} ms/s"))
     if r.pressure_some_pct is not None:
         items.append(Text(f"psi some {pct(r.pressure_some_pct)}"))
     return "now", items
@@ -133,18 +133,20 @@ def describe(frame: Frame, ref: Ref, rates: CpuRates | None) -> list[Line]:
             return [_title(("container gone", "dim"))]
         what = "sandbox " if c.sandbox else "container "
         head = _item((f"{safe(c.runtime)} {what}", "bold"), (safe(labels.name(c)), "bold"))
-        out.append(("", [head] + ([Text(safe(c.id), style="dim")]
-                                  if c.id and c.id != c.name and not c.sandbox else [])))
-        items = [Text(f"main pid {c.pid if c.pid is not None else '?'}"),
-                 Text(count(len(frame.members(c)), "process", "processes")),
-                 Text(safe(c.state))]
-        if c.image:
-            items.append(Text(f"image {safe(c.image)}", style="dim"))
-        out.append(("", items))
+        out.append(("", [head]))
+        out.append(("", [Text(f"main pid {c.pid if c.pid is not None else '?'}"),
+                         Text(count(len(frame.members(c)), "process", "processes")),
+                         Text(safe(c.state))]))
         path, _ = subject_of(frame, ref)
         out.append(_cgroup_line(path))
         out.append(now_line(rates))
         out.append(limits(frame, snap.cgroups.get(path) if path else None))
+        # last, what a short pane cuts first: the whole id and the image
+        if c.id and c.id != c.name and not c.sandbox:
+            out.append(("id", [Text(safe(c.id), style="dim")]))
+        if c.image:
+            out.append(("image", [Text(safe(c.image), style="dim")]))
+        return out
     elif kind == "cgroup":
         cg = snap.cgroups.get(ident)
         out.append(_cgroup_line(ident))

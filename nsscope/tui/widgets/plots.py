@@ -205,7 +205,7 @@ class RatePlot(PlotextPlot):
             plt.ylim(0, max(100.0, top * 1.1))
         elif top:
             plt.ylim(0, top * 1.15)
-        subject = shorten(self.subject, max(20, self.size.width - 40))
+        subject = shorten(self.subject, max(20, self.size.width - 10))
         if not drawn:
             plt.title(f"{subject}: waiting for a second sample" if subject
                       else "select a container, cgroup or process")
