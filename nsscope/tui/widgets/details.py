@@ -2,10 +2,12 @@
 
 The summary is a ``Static`` given a new ``Text`` only when it changed, laid out
 to the pane's width item by item (``flow``: a line breaks between items, never
-inside a value). The namespace table and the process list are two blocks, one
-above the other, each with its own title and height (side by side, their rows
-read as if pid 3 belonged to the ipc namespace). Both keep their rows (keyed by
-namespace type and by pid) and change single cells with ``DataTable.update_cell``.
+inside a value). The namespace table and the process list are two boxes, each
+with its own title and height: the list runs the full height of the pane, not
+the eight rows of the namespaces (zipped side by side in two untitled tables,
+their rows read as if pid 3 belonged to the ipc namespace). Both keep their rows
+(keyed by namespace type and by pid) and change single cells with
+``DataTable.update_cell``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Iterable
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
 
 from nsscope.host import labels
@@ -255,14 +257,15 @@ def flow(lines: list[Line], width: int) -> Text:
 
 
 class Details(Vertical):
-    """Summary, then the namespace table and the process list, two blocks of their own."""
+    """Summary, then the namespace table and the process list, two boxes of their own."""
 
     def compose(self) -> ComposeResult:
         yield Static(id="summary", markup=False)
-        with Vertical(id="ns-block", classes="block"):
-            yield DataTable(id="ns-table", cursor_type="none", zebra_stripes=False)
-        with Vertical(id="members-block", classes="block"):
-            yield DataTable(id="members", cursor_type="row")
+        with Horizontal(id="blocks"):
+            with Vertical(id="ns-block", classes="block"):
+                yield DataTable(id="ns-table", cursor_type="none", zebra_stripes=False)
+            with Vertical(id="members-block", classes="block"):
+                yield DataTable(id="members", cursor_type="row")
 
     def on_mount(self) -> None:
         ns = self.query_one("#ns-table", DataTable)

@@ -32,12 +32,13 @@ from nsscope.host.history import CpuRates
 from nsscope.tui.outlines.labels import pct, shorten
 
 #: tab id -> (tab title, [(field of CpuRates, legend label, colour)]); the legend label
-#: is followed by the latest value ('cpu 20%', 'throttled 740 ms/s')
+#: is followed by the latest value ('cpu 20%', 'throttled 740 ms/s'), and kept short:
+#: plotext blanks the canvas behind the legend's box (the curves of its first rows)
 PLOTS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
     "plot-cpu": ("CPU % vs limit", [("limit_pct", "limit", "red"),
                                     ("usage_pct", "cpu", "cyan"),
-                                    ("throttled_pct", "throttled, % of periods", "orange")]),
-    "plot-throttled": ("Throttled time", [("throttled_ms", "throttled, ms/s", "orange")]),
+                                    ("throttled_pct", "throttled", "orange")]),
+    "plot-throttled": ("Throttled time", [("throttled_ms", "throttled", "orange")]),
     "plot-psi": ("PSI cpu.pressure", [("pressure_some_pct", "some", "magenta"),
                                       ("pressure_full_pct", "full", "red")]),
 }

@@ -135,11 +135,15 @@ def test_scene_at_200x50_nothing_wraps_mid_value():
         assert any("pids 2 / 64" in r for r in right), screen
         assert any(re.search(r"now +cpu 20% \(100% of limit\)  throttled 100% of periods", r)
                    for r in right), screen
-        # the two blocks, titled, one above the other
-        ns = next(i for i, r in enumerate(right) if "─ namespaces of pid 306 " in r)
-        # 306 and its child 325, both `stress --cpu 1`
-        procs = next(i for i, r in enumerate(right) if "─ processes  2 " in r)
-        assert procs > ns + 8
+        # the two boxes, each titled; the process list (306 and its child 325, both
+        # `stress --cpu 1`) in its own, never on the rows of the namespaces
+        top = next(i for i, r in enumerate(right) if "─ namespaces of pid 306 " in r)
+        assert "─ processes  2 " in right[top]
+        box = right[top].index("╮") + 1  # the namespaces' box: its columns
+        ns_rows = [r[:box] for r in right[top + 1:top + 12]
+                   if re.search(r"│ (cgroup|ipc|mnt|net|pid|time|user|uts) ", r[:box])]
+        assert len(ns_rows) == 8 and not any("stress" in r for r in ns_rows), screen
+        assert sum("stress --cpu 1" in r[box:] for r in right) == 2
         # the tree: the container's cgroup by name, its figures spaced
         assert re.search(r"batch  cpu 20% / 20%  thr 100%  2 procs  docker docker-39e0",
                          screen), screen
