@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 from textual.drivers.headless_driver import HeadlessDriver
 
@@ -21,6 +22,7 @@ from nsscope.tui.outlines import Ref
 from nsscope.tui.screens.confirm import ConfirmDialog
 from nsscope.tui.screens.throttle import ThrottleDialog
 from nsscope.tui.source import LiveSource
+from nsscope.tui.widgets.plots import smooth
 
 from support import NSSCOPE, need_root, need_tool
 from support.cgroupfs import CgroupWithProcess
@@ -272,3 +274,39 @@ async def test_stop_a_container_that_handles_sigterm():
     finally:
         subprocess.run([NSSCOPE, "rm", "-f", cid], capture_output=True, timeout=60,
                        check=False)
+
+
+async def test_one_busy_thread_never_plots_above_one_cpu():
+    """A busy loop in a cgroup of its own, sampled live while processes come and go (the
+    collector's walk of /proc takes longer some seconds than others): the plotted CPU
+    line (tui/widgets/plots.py smooth) stays at one CPU. Oracle: the loop's own CPU time
+    (/proc/PID/stat utime+stime) over the same wall time."""
+    need_root()
+    cg = CgroupWithProcess(f"nsscope-test-tui-smooth-{os.getpid()}",
+                           ["sh", "-c", "while :; do :; done"])
+    pid = cg.proc.pid
+    churn = subprocess.Popen(["sh", "-c", "while :; do /bin/true; done"])
+    try:
+        app = NsscopeApp(LiveSource(), interval=0.5, euid=0)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.frame is not None and pid in
+                        app.frame.snapshot.processes, what="the loop in a frame")
+            path = app.frame.cpu_cgroup(pid)
+            t0, c0 = time.monotonic(), _cpu_seconds(pid)
+            await until(pilot, lambda: len(app.history.series(path)) >= 20, timeout=60,
+                        what="20 samples")
+            own = 100 * (_cpu_seconds(pid) - c0) / (time.monotonic() - t0)
+            series = app.history.series(path)
+            line = [v for v in smooth(series, "usage_pct")[6:] if v is not None]
+            assert own <= 101 and line, (own, line)
+            assert max(line) <= 105, ([r.usage_pct for r in series], line)
+    finally:
+        churn.kill()
+        churn.wait()
+        cg.close()
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
