@@ -18,6 +18,7 @@ from nsscope.tui.commands import NsscopeCommands
 from nsscope.tui.messages import ActionRequested, EnterRequested, StopRequested
 from nsscope.tui.frame import Frame
 from nsscope.tui.outlines import NO_REF, OUTLINES, Ref
+from nsscope.tui.outlines.labels import count
 from nsscope.tui.selection import subject_of, title_of
 from nsscope.tui.screens.confirm import ConfirmDialog
 from nsscope.tui.screens.follow import FollowDialog
@@ -112,9 +113,10 @@ class MainScreen(Screen[None]):
         snap = frame.snapshot
         t = Text()
         t.append("nsscope", style="bold")
-        t.append(f"  {len(snap.processes)} processes  {len(snap.namespaces)} namespaces  "
-                 f"{len(snap.cgroups)} cgroups  {len(frame.containers)} containers  "
-                 f"cgroup {snap.cgroup_mode}")
+        t.append(f"  {count(len(snap.processes), 'process', 'processes')}  "
+                 f"{count(len(snap.namespaces), 'namespace')}  "
+                 f"{count(len(snap.cgroups), 'cgroup')}  "
+                 f"{count(len(frame.containers), 'container')}  cgroup {snap.cgroup_mode}")
         if self.follow_pid is not None:
             t.append(f"  following {self.follow_pid}", style="bold cyan")
         if self.active_tree.sort:
