@@ -102,6 +102,8 @@ def enter_plan(frame: Frame, ref: Ref, shell: str | None = None) -> Plan:
     target, what = got
     if flags:
         what = f"the {ident} {flags[0][2:]} namespace via {what}"
+    elif kind == "container" and (c := frame.container(ident)) is not None:
+        what = f"{labels.title(c)}, {what}"
     shell_args = ["--shell", shell] if shell.startswith("/") else []
     return Plan(nsscope("enter", target, *flags, *shell_args), what=what, pids=(pid,))
 

@@ -111,6 +111,9 @@ async def test_containers_are_named_in_every_view():
         assert "batch (docker 39e06029a411)" in "\n".join(plot._lines)
         plan = actions.throttle_plan(frame, Ref("container", batch.key), "30%")
         assert plan.what == "batch (docker 39e06029a411)"
+        # what e says when the shell ends ("back from …")
+        assert actions.enter_plan(frame, Ref("container", batch.key), shell="/bin/sh").what \
+            == f"batch (docker 39e06029a411), pid {batch.pid} (stress)"
         assert summary(app).startswith("docker container batch\n")
         assert f"\nid      {batch.id}\n" in summary(app)  # whole, never cut
         # Cgroups: a container's cgroup carries its name first, its own name last
