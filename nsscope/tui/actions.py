@@ -16,11 +16,16 @@ import os
 import sys
 from typing import NamedTuple
 
+from nsscope.host import labels
 from nsscope.tui.frame import Frame
 from nsscope.tui.outlines import Ref
 from nsscope.tui.selection import subject_of
 
 #: namespace type -> the `nsscope enter` flag that enters only that type
+#: seconds k waits for a container's PID 1 to exit on SIGTERM before SIGKILL (nsscope
+#: stop's default -t, docker stop's)
+STOP_GRACE = 10.0
+
 ENTER_FLAGS = {"mnt": "--mount", "uts": "--uts", "ipc": "--ipc", "net": "--net",
                "pid": "--pid", "cgroup": "--cgroup", "user": "--user", "time": "--time"}
 
@@ -34,6 +39,10 @@ class Plan(NamedTuple):
     what: str = ""
     #: pids whose records change (the collector re-reads them at once)
     pids: tuple[int, ...] = ()
+    #: the exact TARGET the argv names (a stop's container id)
+    target: str = ""
+    #: (pid, start time) of the process the action ends (a container's PID 1)
+    main: tuple[int, int] | None = None
 
 
 def nsscope(*args: str) -> list[str]:
@@ -93,6 +102,8 @@ def enter_plan(frame: Frame, ref: Ref, shell: str | None = None) -> Plan:
     target, what = got
     if flags:
         what = f"the {ident} {flags[0][2:]} namespace via {what}"
+    elif kind == "container" and (c := frame.container(ident)) is not None:
+        what = f"{labels.title(c)}, {what}"
     shell_args = ["--shell", shell] if shell.startswith("/") else []
     return Plan(nsscope("enter", target, *flags, *shell_args), what=what, pids=(pid,))
 
@@ -116,7 +127,7 @@ def _limit_target(frame: Frame, ref: Ref) -> Plan | tuple[str, str, tuple[int, .
             if isinstance(got, Plan):
                 return got
             return got[0], got[1], (c.pid,)
-        return f"id:{c.id}", f"{c.runtime} {c.name}", frame.members(c)
+        return f"id:{c.id}", labels.title(c), frame.members(c)
     if kind == "cgroup":
         cg = frame.snapshot.cgroups.get(ident)
         if cg is None or not cg.procs:
@@ -164,8 +175,20 @@ def stop_plan(frame: Frame, ref: Ref) -> Plan:
     if c.runtime != "nsscope":
         return Plan(None, f"{c.name} belongs to {c.runtime}: k stops only containers made by "
                           f"`nsscope run` (use {c.runtime}'s own tools for the others)")
-    return Plan(nsscope("stop", c.id), what=f"container {c.name}",
-                pids=frame.members(c))
+    p = frame.process(c.pid)
+    main = (p.pid, p.starttime) if p is not None else None
+    return Plan(nsscope("stop", c.id), what=labels.title(c), pids=frame.members(c),
+                target=c.id, main=main)
+
+
+def stop_steps(plan: Plan) -> tuple[list[str], list[str], list[str]]:
+    """k in three commands, so the TUI can say where it is: SIGTERM to PID 1 (``nsscope
+    kill -s TERM``); then, PID 1 gone, ``nsscope stop`` (waits for the supervisor,
+    cleans up); or, PID 1 still there after the grace, ``nsscope stop -t 0`` (SIGKILL
+    at once, then the same). nsscope stop alone would do the same in one command but
+    not say whether it had to kill."""
+    return (nsscope("kill", "-s", "TERM", plan.target), nsscope("stop", plan.target),
+            nsscope("stop", "-t", "0", plan.target))
 
 
 def current_limit(frame: Frame, ref: Ref) -> str:

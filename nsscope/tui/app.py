@@ -31,7 +31,8 @@ from nsscope.host.history import CpuRates, History, snapshot_rates
 from nsscope.kernel import tty
 from nsscope.tui import actions
 from nsscope.tui.frame import Frame
-from nsscope.tui.messages import ActionDone, ActionRequested, EnterRequested, FrameReady
+from nsscope.tui.messages import (ActionDone, ActionProgress, ActionRequested, EnterRequested,
+                                  FrameReady, StopRequested)
 from nsscope.tui.screens.help import HelpScreen
 from nsscope.tui.screens.main import MainScreen
 from nsscope.tui.source import FixedSource, LiveSource
@@ -73,6 +74,8 @@ class NsscopeApp(App[int]):
         self.capture = capture
         #: why actions are off (None: they are on)
         self.read_only = actions.read_only_reason(source.is_host, euid)
+        #: seconds k waits for SIGTERM to work before SIGKILL
+        self.stop_grace = actions.STOP_GRACE
         self.frame: Frame | None = None
         self._frozen = False
         self._wake = threading.Event()
@@ -206,6 +209,73 @@ class NsscopeApp(App[int]):
             rc, out = 1, str(e)
         self.post_message(ActionDone(what, plan.argv, rc, out))
         self.wake(plan.pids)
+
+    def on_stop_requested(self, message: StopRequested) -> None:
+        self.notify(f"stop: {message.plan.what} …", markup=False, timeout=2)
+        self._stop(message.plan)
+
+    def _main_alive(self, main: tuple[int, int]) -> bool:
+        """Whether the process (pid, start time) is in the latest frame (the collector
+        is woken to re-read it: the TUI reads no /proc of its own)."""
+        frame = self.frame
+        p = frame.process(main[0]) if frame is not None else None
+        return p is not None and p.starttime == main[1]
+
+    def _frame_after(self, seq: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self._stopping:
+            frame = self.frame
+            if frame is not None and frame.seq > seq:
+                return
+            time.sleep(0.05)
+
+    @work(thread=True, group="actions")
+    def _stop(self, plan: actions.Plan) -> None:
+        """k: SIGTERM, wait for PID 1 (saying so), then stop, or kill when it ignored
+        SIGTERM (a PID 1 without a handler does: signal(7), the init's protection)."""
+        term, stop, kill = actions.stop_steps(plan)
+        what = plan.what
+        try:
+            rc, out = self.capture(term)
+        except (OSError, subprocess.SubprocessError) as e:
+            rc, out = 1, str(e)
+        if rc != 0:
+            self.post_message(ActionDone("stop", term, rc, out))
+            return
+        started = time.monotonic()
+        self.post_message(ActionProgress("stop", f"{what}: SIGTERM sent to its PID 1"))
+        said_waiting = False
+        alive = plan.main is not None
+        while alive and not self._stopping:
+            seq = self.frame.seq if self.frame is not None else 0
+            self.wake(plan.pids)
+            self._frame_after(seq, 2.0)
+            alive = self._main_alive(plan.main)  # type: ignore[arg-type]
+            waited = time.monotonic() - started
+            if not alive or waited >= self.stop_grace:
+                break
+            if not said_waiting and waited >= min(1.0, self.stop_grace / 2):
+                said_waiting = True
+                left = self.stop_grace - waited
+                self.post_message(ActionProgress(
+                    "stop", f"{what}: PID 1 has not exited on SIGTERM; waiting "
+                            f"{left:.0f} s more, then SIGKILL", "warning"))
+            time.sleep(0.25)
+        argv = kill if alive else stop
+        try:
+            rc, out = self.capture(argv)
+        except (OSError, subprocess.SubprocessError) as e:
+            rc, out = 1, str(e)
+        if rc == 0:
+            waited = time.monotonic() - started
+            out = (f"killed {what} (SIGKILL): its PID 1 ignored SIGTERM for {waited:.0f} s"
+                   if alive else f"stopped {what}: its PID 1 exited on SIGTERM")
+        self.post_message(ActionDone("stop", argv, rc, out))
+        self.wake(plan.pids)
+
+    def on_action_progress(self, message: ActionProgress) -> None:
+        self.notify(message.text, title=message.what, markup=False,
+                    severity=message.severity)  # type: ignore[arg-type]
 
     def on_action_done(self, message: ActionDone) -> None:
         self.last_action = message

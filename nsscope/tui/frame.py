@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from collections.abc import Mapping
 
+from nsscope.host import labels
 from nsscope.host.history import CpuRates
 from nsscope.host.model import NS_TYPES, Container, Process, Snapshot
 from nsscope.host.queries import cgroup_children
@@ -80,6 +81,27 @@ class Frame:
                     out.setdefault(m, c)
             return out
         return self.cached("container_of", make).get(pid)
+
+    def container_of_cgroup(self, path: str | None, own: bool = False) -> Container | None:
+        """The container whose cgroup is ``path`` (``own``) or its nearest ancestor
+        (host/labels.py by_cgroup and owner: every view names it the same way)."""
+        if path is None:
+            return None
+        index = self.cached("containers_by_cgroup", lambda: labels.by_cgroup(self.containers))
+        return index.get(path) if own else labels.owner(path, index)
+
+    def containers_in(self, ino: int) -> list[Container]:
+        """The containers whose main process is in namespace ``ino`` (sandboxes too)."""
+        def make() -> dict[int, list[Container]]:
+            out: dict[int, list[Container]] = {}
+            for c in self.containers:
+                p = self.process(c.pid)
+                if p is None:
+                    continue
+                for n in set(p.ns.values()):
+                    out.setdefault(n, []).append(c)
+            return out
+        return self.cached("containers_by_ns", make).get(ino, [])
 
     def cpu_cgroup(self, pid: int) -> str | None:
         p = self.process(pid)

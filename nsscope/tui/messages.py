@@ -54,3 +54,21 @@ class ActionDone(Message):
     @property
     def ok(self) -> bool:
         return self.returncode == 0
+
+
+class StopRequested(Message):
+    """The main screen asks the app to stop a container (k, confirmed)."""
+
+    def __init__(self, plan: Plan) -> None:
+        super().__init__()
+        self.plan = plan
+
+
+class ActionProgress(Message):
+    """An action under way says where it is ("SIGTERM sent", "waiting")."""
+
+    def __init__(self, what: str, text: str, severity: str = "information") -> None:
+        super().__init__()
+        self.what = what
+        self.text = text
+        self.severity = severity

@@ -1,11 +1,14 @@
 """What a selection in a tree means for the other panes: the cgroup and process it
-stands for (``subject_of``), and its member processes (``members_of``).
+stands for (``subject_of``), its member processes (``members_of``), and what the
+plot calls it (``title_of``).
 """
 
 from __future__ import annotations
 
+from nsscope.host import labels
+from nsscope.printable import safe
 from nsscope.tui.frame import Frame
-from nsscope.tui.outlines.base import Ref
+from nsscope.tui.outlines.base import KTHREADS, Ref
 
 # --- what a selection means for the other panes ---------------------------------
 
@@ -40,6 +43,8 @@ def members_of(frame: Frame, ref: Ref) -> tuple[int, ...]:
     if kind == "namespace":
         ns = frame.snapshot.namespaces.get(ident)
         return ns.pids if ns is not None else ()
+    if kind == KTHREADS:
+        return ident
     if kind == "group" and isinstance(ident, tuple) and ident[0] == "members":
         ns = frame.snapshot.namespaces.get(ident[1])
         return ns.pids if ns is not None else ()
@@ -54,4 +59,14 @@ def members_of(frame: Frame, ref: Ref) -> tuple[int, ...]:
     return ()
 
 
-
+def title_of(frame: Frame, ref: Ref, path: str | None) -> str:
+    """The plot's title: the container by its name where the cgroup is one's
+    ('batch (docker 39e06029a411)'), else the cgroup path; escaped (host/labels.py)."""
+    if path is None:
+        return ""
+    c = frame.container(ref.ident) if ref.kind == "container" else None
+    if c is None:
+        c = frame.container_of_cgroup(path, own=True)
+    if c is not None:
+        return safe(labels.title(c))
+    return "host (/)" if path == "/" else safe(path)

@@ -20,11 +20,12 @@ from nsscope.tui.screens.help import HelpScreen
 from nsscope.tui.screens.throttle import step
 from nsscope.tui.source import FixedSource, LiveSource
 
-from support import NSSCOPE, V2_FIXTURE
+from support import FIXTURES, NSSCOPE, V2_FIXTURE
 from support.scenario import wait_for
 from support.tui import messages, summary, until
 
 SIZE = (160, 48)
+SCENE = FIXTURES / "scene-v2"
 DOCKER = ("/system.slice/docker-"
           "4f1c2a9e8b7d6c5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e.scope")
 
@@ -85,9 +86,12 @@ async def test_filter_is_incremental_and_clears():
         await pilot.pause()
         tree = app.main.active_tree
         assert tree.visible_keys() == ["cg:/", "cg:/system.slice", f"cg:{DOCKER}"]
-        await pilot.press("e", "r", "x")  # no match: an empty tree, not an error
+        await pilot.press("e", "r", "x")  # no match: one row that says so, not an error
         await pilot.pause()
-        assert tree.visible_keys() == []
+        assert tree.visible_keys() == ["nomatch"]
+        label = tree.entry(tree.node_for("nomatch")).label.plain
+        assert label.startswith("no match for 'dockerx'")
+        assert app.main.selection == Ref("none")
         await pilot.press("escape")
         await pilot.pause()
         # back to the tree as it was: what only the filter expanded is folded again
@@ -103,7 +107,10 @@ async def test_filter_is_incremental_and_clears():
 
 
 async def test_sort_by_throttling():
-    # docker unlimited and busy (100 %): it sorts before kubepods (50 %) by usage
+    # docker unlimited and busy (100 %) under system.slice; the pod below kubepods.slice
+    # held to 50 % and throttled: the throttled subtree comes first though system.slice is
+    # busier (nsscope top's order), and the pod's container, throttled by that ancestor,
+    # says so (↑)
     app = fixture_app(throttle_at=10_000)
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
@@ -115,8 +122,40 @@ async def test_sort_by_throttling():
         await pilot.press("s")
         await pilot.pause()
         assert tree.visible_keys()[1:4] == [
-            "cg:/system.slice", "cg:/kubepods.slice", "cg:/user.slice"]
+            "cg:/kubepods.slice", "cg:/system.slice", "cg:/user.slice"]
         assert "sorted by throttling" in str(app.main.query_one("#status", Static).render())
+        frame = app.frame
+        ctr = next(c for c in frame.containers if c.runtime == "containerd")
+        pod = ctr.cgroup.rsplit("/", 1)[0]
+        assert frame.rates[pod].throttled_pct > 90 and not frame.rates[ctr.cgroup].throttled_pct
+        await pilot.press("1")
+        await pilot.pause()
+        tree = app.main.active_tree
+        tree.node_for("rt:containerd").expand()
+        await pilot.pause()
+        label = tree.entry(tree.node_for(f"rt:containerd|ctr:{ctr.key}")).label.plain
+        assert "thr ↑100%" in label
+
+
+async def test_sort_by_throttling_on_the_scene():
+    # unsorted, names in order; sorted, the runtime and the slice of the throttled
+    # container (batch, held to 20 %) first, and batch first among its siblings
+    app = NsscopeApp(FixedSource(scenario.frames(SCENE, 10)), interval=0.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        tree = app.main.active_tree
+        assert tree.visible_keys() == ["rt:bwrap", "rt:containerd", "rt:docker"]
+        await pilot.press("s")
+        await pilot.pause()
+        assert tree.visible_keys()[0] == "rt:docker"
+        await pilot.press("3", "s", "enter")
+        await pilot.pause()
+        tree = app.main.active_tree
+        batch = next(c for c in app.frame.containers if c.name == "batch")
+        assert tree.visible_keys()[1] == "cg:/system.slice"
+        tree.node_for("cg:/system.slice").expand()
+        await pilot.pause()
+        assert tree.visible_keys()[2] == f"cg:{batch.cgroup}"
         await pilot.press("s")
         await pilot.pause()
         assert tree.visible_keys()[1] == "cg:/kubepods.slice"
@@ -159,7 +198,9 @@ async def test_plots_draw_only_the_visible_tab():
         panel = app.main.query_one("#plots")
         cpu, throttled = panel.plot("plot-cpu"), panel.plot("plot-throttled")
         await pilot.pause(0.2)
-        assert cpu.draws >= 1 and cpu.subject == DOCKER and len(cpu.series) == 30
+        assert cpu.draws >= 1 and len(cpu.series) == 30
+        docker = next(c for c in app.frame.containers if c.runtime == "docker")
+        assert cpu.subject == f"{docker.name} (docker)"  # its name (host/labels.py title)
         assert throttled.draws == 0, "a hidden plot is never built"
         await pilot.press("p")
         await until(pilot, lambda: throttled.draws >= 1, what="the throttled plot drawn")

@@ -150,6 +150,15 @@ SCENES: dict[str, tuple[int | None, Callable[[Pilot], Awaitable[None]]]] = {
 }
 
 
+def svg(app: NsscopeApp, title: str) -> str:
+    """The screenshot as SVG, its spaces kept: Rich writes a run of cells that starts or
+    ends with spaces as a <text> whose spaces are &#160;, and renderers that trim
+    text (librsvg, hence most SVG-to-PNG tools) glue 'cpu 70%' to '54p' unless told
+    to keep them (xml:space, SVG 1.1 section 10.15)."""
+    out = app.export_screenshot(title=title)
+    return out.replace("<svg ", '<svg xml:space="preserve" ', 1)
+
+
 async def shoot(fixture: str | Path, outdir: Path) -> list[Path]:
     outdir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -159,7 +168,7 @@ async def shoot(fixture: str | Path, outdir: Path) -> list[Path]:
             await before(pilot)
             await pilot.pause()
             path = outdir / f"{name}.svg"
-            path.write_text(app.export_screenshot(title=f"nsscope — {name}"))
+            path.write_text(svg(app, f"nsscope — {name}"))
             written.append(path)
     return written
 

@@ -25,6 +25,8 @@ class Ref(NamedTuple):
 
 
 NO_REF = Ref("none")
+#: the kind of the folded row of kernel threads (its ident: their pids)
+KTHREADS = "kthreads"
 
 
 class Entry:
@@ -93,9 +95,21 @@ def process_entry(frame: Frame, parent_key: str, pid: int) -> Entry:
 
 
 def process_entries(frame: Frame, parent_key: str, pids: Iterable[int],
-                    limit: int | None, pin: int | None = None) -> list[Entry]:
-    """Entries for ``pids``, at most ``limit`` of them (plus ``pin``, the followed pid)."""
+                    limit: int | None, pin: int | None = None, fold: bool = True) -> list[Entry]:
+    """Entries for ``pids``, at most ``limit`` of them (plus ``pin``, the followed pid).
+
+    Kernel threads are folded into one row (htop's K): the dozens of kthreadd's
+    children in the root cgroup and the host's namespaces are not what anyone
+    looks for there; the row unfolds like any node (enter, or K for every one).
+    """
     pids = list(pids)
+    kthreads: list[int] = []
+    if fold:
+        user: list[int] = []
+        for pid in pids:
+            p = frame.process(pid)
+            (kthreads if p is not None and p.kernel_thread else user).append(pid)
+        pids = user
     shown = pids if limit is None else pids[:limit]
     if pin is not None and limit is not None and len(pids) > limit and pin not in shown \
             and pin in pids:
@@ -105,7 +119,29 @@ def process_entries(frame: Frame, parent_key: str, pids: Iterable[int],
         more = Text(f"… {len(pids) - len(shown)} more (/ filters, f follows a pid)",
                     style="dim italic")
         out.append(Entry(f"{parent_key}|more", more, NO_REF))
+    if kthreads:
+        label = Text(f"{len(kthreads)} kernel thread{'' if len(kthreads) == 1 else 's'}",
+                     style="italic")
+        label.append("  K unfolds", style="dim")
+        out.append(Entry(f"{parent_key}|{KTHREADS}", label, Ref(KTHREADS, tuple(kthreads)),
+                         expandable=True, search="kernel threads",
+                         stamp=("kthreads", len(kthreads))))
     return out
+
+
+def kthread_children(frame: Frame, entry: Entry, limit: int | None,
+                     pin: int | None = None) -> list[Entry]:
+    """The kernel threads of a folded row."""
+    return process_entries(frame, entry.key, entry.ref.ident, limit, pin, fold=False)
+
+
+def process_keys(frame: Frame, parent_key: str, pid: int) -> list[str]:
+    """The keys from ``parent_key`` down to process ``pid`` (through its kernel-thread row)."""
+    p = frame.process(pid)
+    if p is not None and p.kernel_thread:
+        row = f"{parent_key}|{KTHREADS}"
+        return [row, f"{row}|pid:{pid}"]
+    return [f"{parent_key}|pid:{pid}"]
 
 
 class Outline:
@@ -121,6 +157,11 @@ class Outline:
     def children(self, frame: Frame, entry: Entry, sort: bool,
                  limit: int | None = PROC_LIMIT, pin: int | None = None) -> list[Entry]:
         raise NotImplementedError
+
+    def filtered_label(self, frame: Frame, entry: Entry, shown: int) -> Text | None:
+        """A group header's label while filtering: what matched of what it holds ("docker
+        1 of 3 containers"); None keeps the label."""
+        return None
 
     def path_to(self, frame: Frame, pid: int) -> list[str] | None:
         """Keys from a root to the entry of process ``pid``; None when it has no place here."""
@@ -142,7 +183,9 @@ class Outline:
 def filtered(outline: Outline, frame: Frame, sort: bool, query: str,
              limit: int = PROC_LIMIT) -> tuple[dict[str | None, list[Entry]], set[str]]:
     """The entries matching ``query`` and their ancestors: (parent key -> children, keys
-    to expand). The root level is under the key None."""
+    to expand). The root level is under the key None. A group header counts what matched
+    below it (``Outline.filtered_label``); when nothing matches, the root level is one
+    row that says so."""
     q = query.lower()
     keep: dict[str, tuple[Entry, tuple[str, ...]]] = {}
     expand: set[str] = set()
@@ -164,5 +207,17 @@ def filtered(outline: Outline, frame: Frame, sort: bool, query: str,
         siblings = tree.setdefault(parent, [])
         if len(siblings) < limit:
             siblings.append(e)
+    if not tree:
+        t = Text("no match for ", style="yellow")
+        t.append(repr(query), style="bold")
+        t.append("  (escape clears the filter)", style="dim")
+        tree[None] = [Entry("nomatch", t, NO_REF)]
+        return tree, expand
+    for siblings in tree.values():
+        for i, e in enumerate(siblings):
+            if e.key in keep and e.key not in expand:
+                continue  # matched itself, nothing below it counted
+            label = outline.filtered_label(frame, e, len(tree.get(e.key, ())))
+            if label is not None:
+                siblings[i] = Entry(e.key, label, e.ref, e.expandable, search=e.search)
     return tree, expand
-

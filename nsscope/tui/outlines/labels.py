@@ -20,8 +20,10 @@ def _throttle_style(v: float | None) -> str:
     return "bold red" if v >= 50 else "yellow"
 
 
-def figures(r: CpuRates | None, limit_pct: float | None = None) -> Text:
-    """'  cpu 19.8% / 20%  thr 98%' for a cgroup (limit shown even before a rate exists)."""
+def figures(r: CpuRates | None, limit_pct: float | None = None,
+            by_ancestor: float | None = None) -> Text:
+    """'  cpu 19.8% / 20%  thr 98%' for a cgroup (limit shown even before a rate exists);
+    'thr ↑98%' when a limited ancestor's throttling holds it back (nsscope top's ↑)."""
     t = Text()
     usage = r.usage_pct if r is not None else None
     limit = r.limit_pct if r is not None else limit_pct
@@ -31,10 +33,18 @@ def figures(r: CpuRates | None, limit_pct: float | None = None) -> Text:
         t.append(" / ", style="dim")
         t.append(pct(limit), style="cyan")
     thr = r.throttled_pct if r is not None else None
-    if thr is not None:
+    if by_ancestor:
+        t.append("  thr ", style="dim")
+        t.append(f"↑{pct(by_ancestor)}", style=_throttle_style(by_ancestor))
+    elif thr is not None:
         t.append("  thr ", style="dim")
         t.append(pct(thr), style=_throttle_style(thr))
     return t
+
+
+def count(n: int, one: str, many: str | None = None) -> str:
+    """'1 process', '6 processes'."""
+    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 def shorten(name: str, width: int = 30) -> str:
@@ -43,12 +53,3 @@ def shorten(name: str, width: int = 30) -> str:
         return name
     tail = max(8, width // 3)
     return name[:width - tail - 1] + "…" + name[-tail:]
-
-
-def throttle_weight(r: CpuRates | None) -> tuple[float, float]:
-    """Sort key, most throttled first: (throttled %, usage %), negated."""
-    if r is None:
-        return (1.0, 1.0)
-    return (-(r.throttled_pct or 0.0), -(r.usage_pct or 0.0))
-
-

@@ -13,14 +13,21 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 NOTES = (
-    "Left: Containers (runtime → container → processes; isolated processes of no runtime are "
-    "'sandboxes'), Namespaces (user-namespace tree → the namespaces each owns → processes; "
-    "namespaces kept alive by a bind mount or an fd are listed too), Cgroups (CPU % of one CPU, "
-    "the limit, and the share of CFS periods throttled).\n"
-    "Right: the selection's namespaces ('host' = shared with the host), cgroup, limits, "
-    "members, and plots of the last 5 minutes (only the visible tab is drawn).\n"
+    "Left: Containers (runtime → container by name → processes; isolated processes of no "
+    "runtime are 'sandboxes'), Namespaces (user-namespace tree → the namespaces each owns, "
+    "with the containers living in them → processes; namespaces kept alive by a bind mount "
+    "or an fd are listed too), Cgroups (a container's cgroup by the container's name; CPU % "
+    "of one CPU, the limit, the share of CFS periods throttled, ↑ when a limited ancestor "
+    "throttles it). Kernel threads are folded into one row: enter or K unfolds. s sorts the "
+    "most throttled subtrees first, as nsscope top does.\n"
+    "Right: the selection's cgroup, figures and limits; its namespaces ('host' = shared with "
+    "the host) and its processes, two boxes (hidden below 40 rows, where the plot keeps its "
+    "room); plots of the last 5 minutes, each line averaged over 3 s, the legend with the "
+    "latest values (only the visible tab is drawn).\n"
     "Actions run the CLI: e → nsscope enter TARGET -- $SHELL, t → nsscope throttle TARGET "
-    "VALUE, r → nsscope throttle TARGET --reset, k → nsscope stop ID. They need root."
+    "VALUE, r → nsscope throttle TARGET --reset, k → SIGTERM to the container's PID 1, then "
+    "nsscope stop, or SIGKILL (nsscope stop -t 0) after 10 s. r and k ask first. They need "
+    "root."
 )
 
 

@@ -15,10 +15,12 @@ from textual.widgets import Footer, Input, Static, TabbedContent, TabPane, Tree
 from nsscope.host.history import History
 from nsscope.tui import actions
 from nsscope.tui.commands import NsscopeCommands
-from nsscope.tui.messages import ActionRequested, EnterRequested
+from nsscope.tui.messages import ActionRequested, EnterRequested, StopRequested
 from nsscope.tui.frame import Frame
 from nsscope.tui.outlines import NO_REF, OUTLINES, Ref
-from nsscope.tui.selection import subject_of
+from nsscope.tui.outlines.labels import count
+from nsscope.tui.selection import subject_of, title_of
+from nsscope.tui.screens.confirm import ConfirmDialog
 from nsscope.tui.screens.follow import FollowDialog
 from nsscope.tui.screens.throttle import ThrottleDialog
 from nsscope.tui.widgets.details import Details
@@ -27,13 +29,18 @@ from nsscope.tui.widgets.plots import PLOTS, PlotPanel
 
 class MainScreen(Screen[None]):
     COMMANDS = Screen.COMMANDS | {NsscopeCommands}
+    #: below 40 rows (80x24) the details' tables give way to the plot (nsscope.tcss)
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]  # noqa: RUF012 (Textual's type)
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("1", "view('containers')", "Containers", id="nsscope.view.containers"),
         Binding("2", "view('namespaces')", "Namespaces", id="nsscope.view.namespaces"),
         Binding("3", "view('cgroups')", "Cgroups", id="nsscope.view.cgroups"),
         Binding("slash", "filter", "Filter", key_display="/", id="nsscope.filter"),
-        Binding("f", "follow", "Follow pid", id="nsscope.follow"),
+        Binding("f", "follow", "Follow", id="nsscope.follow"),
+        Binding("F", "follow_ask", "Follow a pid…", show=False, id="nsscope.follow.ask"),
         Binding("s", "sort", "Sort by throttling", id="nsscope.sort"),
+        Binding("K", "kernel_threads", "Kernel threads", key_display="K",
+                id="nsscope.kthreads"),
         Binding("p", "next_plot", "Plot", id="nsscope.plot"),
         Binding("e", "enter", "Enter", id="nsscope.actions.enter"),
         Binding("t", "throttle", "Throttle", id="nsscope.actions.throttle"),
@@ -106,9 +113,10 @@ class MainScreen(Screen[None]):
         snap = frame.snapshot
         t = Text()
         t.append("nsscope", style="bold")
-        t.append(f"  {len(snap.processes)} processes  {len(snap.namespaces)} namespaces  "
-                 f"{len(snap.cgroups)} cgroups  {len(frame.containers)} containers  "
-                 f"cgroup {snap.cgroup_mode}")
+        t.append(f"  {count(len(snap.processes), 'process', 'processes')}  "
+                 f"{count(len(snap.namespaces), 'namespace')}  "
+                 f"{count(len(snap.cgroups), 'cgroup')}  "
+                 f"{count(len(frame.containers), 'container')}  cgroup {snap.cgroup_mode}")
         if self.follow_pid is not None:
             t.append(f"  following {self.follow_pid}", style="bold cyan")
         if self.active_tree.sort:
@@ -145,8 +153,8 @@ class MainScreen(Screen[None]):
         path, _ = subject_of(frame, ref)
         history = self.history
         self.query_one(Details).show(frame, ref, history.latest(path) if path else None)
-        subject = "host (/)" if path == "/" else (path or "")
-        self.query_one(PlotPanel).show(subject, history.series(path) if path else (),
+        self.query_one(PlotPanel).show(title_of(frame, ref, path),
+                                       history.series(path) if path else (),
                                        frame.snapshot.uptime)
 
     @on(Tree.NodeHighlighted)
@@ -155,6 +163,9 @@ class MainScreen(Screen[None]):
 
     @on(TabbedContent.TabActivated, "#views")
     def _view_changed(self, event: TabbedContent.TabActivated) -> None:
+        self._show_view()
+
+    def _show_view(self) -> None:
         tree = self.active_tree
         if self.frame is not None:
             tree.show(self.frame, query=self.filter_text)
@@ -166,6 +177,9 @@ class MainScreen(Screen[None]):
 
     def action_view(self, name: str) -> None:
         self.query_one("#views", TabbedContent).active = name
+        # at once, not when TabActivated arrives: keys typed right after 1/2/3 (enter,
+        # arrows) find the new tree filled and focused
+        self._show_view()
 
     def action_filter(self) -> None:
         field = self.query_one("#filter", Input)
@@ -199,6 +213,21 @@ class MainScreen(Screen[None]):
             self.show_selection()
 
     def action_follow(self) -> None:
+        """f toggles: stops following, else follows the process under the cursor (asks
+        for a pid when the cursor is on something else)."""
+        if self.follow_pid is not None:
+            pid = self.follow_pid
+            self.follow(None)
+            self.notify(f"no longer following {pid}", markup=False, timeout=2)
+            return
+        ref = self.selection
+        if ref.kind == "process":
+            self.follow(ref.ident)
+            self.notify(f"following {ref.ident} (f again stops)", markup=False, timeout=2)
+            return
+        self.action_follow_ask()
+
+    def action_follow_ask(self) -> None:
         ref = self.selection
         pid = ref.ident if ref.kind == "process" else self.follow_pid
 
@@ -229,6 +258,10 @@ class MainScreen(Screen[None]):
             self._show_status(self.frame)
         else:
             tree.sort = not tree.sort
+
+    def action_kernel_threads(self) -> None:
+        """K: unfold every folded row of kernel threads in the tree, or fold them again."""
+        self.active_tree.toggle_kernel_threads()
 
     def action_next_plot(self) -> None:
         panel = self.query_one(PlotPanel)
@@ -281,13 +314,33 @@ class MainScreen(Screen[None]):
             return
         assert self.frame is not None
         plan = actions.reset_plan(self.frame, self.selection)
-        if self._plan_or_explain(plan):
-            self.post_message(ActionRequested("reset", plan))
+        if not self._plan_or_explain(plan):
+            return
+        assert plan.argv is not None
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.post_message(ActionRequested("reset", plan))
+        self.app.push_screen(ConfirmDialog(
+            "Reset the CPU limit of", plan.what, plan.argv,
+            "restores the limit recorded before nsscope throttle changed it, moves moved "
+            "processes back and removes the cgroups it made (refused if someone changed "
+            "the limit since)"), done)
 
     def action_stop(self) -> None:
         if not self._check_writable():
             return
         assert self.frame is not None
-        plan = actions.stop_plan(self.frame, self.selection)
-        if self._plan_or_explain(plan):
-            self.post_message(ActionRequested("stop", plan))
+        frame = self.frame
+        plan = actions.stop_plan(frame, self.selection)
+        if not self._plan_or_explain(plan):
+            return
+        assert plan.argv is not None
+        grace = getattr(self.app, "stop_grace", actions.STOP_GRACE)
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self.post_message(StopRequested(plan))
+        self.app.push_screen(ConfirmDialog(
+            "Stop", plan.what, plan.argv,
+            f"SIGTERM to its PID 1; SIGKILL if it has not exited after {grace:g} s"), done)

@@ -1,8 +1,13 @@
 """The right pane's text part: what the selection is, its namespaces, its processes.
 
-The summary is a ``Static`` given a new ``Text`` only when it changed; the
-namespace and member tables keep their rows (keyed by namespace type and by
-pid) and change single cells with ``DataTable.update_cell``.
+The summary is a ``Static`` given a new ``Text`` only when it changed, laid out
+to the pane's width item by item (``flow``: a line breaks between items, never
+inside a value). The namespace table and the process list are two boxes, each
+with its own title and height: the list runs the full height of the pane, not
+the eight rows of the namespaces (zipped side by side in two untitled tables,
+their rows read as if pid 3 belonged to the ipc namespace). Both keep their rows
+(keyed by namespace type and by pid) and change single cells with
+``DataTable.update_cell``.
 """
 
 from __future__ import annotations
@@ -14,11 +19,13 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
 
+from nsscope.host import labels
 from nsscope.host.history import CpuRates
-from nsscope.host.model import NS_TYPES, Cgroup, Namespace
+from nsscope.host.model import NS_TYPES, Cgroup, Namespace, Process
 from nsscope.tui.frame import Frame
 from nsscope.tui.outlines import Ref
-from nsscope.tui.outlines.labels import pct
+from nsscope.tui.outlines.base import KTHREADS
+from nsscope.tui.outlines.labels import count, pct, shorten
 from nsscope.tui.selection import members_of, subject_of
 from nsscope.host.users import user_name
 from nsscope.printable import safe
@@ -35,167 +42,230 @@ def mib(n: int | None) -> str:
     return f"{n / (1 << 20):.1f} MiB"
 
 
-def limits(frame: Frame, cg: Cgroup | None) -> Text:
+#: a summary line: its heading, then its items (a line breaks between items only)
+Line = tuple[str, list[Text]]
+#: the headings' width ("limits  ", "now     ")
+INDENT = 8
+
+
+def _item(*parts: tuple[str, str] | str) -> Text:
     t = Text()
-    t.append("limits  ", style="bold")
+    for part in parts:
+        if isinstance(part, str):
+            t.append(part)
+        else:
+            t.append(*part)
+    return t
+
+
+def limits(frame: Frame, cg: Cgroup | None) -> Line:
+    items: list[Text] = []
     if cg is None:
-        t.append("no cgroup figures", style="dim")
-        return t
+        return "limits", [Text("no cgroup figures", style="dim")]
     cpu = cg.cpu
     if cpu is not None and cpu.quota_usec is not None and cpu.period_usec:
-        t.append(f"cpu {pct(100 * cpu.quota_usec / cpu.period_usec)}", style="cyan")
+        quota = pct(100 * cpu.quota_usec / cpu.period_usec)
         if frame.snapshot.cgroup_mode == "unified":
-            t.append(f" (cpu.max {cpu.quota_usec} {cpu.period_usec})", style="dim")
+            raw = f"(cpu.max {cpu.quota_usec} {cpu.period_usec})"
         else:
-            t.append(f" (cfs_quota_us {cpu.quota_usec}, cfs_period_us {cpu.period_usec})",
-                     style="dim")
+            raw = f"(cfs_quota_us {cpu.quota_usec}, cfs_period_us {cpu.period_usec})"
+        items.append(_item((f"cpu {quota}", "cyan"), (f" {raw}", "dim")))
     else:
-        t.append("cpu unlimited")
+        items.append(Text("cpu unlimited"))
     if cpu is not None and cpu.weight is not None:
-        t.append(f"  weight {cpu.weight}", style="dim")
+        items.append(Text(f"weight {cpu.weight}", style="dim"))
     if cpu is not None and cpu.shares is not None:
-        t.append(f"  shares {cpu.shares}", style="dim")
+        items.append(Text(f"shares {cpu.shares}", style="dim"))
     if cg.memory is not None:
-        t.append(f"  memory {mib(cg.memory.current) if cg.memory.current is not None else '?'}"
-                 f" / {mib(cg.memory.max)}")
+        cur = mib(cg.memory.current) if cg.memory.current is not None else "?"
+        items.append(Text(f"memory {cur} / {mib(cg.memory.max)}"))
     if cg.pids is not None:
         mx = "max" if cg.pids.max is None else str(cg.pids.max)
-        t.append(f"  pids {cg.pids.current if cg.pids.current is not None else '?'} / {mx}")
-    return t
+        items.append(Text(f"pids {cg.pids.current if cg.pids.current is not None else '?'} / {mx}"))
+    return "limits", items
 
 
-def now_line(r: CpuRates | None) -> Text:
-    t = Text()
-    t.append("now     ", style="bold")
+def now_line(r: CpuRates | None) -> Line:
     if r is None:
-        t.append("waiting for a second sample", style="dim")
-        return t
-    t.append(f"cpu {pct(r.usage_pct)}")
-    if r.usage_of_limit_pct is not None:
-        t.append(f" ({pct(r.usage_of_limit_pct)} of limit)", style="dim")
+        return "now", [Text("waiting for a second sample", style="dim")]
+    items = [_item(f"cpu {pct(r.usage_pct)}",
+                   (f" ({pct(r.usage_of_limit_pct)} of limit)", "dim")
+                   if r.usage_of_limit_pct is not None else "")]
     if r.throttled_pct is not None:
-        t.append("  throttled ")
-        t.append(f"{pct(r.throttled_pct)} of periods",
-                 style="bold red" if r.throttled_pct >= 50 else "")
-    if r.throttled_ms is not None:
-        t.append(f"  {r.throttled_ms:.0f} ms/s")
+        items.append(_item("throttled ", (f"{pct(r.throttled_pct)} of periods",
+                                          "bold red" if r.throttled_pct >= 50 else "")))
+    if r.throttled_ms is not None and (r.limit_pct is not None or r.throttled_ms > 0):
+        items.append(Text(f"{r.throttled_ms:.0f} ms/s"))
     if r.pressure_some_pct is not None:
-        t.append(f"  psi some {pct(r.pressure_some_pct)}")
-    return t
+        items.append(Text(f"psi some {pct(r.pressure_some_pct)}"))
+    return "now", items
 
 
-def _cgroup_line(path: str | None) -> Text:
-    t = Text()
-    t.append("cgroup  ", style="bold")
-    t.append(safe(path) if path is not None else "?")
-    return t
+def _cgroup_line(path: str | None) -> Line:
+    return "cgroup", [Text(safe(path) if path is not None else "?")]
 
 
-def describe(frame: Frame, ref: Ref, rates: CpuRates | None) -> Text:
-    """The summary lines for a selection."""
+def _title(*parts: tuple[str, str] | str) -> Line:
+    return "", [_item(*parts)]
+
+
+def describe(frame: Frame, ref: Ref, rates: CpuRates | None) -> list[Line]:
+    """The summary of a selection, as lines of items."""
     kind, ident = ref
     snap = frame.snapshot
-    t = Text()
+    out: list[Line] = []
     if kind == "process":
         p = frame.process(ident)
-        t.append(f"process {ident} ", style="bold")
         if p is None:
-            t.append("(gone)", style="dim")
-            return t
-        t.append(safe(p.comm), style="bold")
-        t.append(f"\nuser {user_name(p.uid)}  state {p.state}  ppid {p.ppid}"
-                 + ("  kernel thread" if p.kernel_thread else ""), style="")
-        t.append("\ncmd     ", style="bold")
-        t.append(safe(p.command))
+            return [_title((f"process {ident} ", "bold"), ("(gone)", "dim"))]
+        out.append(_title((f"process {ident} ", "bold"), (safe(p.comm), "bold")))
+        c = frame.container_of(ident)
+        out.append(("", [Text(f"user {safe(user_name(p.uid))}"), Text(f"state {p.state}"),
+                         Text(f"ppid {p.ppid}")]
+                    + ([Text("kernel thread", style="dim")] if p.kernel_thread else [])
+                    + ([_item("in ", (safe(labels.title(c)), "magenta"))] if c else [])))
+        out.append(("cmd", [Text(safe(p.command))]))
         path = p.cgroup_for("cpu")
-        t.append("\n")
-        t.append_text(_cgroup_line(path))
-        t.append("\n")
-        t.append_text(limits(frame, snap.cgroups.get(path) if path else None))
+        out.append(_cgroup_line(path))
+        out.append(now_line(rates))
+        out.append(limits(frame, snap.cgroups.get(path) if path else None))
     elif kind == "container":
         c = frame.container(ident)
         if c is None:
-            return Text("container gone", style="dim")
-        t.append(f"{safe(c.runtime)} ", style="bold")
-        t.append("sandbox " if c.sandbox else "container ", style="bold")
-        t.append(safe(c.name), style="bold")
-        if c.id and c.id != c.name and not c.sandbox:
-            t.append(f"  {c.id}", style="dim")
-        n = len(frame.members(c))
-        t.append(f"\nmain pid {c.pid if c.pid is not None else '?'}  {n} process"
-                 f"{'' if n == 1 else 'es'}  {c.state}")
-        if c.pod:
-            t.append(f"  pod {safe(c.pod)}")
+            return [_title(("container gone", "dim"))]
+        what = "sandbox " if c.sandbox else "container "
+        head = _item((f"{safe(c.runtime)} {what}", "bold"), (safe(labels.name(c)), "bold"))
+        out.append(("", [head]))
+        out.append(("", [Text(f"main pid {c.pid if c.pid is not None else '?'}"),
+                         Text(count(len(frame.members(c)), "process", "processes")),
+                         Text(safe(c.state))]))
         path, _ = subject_of(frame, ref)
-        t.append("\n")
-        t.append_text(_cgroup_line(path))
-        t.append("\n")
-        t.append_text(limits(frame, snap.cgroups.get(path) if path else None))
+        out.append(_cgroup_line(path))
+        out.append(now_line(rates))
+        out.append(limits(frame, snap.cgroups.get(path) if path else None))
+        # last, what a short pane cuts first: the whole id and the image
+        if c.id and c.id != c.name and not c.sandbox:
+            out.append(("id", [Text(safe(c.id), style="dim")]))
+        if c.image:
+            out.append(("image", [Text(safe(c.image), style="dim")]))
+        return out
     elif kind == "cgroup":
         cg = snap.cgroups.get(ident)
-        t.append_text(_cgroup_line(ident))
+        out.append(_cgroup_line(ident))
         if cg is None:
-            t.append("  (gone)", style="dim")
-            return t
-        n = len(cg.procs)
-        t.append(f"\n{n} process{'' if n == 1 else 'es'}  hierarchies "
-                 + ", ".join(k or "unified" for k in cg.hierarchies), style="dim")
-        t.append("\n")
-        t.append_text(limits(frame, cg))
+            out.append(("", [Text("(gone)", style="dim")]))
+            return out
+        c = frame.container_of_cgroup(ident)
+        items = [Text(count(len(cg.procs), "process", "processes")),
+                 Text("hierarchies " + ", ".join(k or "unified" for k in cg.hierarchies),
+                      style="dim")]
+        if c is not None:
+            items.insert(0, _item("container ", (safe(labels.title(c)), "magenta")))
+        out.append(("", items))
+        out.append(now_line(rates))
+        out.append(limits(frame, cg))
     elif kind == "namespace":
         ns = snap.namespaces.get(ident)
         if ns is None:
-            return Text(f"namespace {ident} gone", style="dim")
-        t.append_text(_ns_summary(frame, ns))
-        return t
+            return [_title((f"namespace {ident} gone", "dim"))]
+        return _ns_summary(frame, ns)
     elif kind == "runtime":
         n = sum(1 for c in frame.containers if c.runtime == ident)
-        t.append(f"{ident}", style="bold")
-        t.append(f"  {n} {'sandboxes' if ident == 'sandboxes' else 'containers'}")
+        noun = ("sandbox", "sandboxes") if ident == "sandboxes" else ("container", "containers")
+        out.append(_title((safe(ident), "bold"), f"  {count(n, *noun)}"))
         if ident == "sandboxes":
-            t.append("\nprocesses in namespaces of their own that no runtime made "
-                     "(unshare, bwrap, browsers), grouped by namespace set", style="dim")
-        return t
+            out.append(("", [Text("processes in namespaces of their own that no runtime made "
+                                  "(unshare, bwrap, browsers), grouped by namespace set",
+                                  style="dim")]))
+        return out
+    elif kind == KTHREADS:
+        out.append(_title((count(len(ident), "kernel thread"), "bold")))
+        out.append(("", [Text("kthreadd's children: in the host's namespaces and the root "
+                              "cgroup, run by the kernel (K unfolds them in the tree)",
+                              style="dim")]))
+        return out
+    elif kind == "group" and ident == "unowned":
+        return [_title(("owner unknown", "bold")),
+                ("", [Text("namespaces whose owning user namespace cannot be told "
+                           "(NS_GET_USERNS needs the live namespace: a captured tree)",
+                           style="dim")])]
     elif kind == "group" and isinstance(ident, tuple):
-        t.append(f"members of user namespace {ident[1]}", style="bold")
-        return t
+        return [_title((f"members of user namespace {ident[1]}", "bold"))]
     else:
-        return Text("select something in the tree (arrows, enter expands)", style="dim")
-    t.append("\n")
-    t.append_text(now_line(rates))
-    return t
+        return [_title(("select something in the tree (arrows, enter expands)", "dim"))]
+    return out
 
 
-def _ns_summary(frame: Frame, ns: Namespace) -> Text:
+def _ns_summary(frame: Frame, ns: Namespace) -> list[Line]:
     snap = frame.snapshot
-    t = Text()
-    t.append(f"{ns.type} namespace {ns.ino}", style="bold")
+    head = [_item((f"{ns.type} namespace {ns.ino}", "bold"))]
     if snap.is_host(ns):
-        t.append("  the host's", style="green")
+        head.append(Text("the host's", style="green"))
+    out: list[Line] = [("", head)]
+    facts: list[Text] = []
     if ns.owner is not None:
-        t.append(f"\nowned by user namespace {ns.owner}")
+        facts.append(Text(f"owned by user namespace {ns.owner}"))
     if ns.type == "user" and ns.owner_uid is not None:
-        t.append(f"\ncreated by uid {ns.owner_uid} ({user_name(ns.owner_uid)})")
+        facts.append(Text(f"created by uid {ns.owner_uid} ({safe(user_name(ns.owner_uid))})"))
     if ns.parent is not None:
-        t.append(f"\nparent {ns.type} namespace {ns.parent}")
-    t.append(f"\n{ns.nprocs} process{'' if ns.nprocs == 1 else 'es'}")
-    for where in ns.nsfs:
-        t.append("\nbind mount ")
-        t.append(safe(where))
-    for holder in ns.holders[:4]:
-        t.append("\nheld by ")
-        t.append(safe(holder))
-    return t
+        facts.append(Text(f"parent {ns.type} namespace {ns.parent}"))
+    facts.append(Text(count(ns.nprocs, "process", "processes")))
+    out.append(("", facts))
+    cs = frame.containers_in(ns.ino)
+    if cs and not snap.is_host(ns):
+        out.append(("in it", [Text(safe(labels.title(c)), style="magenta") for c in cs]))
+    out.extend(("", [_item("bind mount ", safe(where))]) for where in ns.nsfs)
+    out.extend(("", [_item("held by ", safe(holder))]) for holder in ns.holders[:4])
+    return out
+
+
+def flow(lines: list[Line], width: int) -> Text:
+    """The lines as one ``Text`` of at most ``width`` columns: a heading, then its
+    items two spaces apart; an item that does not fit goes on the next line, under
+    the first item; one wider than the line is cut with '…' (never wrapped mid-value)."""
+    width = max(width, 20)
+    out = Text(no_wrap=True, overflow="ellipsis")
+    first = True
+    for heading, items in lines:
+        if not first:
+            out.append("\n")
+        first = False
+        indent = INDENT if heading else 0
+        if heading:
+            out.append(f"{heading:<{INDENT}}", style="bold")
+        col = indent
+        for i, whole in enumerate(items):
+            item = whole
+            n = item.cell_len
+            if i and col + 2 + n > width:
+                out.append("\n" + " " * indent)
+                col = indent
+            elif i:
+                out.append("  ")
+                col += 2
+            if col + n > width:
+                if not item.spans:
+                    # a path or a command: cut in the middle, its end says most
+                    item = Text(shorten(item.plain, width - col), style=item.style)
+                else:
+                    item = item.copy()
+                    item.truncate(width - col, overflow="ellipsis")
+                n = item.cell_len
+            out.append_text(item)
+            col += n
+    return out
 
 
 class Details(Vertical):
-    """Summary, namespace table and member table of the selection."""
+    """Summary, then the namespace table and the process list, two boxes of their own."""
 
     def compose(self) -> ComposeResult:
         yield Static(id="summary", markup=False)
-        with Horizontal(id="tables"):
-            yield DataTable(id="ns-table", cursor_type="none", zebra_stripes=False)
-            yield DataTable(id="members", cursor_type="row")
+        with Horizontal(id="blocks"):
+            with Vertical(id="ns-block", classes="block"):
+                yield DataTable(id="ns-table", cursor_type="none", zebra_stripes=False)
+            with Vertical(id="members-block", classes="block"):
+                yield DataTable(id="members", cursor_type="row")
 
     def on_mount(self) -> None:
         ns = self.query_one("#ns-table", DataTable)
@@ -207,19 +277,36 @@ class Details(Vertical):
         members.add_column("user", key="user")
         members.add_column("s", key="state")
         members.add_column("command", key="command")
+        self._lines: list[Line] | None = None
         self._summary: Text | None = None
+        self._titles: dict[str, Text] = {}
         self._ns_rows: dict[str, tuple] = {}
         self._member_rows: dict[str, tuple] = {}
 
     def show(self, frame: Frame, ref: Ref, rates: CpuRates | None) -> None:
-        summary = describe(frame, ref, rates)
-        if summary != self._summary:
-            self._summary = summary
-            # fixed height (nsscope.tcss): no layout pass for a new text each second
-            self.query_one("#summary", Static).update(summary, layout=False)
+        self._lines = describe(frame, ref, rates)
+        self._show_summary()
         _, pid = subject_of(frame, ref)
         self._show_namespaces(frame, pid)
         self._show_members(frame, members_of(frame, ref))
+
+    def _show_summary(self) -> None:
+        if self._lines is None:
+            return
+        widget = self.query_one("#summary", Static)
+        summary = flow(self._lines, widget.content_region.width)
+        if summary != self._summary:
+            self._summary = summary
+            # fixed height (nsscope.tcss): no layout pass for a new text each second
+            widget.update(summary, layout=False)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._show_summary)
+
+    def _title(self, block: str, title: Text) -> None:
+        if self._titles.get(block) != title:
+            self._titles[block] = title
+            self.query_one(f"#{block}").border_title = title
 
     def _show_namespaces(self, frame: Frame, pid: int | None) -> None:
         table = self.query_one("#ns-table", DataTable)
@@ -235,17 +322,33 @@ class Details(Vertical):
                 rows[typ] = (Text(typ), Text(str(ino)),
                              Text("host", style="green") if shared else Text("own", style="bold"))
         self._sync_rows(table, self._ns_rows, rows, ("type", "ino", "host"))
+        self._title("ns-block", Text(f"namespaces of pid {pid}" if p is not None
+                                     else "namespaces"))
 
     def _show_members(self, frame: Frame, pids: Iterable[int]) -> None:
         table = self.query_one("#members", DataTable)
         rows: dict[str, tuple] = {}
-        for pid in list(pids)[:MEMBER_LIMIT]:
+        # the user's processes first, kernel threads after (folded in the tree: K)
+        pids = list(pids)
+        total = len(pids)
+        users: list[Process] = []
+        kthreads: list[Process] = []
+        for pid in pids:
             p = frame.process(pid)
-            if p is None:
-                continue
+            if p is not None:
+                (kthreads if p.kernel_thread else users).append(p)
+                if len(users) >= MEMBER_LIMIT:
+                    break
+        else:
+            total = len(users) + len(kthreads)  # all read: those still there
+        procs = (users + kthreads)[:MEMBER_LIMIT]
+        for p in procs:
+            pid = p.pid
             rows[str(pid)] = (Text(str(pid)), Text(safe(user_name(p.uid))),
                               Text(p.state), Text(safe(p.command)))
         self._sync_rows(table, self._member_rows, rows, ("pid", "user", "state", "command"))
+        shown = f"{len(rows)} of {total}" if len(rows) < total else str(len(rows))
+        self._title("members-block", Text(f"processes  {shown}"))
 
     @staticmethod
     def _sync_rows(table: DataTable, current: dict[str, tuple], rows: dict[str, tuple],

@@ -17,6 +17,7 @@ from textual.widgets.tree import TreeNode
 
 from nsscope.tui.frame import Frame
 from nsscope.tui.outlines import Entry, Outline, filtered
+from nsscope.tui.outlines.base import KTHREADS
 
 
 class HostTree(Tree[str]):
@@ -94,6 +95,16 @@ class HostTree(Tree[str]):
         # Tree does lazily: rebuild first, or the cursor lands on a stale line
         self._tree_lines  # noqa: B018 (property with a side effect)
         self.move_cursor(node, animate=False)
+
+    def toggle_kernel_threads(self) -> None:
+        """Unfold every folded row of kernel threads on screen, or fold them all again."""
+        rows = [n for key, n in self._key_nodes.items() if key.endswith(f"|{KTHREADS}")]
+        unfold = any(not n.is_expanded for n in rows)
+        for n in rows:
+            if unfold and not n.is_expanded:
+                n.expand()
+            elif not unfold and n.is_expanded:
+                n.collapse()
 
     def visible_keys(self) -> list[str]:
         """Keys of every node shown, top to bottom (tests check the tree with it)."""

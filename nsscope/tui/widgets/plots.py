@@ -4,11 +4,20 @@ A plotext build is the dearest thing the TUI does (tens of ms for a large
 plot), so: only the plot on the visible tab is given new data and redrawn,
 it is redrawn only when a new sample arrived, and the series is thinned to
 about two points per column before plotext sees it.
+
+Each line is averaged over the last ``SMOOTH`` seconds, weighted by each
+sample's interval (``smooth``): a rate over a few samples is the counters'
+delta over the time between their readings, so a reading taken late (the
+collector busy with a new process) and the next taken early no longer show as
+115 % then 85 % for one busy thread. Each legend entry carries the line's
+latest value: a line drawn under another (usage exactly at the limit) is still
+read there.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -20,17 +29,59 @@ from textual.widgets import TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
 from nsscope.host.history import CpuRates
-from nsscope.tui.outlines.labels import shorten
+from nsscope.tui.outlines.labels import pct, shorten
 
-#: tab id -> (tab title, [(field of CpuRates, legend label, colour)])
+#: tab id -> (tab title, [(field of CpuRates, legend label, colour)]); the legend label
+#: is followed by the latest value ('cpu 20%', 'throttled 740 ms/s'), and kept short:
+#: plotext blanks the canvas behind the legend's box (the curves of its first rows)
 PLOTS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
-    "plot-cpu": ("CPU % vs limit", [("usage_pct", "cpu %", "cyan"),
-                                    ("limit_pct", "limit %", "red"),
-                                    ("throttled_pct", "throttled % of periods", "orange")]),
-    "plot-throttled": ("Throttled time", [("throttled_ms", "throttled ms/s", "orange")]),
-    "plot-psi": ("PSI cpu.pressure", [("pressure_some_pct", "some %", "magenta"),
-                                      ("pressure_full_pct", "full %", "red")]),
+    "plot-cpu": ("CPU % vs limit", [("limit_pct", "limit", "red"),
+                                    ("usage_pct", "cpu", "cyan"),
+                                    ("throttled_pct", "throttled", "orange")]),
+    "plot-throttled": ("Throttled time", [("throttled_ms", "throttled", "orange")]),
+    "plot-psi": ("PSI cpu.pressure", [("pressure_some_pct", "some", "magenta"),
+                                      ("pressure_full_pct", "full", "red")]),
 }
+
+#: seconds each line is averaged over (the latest samples' intervals, weighted)
+SMOOTH = 3.0
+
+
+def smooth(series: Sequence[CpuRates], attr: str, window: float = SMOOTH) -> list[float | None]:
+    """``attr`` of each sample averaged over the samples of the last ``window`` seconds,
+    each weighted by its interval: sum(rate × interval) / sum(interval), which is the
+    counter's delta over the time between the readings that bound the window. A
+    sample's own interval is the time since the one before (the first: the next one's).
+    The limit is not averaged (a step stays a step)."""
+    ys: list[float | None] = [getattr(r, attr) for r in series]
+    if attr == "limit_pct" or len(series) < 2:
+        return ys
+    ats = [r.at for r in series]
+    dts = [ats[1] - ats[0]] + [b - a for a, b in pairwise(ats)]
+    out: list[float | None] = []
+    total = span = 0.0
+    first = 0
+    for i, y in enumerate(ys):
+        if y is None or dts[i] <= 0:
+            out.append(y)
+            continue
+        total += y * dts[i]
+        span += dts[i]
+        # samples whose interval ended more than `window` before this one's end leave
+        while ats[i] - ats[first] >= window - 1e-9 and first < i:
+            yf = ys[first]
+            if yf is not None and dts[first] > 0:
+                total -= yf * dts[first]
+                span -= dts[first]
+            first += 1
+        out.append(total / span if span > 0 else y)
+    return out
+
+
+def legend_value(attr: str, v: float | None) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.0f} ms/s" if attr == "throttled_ms" else pct(v)
 
 
 def thin(xs: Sequence[float], ys: Sequence[float | None],
@@ -139,20 +190,23 @@ class RatePlot(PlotextPlot):
         top = 0.0
         drawn = 0
         for attr, label, color in fields:
-            ys = [getattr(r, attr) for r in self.series]
+            ys = smooth(self.series, attr)
             px, py = thin(xs, ys, width * 2)
             if not px:
                 continue
             top = max(top, *py)
-            # "hd" (2x2 dots a cell) costs plotext about a third less than braille
-            plt.plot(px, py, label=label, color=color, marker="hd")
+            # "hd" (2x2 dots a cell) costs plotext about a third less than braille;
+            # the limit is drawn first, so usage at the limit shows over it (and the
+            # legend gives both values)
+            plt.plot(px, py, label=f"{label} {legend_value(attr, ys[-1])}", color=color,
+                     marker="hd")
             drawn += 1
         plt.xlim(-self.span, 0)
         if self.kind != "plot-throttled":
             plt.ylim(0, max(100.0, top * 1.1))
         elif top:
             plt.ylim(0, top * 1.15)
-        subject = shorten(self.subject, max(20, self.size.width - 40))
+        subject = shorten(self.subject, max(20, self.size.width - 10))
         if not drawn:
             plt.title(f"{subject}: waiting for a second sample" if subject
                       else "select a container, cgroup or process")

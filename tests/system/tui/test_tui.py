@@ -12,13 +12,17 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 from textual.drivers.headless_driver import HeadlessDriver
 
+from nsscope.host import runstate
 from nsscope.tui.app import NsscopeApp, run_on_terminal
 from nsscope.tui.outlines import Ref
+from nsscope.tui.screens.confirm import ConfirmDialog
 from nsscope.tui.screens.throttle import ThrottleDialog
 from nsscope.tui.source import LiveSource
+from nsscope.tui.widgets.plots import smooth
 
 from support import NSSCOPE, need_root, need_tool
 from support.cgroupfs import CgroupWithProcess
@@ -59,11 +63,21 @@ async def test_throttle_dialog_applies_and_reset_restores():
             assert cg.quota() in ("20000", "20000 100000")
             await until(pilot, lambda: "cpu 20%" in summary(app), what="the limit shown")
             app.last_action = None
+            # r asks first: n leaves the limit alone
             await pilot.press("r")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the question")
+            await pilot.press("n")
+            await pilot.pause(1.0)
+            assert app.last_action is None and cg.quota() in ("20000", "20000 100000")
+            await pilot.press("r")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the question")
+            await pilot.press("y")
             done = await until(pilot, lambda: getattr(app, "last_action", None),
                                timeout=60, what="the reset")
             assert done.ok, done.output
             assert cg.quota() == before
+            # and says what it did: the CLI's own account of the files it restored
+            assert any("→" in m for m in messages(app)), messages(app)
             await until(pilot, lambda: "cpu unlimited" in summary(app),
                         what="the reset shown")
     finally:
@@ -127,6 +141,7 @@ NON_ROOT = """
 import asyncio, json, sys
 from nsscope.tui.app import NsscopeApp
 from nsscope.tui.source import LiveSource
+from nsscope.tui.screens.confirm import ConfirmDialog
 from nsscope.tui.screens.throttle import ThrottleDialog
 
 
@@ -169,14 +184,18 @@ def test_non_root_is_read_only_and_says_why():
 
 
 async def test_stop_a_container_made_by_nsscope_run():
+    """k asks, then SIGTERM; the container's PID 1 (sleep, no --init) ignores it: the TUI
+    says it is waiting, then that it killed it. Oracles: the run record's exit code
+    (137: SIGKILL) and the process gone."""
     need_root()
     name = f"nsscope-test-tui-stop-{os.getpid()}"
-    p = subprocess.run([NSSCOPE, "run", "-d", "--name", name, "--", "sleep", "1000"],
+    p = subprocess.run([NSSCOPE, "run", "-d", "--busybox", "--name", name, "--", "sleep", "1000"],
                        capture_output=True, text=True, timeout=120, check=False)
     assert p.returncode == 0, p.stderr
     cid = p.stdout.strip()
     try:
         app = NsscopeApp(LiveSource(), interval=0.3, euid=0)
+        app.stop_grace = 3.0
         async with app.run_test(size=SIZE) as pilot:
             def container():
                 f = app.frame
@@ -194,13 +213,101 @@ async def test_stop_a_container_made_by_nsscope_run():
             await pilot.pause()
             assert app.main.selection == Ref("container", c.key)
             await pilot.press("k")
+            dialog = await until(pilot, lambda: isinstance(app.screen, ConfirmDialog)
+                                 and app.screen, what="the question")
+            assert dialog.what == f"{name} (nsscope {cid[:12]})"
+            await pilot.press("y")
             done = await until(pilot, lambda: getattr(app, "last_action", None),
-                               timeout=60, what="nsscope stop to finish")
+                               timeout=60, what="k to finish")
             assert done.ok, done.output
-            assert done.argv[3:] == ["stop", cid]
-            # the oracle: its main process is gone
+            said = messages(app)
+            sent = next(i for i, m in enumerate(said) if "SIGTERM sent" in m)
+            waiting = next(i for i, m in enumerate(said) if "has not exited on SIGTERM" in m)
+            killed = next(i for i, m in enumerate(said) if m.startswith(f"killed {name}"))
+            assert sent < waiting < killed, said
+            assert done.argv[3:] == ["stop", "-t", "0", cid]
+            # the oracles: its main process is gone, killed by SIGKILL (128 + 9)
             await until(pilot, lambda: not os.path.exists(f"/proc/{c.pid}"),
                         what="the container's process to exit")
+            assert runstate.find(cid).exit_code == 137
     finally:
         subprocess.run([NSSCOPE, "rm", "-f", cid], capture_output=True, timeout=60,
                        check=False)
+
+
+async def test_stop_a_container_that_handles_sigterm():
+    """With --init, PID 1 passes SIGTERM on and the container ends: k says it stopped,
+    never that it killed (exit code 143: SIGTERM)."""
+    need_root()
+    name = f"nsscope-test-tui-term-{os.getpid()}"
+    p = subprocess.run([NSSCOPE, "run", "-d", "--busybox", "--init", "--name", name, "--",
+                        "sleep", "1000"], capture_output=True, text=True, timeout=120,
+                       check=False)
+    assert p.returncode == 0, p.stderr
+    cid = p.stdout.strip()
+    try:
+        app = NsscopeApp(LiveSource(), interval=0.3, euid=0)
+        async with app.run_test(size=SIZE) as pilot:
+            def container():
+                f = app.frame
+                return f and next((c for c in f.containers if c.id == cid), None)
+            c = await until(pilot, container, what="the container in a frame")
+            await until(pilot, lambda: app.main.active_tree.node_for("rt:nsscope"),
+                        what="its runtime in the tree")
+            tree = app.main.active_tree
+            tree.node_for("rt:nsscope").expand()
+            await pilot.pause()
+            key = f"rt:nsscope|ctr:{c.key}"
+            await until(pilot, lambda: tree.node_for(key), what="its node")
+            tree.reveal(["rt:nsscope", key])
+            await pilot.pause()
+            await pilot.press("k")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the question")
+            await pilot.press("y")
+            done = await until(pilot, lambda: getattr(app, "last_action", None),
+                               timeout=60, what="k to finish")
+            assert done.ok, done.output
+            assert done.argv[3:] == ["stop", cid]
+            assert f"stopped {name} (nsscope {cid[:12]}): its PID 1 exited on SIGTERM" in \
+                messages(app)
+            assert not any("SIGKILL" in m for m in messages(app))
+            assert runstate.find(cid).exit_code == 143
+    finally:
+        subprocess.run([NSSCOPE, "rm", "-f", cid], capture_output=True, timeout=60,
+                       check=False)
+
+
+async def test_one_busy_thread_never_plots_above_one_cpu():
+    """A busy loop in a cgroup of its own, sampled live while processes come and go (the
+    collector's walk of /proc takes longer some seconds than others): the plotted CPU
+    line (tui/widgets/plots.py smooth) stays at one CPU. Oracle: the loop's own CPU time
+    (/proc/PID/stat utime+stime) over the same wall time."""
+    need_root()
+    cg = CgroupWithProcess(f"nsscope-test-tui-smooth-{os.getpid()}",
+                           ["sh", "-c", "while :; do :; done"])
+    pid = cg.proc.pid
+    churn = subprocess.Popen(["sh", "-c", "while :; do /bin/true; done"])
+    try:
+        app = NsscopeApp(LiveSource(), interval=0.5, euid=0)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.frame is not None and pid in
+                        app.frame.snapshot.processes, what="the loop in a frame")
+            path = app.frame.cpu_cgroup(pid)
+            t0, c0 = time.monotonic(), _cpu_seconds(pid)
+            await until(pilot, lambda: len(app.history.series(path)) >= 20, timeout=60,
+                        what="20 samples")
+            own = 100 * (_cpu_seconds(pid) - c0) / (time.monotonic() - t0)
+            series = app.history.series(path)
+            line = [v for v in smooth(series, "usage_pct")[6:] if v is not None]
+            assert own <= 101 and line, (own, line)
+            assert max(line) <= 105, ([r.usage_pct for r in series], line)
+    finally:
+        churn.kill()
+        churn.wait()
+        cg.close()
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

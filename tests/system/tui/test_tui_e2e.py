@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
-from support import NSSCOPE, need_root, need_tool
+from support import FIXTURES, NSSCOPE, need_root, need_tool
 from support.cgroupfs import CgroupWithProcess
 from support.runtimes import CgroupGuard, Oci, busybox_rootfs
 
@@ -94,6 +96,85 @@ def test_tmux_follow_throttle_quit():
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True, check=False)
         subprocess.run([NSSCOPE, "throttle", str(pid), "--reset"], capture_output=True, check=False)
         cg.close()
+
+
+# --- the replayed scene at 80x24 and 200x50 (issue 15) --------------------------------------
+
+SCENE_APP = ("from nsscope.tui.dev.screenshots import make_app; "
+             f"make_app({str(FIXTURES / 'scene-v2')!r}).run()")
+
+
+def _scene(session: str, width: int, height: int) -> None:
+    need_tool("tmux")
+    python = str(Path(NSSCOPE).with_name("python"))
+    _tmux("new-session", "-d", "-s", session, "-x", str(width), "-y", str(height),
+          f"env -u COLUMNS -u LINES TERM=xterm-256color {python} -c {shlex.quote(SCENE_APP)}; "
+          "sleep 600")
+    # the five minutes of the scene replayed: the 300th frame's figures are on screen
+    _wait_screen(session, lambda s: " processes " in s and "docker  3 containers" in s,
+                 timeout=60, what="the scene")
+    time.sleep(3)
+
+
+def test_scene_at_200x50_nothing_wraps_mid_value():
+    session = f"nsscope-test-scene200-{os.getpid()}"
+    try:
+        _scene(session, 200, 50)
+        _tmux("send-keys", "-t", session, "3")
+        _wait_screen(session, lambda s: "/ (host)" in s, what="the cgroups view")
+        _tmux("send-keys", "-t", session, "f")
+        _wait_screen(session, lambda s: "Follow pid (empty" in s, what="the follow dialog")
+        _tmux("send-keys", "-t", session, "306", "Enter")  # batch's stress
+        screen = _wait_screen(session, lambda s: "following 306" in s and "limits  " in s,
+                              what="batch's process")
+        lines = screen.splitlines()
+        right = [line.split("▕", 1)[1] for line in lines if "▕" in line]
+        # whole values: the limit with its cpu.max, memory and pids, each on one line
+        assert any("limits  cpu 20% (cpu.max 20000 100000)" in r for r in right), screen
+        assert any("memory 0.6 MiB / 64.0 MiB" in r for r in right), screen
+        assert any("pids 2 / 64" in r for r in right), screen
+        assert any(re.search(r"now +cpu 20% \(100% of limit\)  throttled 100% of periods", r)
+                   for r in right), screen
+        # the two boxes, each titled; the process list (306 and its child 325, both
+        # `stress --cpu 1`) in its own, never on the rows of the namespaces
+        top = next(i for i, r in enumerate(right) if "─ namespaces of pid 306 " in r)
+        assert "─ processes  2 " in right[top]
+        box = right[top].index("╮") + 1  # the namespaces' box: its columns
+        ns_rows = [r[:box] for r in right[top + 1:top + 12]
+                   if re.search(r"│ (cgroup|ipc|mnt|net|pid|time|user|uts) ", r[:box])]
+        assert len(ns_rows) == 8 and not any("stress" in r for r in ns_rows), screen
+        assert sum("stress --cpu 1" in r[box:] for r in right) == 2
+        # the tree: the container's cgroup by name, its figures spaced
+        assert re.search(r"batch  cpu 20% / 20%  thr 100%  2 procs  docker docker-39e0",
+                         screen), screen
+        # f again: no longer following, no dialog
+        _tmux("send-keys", "-t", session, "f")
+        screen = _wait_screen(session, lambda s: "following 306" not in s.splitlines()[0],
+                              what="following stopped")
+        assert "Follow pid (empty" not in screen
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True, check=False)
+
+
+def test_scene_at_80x24_shows_usage_limit_and_a_readable_plot():
+    session = f"nsscope-test-scene80-{os.getpid()}"
+    try:
+        _scene(session, 80, 24)
+        _tmux("send-keys", "-t", session, "s")  # sorted: docker (batch throttled) first
+        _wait_screen(session, lambda s: s.splitlines()[3].startswith("▶ docker"),
+                     what="docker first")
+        _tmux("send-keys", "-t", session, "Home", "Enter")  # the cursor stayed on its row
+        _wait_screen(session, lambda s: "├─ ▶ batch" in s, what="docker expanded")
+        _tmux("send-keys", "-t", session, "Down")
+        screen = _wait_screen(session, lambda s: "batch (docker 39e06029a411)" in s,
+                              what="batch's plot")
+        assert "├─ ▶ batch  cpu 20% / 20%  thr 100%" in screen, screen
+        # the plot: its legend with both values, and most of the rows for the curves
+        assert "limit 20%" in screen and "cpu 20%" in screen, screen
+        axis = [line for line in screen.splitlines() if re.search(r"▕ *[0-9.]*[┤│]", line)]
+        assert len(axis) >= 9, screen
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True, check=False)
 
 
 # --- handing the terminal over: `e`, and `nsscope enter` from a script ---------------------
@@ -175,10 +256,9 @@ def _select_container(session: str, name: str, pid: int) -> None:
     _wait_screen(session, lambda s: "Follow pid (empty" in s, what="the follow dialog")
     _tmux("send-keys", "-t", session, str(pid), "Enter")
     _wait_screen(session, lambda s: f"following {pid}" in s, what="the followed process")
-    _tmux("send-keys", "-t", session, "f")
-    _wait_screen(session, lambda s: "Follow pid (empty" in s, what="the follow dialog")
-    _tmux("send-keys", "-t", session, "C-u", "Enter")  # stop following, keep the cursor
-    _wait_screen(session, lambda s: f"following {pid}" not in s, what="following stopped")
+    _tmux("send-keys", "-t", session, "f")  # f again: stops following, keeps the cursor
+    _wait_screen(session, lambda s: f"following {pid}" not in s.splitlines()[0],
+                 what="following stopped")
     _tmux("send-keys", "-t", session, "Up")
     _wait_screen(session, lambda s: f"container {name}" in s, what="the container selected")
 
