@@ -68,7 +68,7 @@ def _json_object(raw: bytes | str | None) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-def _from_bolt(data: bytes) -> list[Record]:
+def from_bolt_bytes(data: bytes) -> list[Record]:
     """Every container of a BoltDB image, through its newest valid meta, else the
     other (a meta written and its pages not all yet: bbolt writes pages, then meta)."""
     last: Exception = PodmanDBError("no valid meta page: not a BoltDB file")
@@ -92,7 +92,7 @@ def read_bolt(path: str) -> list[Record]:
     err = ""
     for _ in range(READS):
         try:
-            return _from_bolt(boltdb.read_file(path))
+            return from_bolt_bytes(boltdb.read_file(path))
         except (boltdb.BoltError, PodmanDBError) as e:
             err = str(e)
     raise PodmanDBError(f"{path}: {err}")

@@ -77,13 +77,13 @@ def test_the_newest_valid_meta_is_read_and_the_other_when_it_is_torn():
     torn[PAGE * (m0.txid % 2) + 16 + 48] ^= 0x01  # a bit of the newest meta's txid
     assert [m.txid for m in boltdb.metas(bytes(torn))] == [m1.txid]
     # the older meta is the database one write earlier: before fx-created was made
-    assert set(_by_name(podman_state._from_bolt(bytes(torn)))) == {"fx-exit3", "fx-killed"}
+    assert set(_by_name(podman_state.from_bolt_bytes(bytes(torn)))) == {"fx-exit3", "fx-killed"}
 
 
 def _reads_or_refuses(data: bytes) -> None:
     """The one contract for damaged input: records, or PodmanDBError; nothing else."""
     try:
-        records = podman_state._from_bolt(data)
+        records = podman_state.from_bolt_bytes(data)
     except podman_state.PodmanDBError:
         return
     for r in records:
@@ -165,7 +165,7 @@ def test_a_crafted_file_reads_like_a_real_one():
     inline = _leaf(0, [(0, b"config", config), (0, b"state", state)], size=0)
     ctr = _leaf(3, [(boltdb.BUCKET_LEAF, b"ab" * 32, struct.pack("<QQ", 0, 0) + inline)])
     data = _file(2, [_leaf(2, [(boltdb.BUCKET_LEAF, b"ctr", struct.pack("<QQ", 3, 0))]), ctr])
-    (rec,) = podman_state._from_bolt(data)
+    (rec,) = podman_state.from_bolt_bytes(data)
     assert (rec.config["name"], rec.state["exitCode"]) == ("crafted", 9)
 
 
@@ -215,7 +215,7 @@ def test_lying_lengths_and_ids_are_refused(page):
 def test_not_a_bolt_file(data):
     assert boltdb.metas(data) == []
     with pytest.raises(podman_state.PodmanDBError):
-        podman_state._from_bolt(data)
+        podman_state.from_bolt_bytes(data)
 
 
 def test_a_file_larger_than_any_state_database_is_not_read(tmp_path):
