@@ -272,9 +272,7 @@ def _stopped(snap: Snapshot, roots: Any, ctx: Any, notes: list[str]) -> list[Con
     from nsscope.host.containers.nsscope_runs import not_running
     from nsscope.host.containers.podman_state import graph_roots
     out = exited.docker(snap, ctx.docker_roots)
-    # podman's static dir: <graph root>/libpod (libpod/runtime.go)
-    out += exited.podman(snap, [os.path.join(r, "libpod") for r in graph_roots(
-        snap, roots.state)], notes)
+    out += exited.podman(snap, graph_roots(snap, roots.state), notes)
     try:
         out += not_running(snap, roots.proc, roots.state)
     except PermissionError as e:

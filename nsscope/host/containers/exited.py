@@ -8,7 +8,7 @@ Only what a runtime writes to disk is read; no daemon or CLI is asked.
   Restarting, Dead, RemovalInProgress, ExitCode, StartedAt, FinishedAt), ``Created``,
   ``Path`` and ``Args``, ``Config.Image``.
 - podman: its state database (podman_state.py: BoltDB ``bolt_state.db``, SQLite
-  ``db.sql`` from 4.8) under the static dir of each graph root: ``config`` (name,
+  ``db.sql`` from 4.8) in each graph root's static dir: ``config`` (name,
   ``rootfsImageName``, ``spec.process.args``, ``createdTime``) and ``state``
   (``state``, ``exitCode``, ``finishedTime``). conmon's exit file
   (``<tmpdir>/exits/<id>``) is no record: podman 4.3 (Debian 12) removes it as soon
@@ -87,7 +87,7 @@ def _str(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def podman(snap: Snapshot, static_dirs: Iterable[str], notes: list[str]) -> list[Container]:
+def podman(snap: Snapshot, graph_roots: Iterable[str], notes: list[str]) -> list[Container]:
     """podman's containers whose state in its database says they are not running.
 
     A database that cannot be read whole (being written, damaged), or that this user
@@ -96,15 +96,15 @@ def podman(snap: Snapshot, static_dirs: Iterable[str], notes: list[str]) -> list
     known = {c.id for c in snap.containers}
     out = []
     denied = []
-    for static_dir in static_dirs:
+    for root in graph_roots:
         try:
-            records = podman_state.read_static_dir(static_dir)
+            records = podman_state.read_graph_root(root)
         except podman_state.PodmanDBError as e:
-            notes.append(f"podman's stopped containers in {static_dir} are not listed: "
+            notes.append(f"podman's stopped containers in {root} are not listed: "
                          f"its database could not be read whole ({e})")
             continue
         except PermissionError:
-            denied.append(static_dir)
+            denied.append(root)
             continue
         except OSError:
             continue
@@ -130,7 +130,9 @@ def podman(snap: Snapshot, static_dirs: Iterable[str], notes: list[str]) -> list
                 id=cid, short_id=shorten_id(cid), name=_str(cfg.get("name")) or shorten_id(cid),
                 runtime="podman", pid=None, pids=(), state=word, cgroup=None,
                 image=_str(cfg.get("rootfsImageName")) or _str(cfg.get("RawImageName")),
-                infra=cfg.get("isInfra") is True,
+                # a pod's infra container: IsInfra, saved as "pause" (libpod
+                # container_config.go ContainerMiscConfig)
+                infra=cfg.get("pause") is True, pod=rec.pod_name,
                 exit_code=(exit_code if isinstance(exit_code, int)
                            and not isinstance(exit_code, bool) and word == "exited" else None),
                 created=rfc3339(str(cfg.get("createdTime") or "")),

@@ -9,10 +9,10 @@ StaticDir defaults to GraphRoot/libpod):
   (libpod ContainerConfig) and ``state`` (libpod ContainerState) (libpod
   boltdb_state.go: ctrBkt, configKey, stateKey; bolt_state_internal.go getContainerFromDB);
 - ``db.sql``, SQLite (podman >= 4.8; the default from 5.0 when no BoltDB is there):
-  tables ``ContainerConfig(ID, Name, PodID, JSON)`` and ``ContainerState(ID, State,
-  ExitCode, JSON)`` holding the same JSON (libpod sqlite_state_internal.go
-  sqliteInitSchema). podman uses the BoltDB if one exists (libpod runtime.go
-  getDBState, database_backend unset), so does this reader.
+  tables ``ContainerConfig(ID, Name, PodID, JSON)``, ``ContainerState(ID, State,
+  ExitCode, JSON)`` and ``PodConfig(ID, Name, JSON)`` holding the same JSON (libpod
+  sqlite_state_internal.go sqliteInitSchema). podman uses the BoltDB if one exists
+  (libpod runtime.go getDBState, database_backend unset), so does this reader.
 
 Nothing is asked of podman. The database is read without its lock, so a read can
 race a write: a file that does not hold together is read again, then passed over
@@ -49,13 +49,15 @@ class PodmanDBError(Exception):
 
 
 class Record:
-    """One container as podman's database has it: its config and state JSON."""
+    """One container as podman's database has it: its config and state JSON, and the
+    name of its pod (the config has the pod's id only)."""
 
-    __slots__ = ("config", "state")
+    __slots__ = ("config", "pod_name", "state")
 
-    def __init__(self, config: dict, state: dict) -> None:
+    def __init__(self, config: dict, state: dict, pod_name: str | None = None) -> None:
         self.config = config
         self.state = state
+        self.pod_name = pod_name
 
 
 def _json_object(raw: bytes | str | None) -> dict | None:
@@ -74,13 +76,21 @@ def from_bolt_bytes(data: bytes) -> list[Record]:
     last: Exception = PodmanDBError("no valid meta page: not a BoltDB file")
     for meta in boltdb.metas(data):
         try:
-            ctrs = boltdb.root_bucket(data, meta).bucket(b"ctr")
+            root = boltdb.root_bucket(data, meta)
+            # pods: pod/<id>/config, its "name" (boltdb_state.go podBkt)
+            pods = root.bucket(b"pod")
+            pod_names = {}
+            for pod_id, bucket in pods.buckets() if pods is not None else ():
+                pod = _json_object(bucket.get(b"config")) or {}
+                if isinstance(pod.get("name"), str):
+                    pod_names[pod_id.decode("utf-8", "replace")] = pod["name"]
+            ctrs = root.bucket(b"ctr")
             out = []
             for _cid, bucket in ctrs.buckets() if ctrs is not None else ():
                 config = _json_object(bucket.get(b"config"))
                 state = _json_object(bucket.get(b"state"))
                 if config is not None and state is not None:
-                    out.append(Record(config, state))
+                    out.append(Record(config, state, pod_names.get(str(config.get("pod")))))
             return out
         except boltdb.BoltError as e:
             last = e
@@ -108,26 +118,34 @@ def read_sqlite(path: str) -> list[Record]:
     except sqlite3.Error as e:
         raise PodmanDBError(f"{path}: {e}") from None
     try:
-        rows = conn.execute("SELECT c.JSON, s.JSON FROM ContainerConfig c "
-                            "JOIN ContainerState s ON s.ID = c.ID").fetchall()
+        rows = conn.execute("SELECT c.JSON, s.JSON, p.Name FROM ContainerConfig c "
+                            "JOIN ContainerState s ON s.ID = c.ID "
+                            "LEFT JOIN PodConfig p ON p.ID = c.PodID").fetchall()
     except sqlite3.Error as e:
         raise PodmanDBError(f"{path}: {e}") from None
     finally:
         conn.close()
     out = []
-    for config_json, state_json in rows:
+    for config_json, state_json, pod_name in rows:
         config = _json_object(config_json if isinstance(config_json, (str, bytes)) else None)
         state = _json_object(state_json if isinstance(state_json, (str, bytes)) else None)
         if config is not None and state is not None:
-            out.append(Record(config, state))
+            out.append(Record(config, state, pod_name if isinstance(pod_name, str) else None))
     return out
 
 
-def read_static_dir(static_dir: str) -> list[Record] | None:
-    """The containers of the database in ``static_dir``; None if there is none.
-    PermissionError if this user may not look (podman's dirs are root's, mode 0700)."""
-    for name, reader in ((BOLT, read_bolt), (SQLITE, read_sqlite)):
-        path = os.path.join(static_dir, name)
+def read_graph_root(root: str) -> list[Record] | None:
+    """The containers of the database of the graph root ``root``; None if there is
+    none. PermissionError if this user may not look (podman's dirs are root's, 0700).
+
+    Where podman puts it: the BoltDB in the static dir (``<root>/libpod``, runtime.go
+    getDBState); the SQLite one there too unless static_dir was set, then in the graph
+    root itself (sqlite_state.go NewSqliteState: basePath); with a transient store in
+    the run root (/run/containers/storage, among the default roots)."""
+    static = os.path.join(root, "libpod")
+    for path, reader in ((os.path.join(static, BOLT), read_bolt),
+                         (os.path.join(static, SQLITE), read_sqlite),
+                         (os.path.join(root, SQLITE), read_sqlite)):
         try:
             os.stat(path)
         except (FileNotFoundError, NotADirectoryError):

@@ -77,6 +77,12 @@ def test_podmans_exited_containers_from_its_database(tmp_path):
         sh(*pm.pm, "wait", killed, env=pm.env, check=False)
         sh(*pm.pm, "create", "--network", "none", "--cgroup-parent", f"/{parent}", "--name",
            created, pm.image, "true", env=pm.env)
+        # a pod made, not started: its infra container (our image: no catatonit here)
+        pod = f"nsscope-test-pod-{tag}"
+        sh(*pm.pm, "pod", "create", "--name", pod, "--network", "none", "--cgroup-parent",
+           f"/{parent}", "--infra-image", pm.image, "--infra-command", "sleep", env=pm.env)
+        infra = json.loads(sh(*pm.pm, "pod", "inspect", pod, env=pm.env).stdout)
+        infra = infra[0] if isinstance(infra, list) else infra
         oracle = {c["Name"]: c for c in json.loads(sh(
             *pm.pm, "inspect", exit3, killed, created, env=pm.env).stdout)}
         assert [(oracle[n]["State"]["Status"], oracle[n]["State"]["ExitCode"])
@@ -101,6 +107,10 @@ def test_podmans_exited_containers_from_its_database(tmp_path):
                     _go_time(want["State"]["FinishedAt"]), abs=1e-3)
                 assert c["status"].startswith(f"Exited ({code}) ") and c["status"].endswith(
                     " ago")
+        i = next(c for c in every.values() if c["id"] == infra["InfraContainerID"])
+        assert (i["runtime"], i["state"], i["infra"], i["pod"]) == ("podman", "created", True,
+                                                                    pod)
+        assert (every[exit3]["infra"], every[exit3]["pod"]) == (False, None)
         assert every[exit3]["command"] == "sh -c exit 3"
         assert every[killed]["command"] == "sleep 1000"
         assert (every[f"nsscope-test-live-{tag}"]["state"],

@@ -226,21 +226,23 @@ def test_a_file_larger_than_any_state_database_is_not_read(tmp_path):
         boltdb.read_file(str(big))
 
 
-def test_the_static_dir_prefers_the_boltdb_as_podman_does(tmp_path):
-    assert podman_state.read_static_dir(str(tmp_path)) is None
-    shutil.copyfile(DB, tmp_path / "bolt_state.db")
-    (tmp_path / "db.sql").write_bytes(b"garbage")
-    assert set(_by_name(podman_state.read_static_dir(str(tmp_path)) or [])) == set(EXPECTED)
-    (tmp_path / "bolt_state.db").unlink()
+def test_the_graph_root_prefers_the_boltdb_as_podman_does(tmp_path):
+    static = tmp_path / "libpod"
+    static.mkdir()
+    assert podman_state.read_graph_root(str(tmp_path)) is None
+    shutil.copyfile(DB, static / "bolt_state.db")
+    (static / "db.sql").write_bytes(b"garbage")
+    assert set(_by_name(podman_state.read_graph_root(str(tmp_path)) or [])) == set(EXPECTED)
+    (static / "bolt_state.db").unlink()
     with pytest.raises(podman_state.PodmanDBError):
-        podman_state.read_static_dir(str(tmp_path))  # a db.sql that is no SQLite
+        podman_state.read_graph_root(str(tmp_path))  # a db.sql that is no SQLite
 
 
 def test_sqlite_database_with_podmans_schema(tmp_path):
     """podman >= 4.8's SQLite backend (not on this host: Debian 12 ships 4.3): the
     tables as libpod/sqlite_state_internal.go sqliteInitSchema makes them, holding the
     JSON of the real BoltDB above."""
-    path = tmp_path / "db.sql"
+    path = tmp_path / "db.sql"  # in the graph root itself: podman with static_dir set
     conn = sqlite3.connect(path)
     conn.executescript("""
         CREATE TABLE ContainerConfig(ID TEXT PRIMARY KEY NOT NULL, Name TEXT UNIQUE NOT NULL,
@@ -248,15 +250,19 @@ def test_sqlite_database_with_podmans_schema(tmp_path):
         CREATE TABLE ContainerState(ID TEXT PRIMARY KEY NOT NULL, State INTEGER NOT NULL,
                                     ExitCode INTEGER, JSON TEXT NOT NULL,
                                     CHECK (ExitCode BETWEEN -1 AND 255));
+        CREATE TABLE PodConfig(ID TEXT PRIMARY KEY NOT NULL, Name TEXT UNIQUE NOT NULL,
+                               JSON TEXT NOT NULL);
     """)
+    conn.execute("INSERT INTO PodConfig VALUES ('p1', 'web-pod', '{}')")
     for r in podman_state.read_bolt(str(DB)):
-        conn.execute("INSERT INTO ContainerConfig VALUES (?, ?, NULL, ?)",
-                     (r.config["id"], r.config["name"], json.dumps(r.config)))
+        conn.execute("INSERT INTO ContainerConfig VALUES (?, ?, ?, ?)",
+                     (r.config["id"], r.config["name"],
+                      "p1" if r.config["name"] == "fx-created" else None, json.dumps(r.config)))
         conn.execute("INSERT INTO ContainerState VALUES (?, ?, ?, ?)",
                      (r.config["id"], r.state["state"], r.state.get("exitCode"),
                       json.dumps(r.state)))
     conn.commit()
     conn.close()
-    got = _by_name(podman_state.read_static_dir(str(tmp_path)) or [])
-    assert {n: r.state.get("exitCode") for n, r in got.items()} == {
-        "fx-exit3": 3, "fx-killed": 137, "fx-created": None}
+    got = _by_name(podman_state.read_graph_root(str(tmp_path)) or [])
+    assert {n: (r.state.get("exitCode"), r.pod_name) for n, r in got.items()} == {
+        "fx-exit3": (3, None), "fx-killed": (137, None), "fx-created": (None, "web-pod")}
