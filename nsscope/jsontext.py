@@ -48,6 +48,12 @@ def loads(text: str) -> Any:
         value, end = _scan(text, start)  # the scanner empties its memo after each call
     except StopIteration:
         raise ValueError(f"Expecting value: char {start}") from None
+    except SystemError:
+        # CPython 3.11 Modules/_json.c raise_errmsg finds json.decoder's JSONDecodeError
+        # in sys.modules only (_PyImport_GetModuleId) and, the json package not being
+        # imported, returns NULL with no exception set: a SystemError for every
+        # malformed document ('{"a" 1}', '[1 2]'). 3.12 imports the module there.
+        raise ValueError("Invalid JSON") from None
     if text[end:].strip(_WHITESPACE):
         raise ValueError(f"Extra data: char {end}")
     return value

@@ -2,8 +2,8 @@
 
 Shaped the way ``docker ps`` and ``lsns`` are (issue 15): COMMAND, CREATED and STATUS
 (``Up 3 minutes``, ``Exited (137) 2 minutes ago``); ``-a`` adds what is not running
-(pause/infra containers, and the stopped containers of docker and nsscope run, from
-their own records: host/containers/exited.py; podman's are in its database only);
+(pause/infra containers, and the stopped containers of docker, podman and nsscope run,
+from their own records: host/containers/exited.py);
 ``-q`` ids only; ``-o`` columns (``+COL`` adds); ``--filter KEY=VALUE``; ``--sort COL``;
 ``--no-trunc``.
 Short ids by default, and a table that fits the terminal (120 columns when the output
@@ -247,9 +247,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="JSON: every field of every container")
     p.add_argument("-a", "--all", action="store_true",
                    help="also what is not running: pause/infra containers (Kubernetes pod "
-                        "sandboxes, podman infra), and the stopped containers of docker "
-                        "and nsscope run, with their exit codes (not podman's: they are in "
-                        "its database only)")
+                        "sandboxes, podman infra), and the stopped containers of docker, "
+                        "podman and nsscope run, with their exit codes")
     p.add_argument("-q", "--quiet", action="store_true", help="only the ids, one a line")
     p.add_argument("-o", "--output", metavar="LIST",
                    help="columns, comma-separated; +LIST adds to the default. Columns: "
@@ -267,11 +266,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _stopped(snap: Snapshot, roots: Any, ctx: Any, notes: list[str]) -> list[Container]:
-    """The containers of docker and nsscope run that are not running (-a); podman's are
-    in its database only (host/containers/exited.py)."""
+    """The containers of docker, podman and nsscope run that are not running (-a), from
+    their own records (host/containers/exited.py)."""
     from nsscope.host.containers import exited
     from nsscope.host.containers.nsscope_runs import not_running
+    from nsscope.host.containers.podman_state import graph_roots
     out = exited.docker(snap, ctx.docker_roots)
+    out += exited.podman(snap, graph_roots(snap, roots.state), notes)
     try:
         out += not_running(snap, roots.proc, roots.state)
     except PermissionError as e:

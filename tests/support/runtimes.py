@@ -222,6 +222,8 @@ class Podman:
         return cid, pid
 
     def close(self) -> None:
+        # pods first: a pod's infra container is removed with its pod only
+        sh(*self.pm, "pod", "rm", "-a", "-f", env=self.env, check=False)
         ids = sh(*self.pm, "ps", "-aq", env=self.env, check=False).stdout.split()
         if ids:
             sh(*self.pm, "rm", "-f", "-t", "0", *ids, env=self.env, check=False)

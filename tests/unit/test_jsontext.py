@@ -58,3 +58,21 @@ def test_reading_needs_no_json_package():
     out = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_malformed_documents_are_a_value_error_without_the_json_package():
+    """Where json.decoder is not imported (the views' fast path) CPython 3.11's C
+    scanner used to fail on a malformed document with a SystemError, which no reader
+    of a runtime's files catches: a damaged config.v2.json or podman record took
+    `nsscope ps` down with a traceback."""
+    from support import REPO
+    code = (f"import sys; sys.path.insert(0, {str(REPO)!r}); "
+            "from nsscope.jsontext import loads\n"
+            "for t in ('{\"a\" 1}', '[1 2]', '{\"a\":1,}', '{1:2}', '\"\\\\u12\"', '{\"a\": x}'):\n"
+            "    try: loads(t)\n"
+            "    except ValueError: pass\n"
+            "    else: raise SystemExit('read: ' + t)\n"
+            "print(sorted(m for m in ('json', 're') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True,
+                         text=True, check=False)
+    assert (out.returncode, out.stderr, out.stdout.strip()) == (0, "", "[]")

@@ -26,6 +26,9 @@ class StatePaths(Record):
     #: containers/storage graphroot (storage.conf), shared by podman and CRI-O
     containers_storage: tuple[str, ...] = ("/var/lib/containers/storage",
                                            "/run/containers/storage")
+    #: containers-storage.conf(5): its [storage] graphroot is podman's (ps -a reads
+    #: podman's state database under it: podman_state.py)
+    containers_storage_conf: str = "/etc/containers/storage.conf"
     #: containerd state dirs: the system one (containerd defaults.DefaultStateDir)
     #: and dockerd's managed one (<exec-root>/containerd/daemon)
     containerd: tuple[str, ...] = ("/run/containerd", "/run/docker/containerd/daemon")

@@ -168,6 +168,51 @@ def test_all_lists_dockers_exited_containers_from_config_v2(tmp_path):
     assert "Exited (137)" in line
 
 
+def test_all_lists_podmans_stopped_containers_from_its_database(tmp_path):
+    """podman's BoltDB (a real one: tests/fixtures/podman) in the graph root's static
+    dir: its exited and created containers are listed with -a only, as podman listed
+    them (expected.json), with their codes."""
+    root = tmp_path / "scene"
+    shutil.copytree(SCENE / "var/lib/docker", root / "var/lib/docker", symlinks=True)
+    static = root / "var/lib/containers/storage/libpod"
+    static.mkdir(parents=True)
+    shutil.copyfile(FIXTURES / "podman/bolt_state.db", static / "bolt_state.db")
+    want = {c["Names"][0]: c for c in json.loads(
+        (FIXTURES / "podman/expected.json").read_text())}
+    args = (*ROOTS, "ps", "--state-root", str(root))
+    assert not set(want) & {c["name"] for c in json.loads(
+        run_nsscope(*args, "-J", check=True).stdout)["containers"]}
+    every = {c["name"]: c for c in json.loads(run_nsscope(*args, "-J", "-a", check=True)
+                                              .stdout)["containers"]}
+    for name, w in want.items():
+        c = every[name]
+        assert (c["runtime"], c["id"], c["pid"], c["image"], c["command"]) == (
+            "podman", w["Id"], None, w["Image"], " ".join(w["Command"]))
+        assert int(c["created"]) == w["Created"]
+        if w["Exited"]:
+            assert (c["state"], c["exit_code"], int(c["finished_at"])) == (
+                "exited", w["ExitCode"], w["ExitedAt"])
+            assert c["status"].startswith(f"Exited ({w['ExitCode']}) ")
+        else:
+            assert (c["state"], c["exit_code"], c["status"]) == ("created", None, "Created")
+    assert every["batch"]["state"] == "running"  # the scene's own, as before
+    lines = run_nsscope(*args, "-a", "--filter", "runtime=podman", check=True
+                        ).stdout.splitlines()
+    assert "Exited (137) " in next(x for x in lines if "fx-killed" in x)
+
+
+def test_a_damaged_podman_database_is_a_note_not_a_traceback(tmp_path):
+    root = tmp_path / "scene"
+    static = root / "var/lib/containers/storage/libpod"
+    static.mkdir(parents=True)
+    (static / "bolt_state.db").write_bytes(
+        (FIXTURES / "podman/bolt_state.db").read_bytes()[:3 * 4096])
+    r = run_nsscope(*ROOTS, "ps", "-a", "--state-root", str(root), check=False)
+    assert r.returncode == 0 and "Traceback" not in r.stderr
+    assert "podman's stopped containers in " in r.stderr and "read whole" in r.stderr
+    assert r.stderr.count("\n") == 1
+
+
 @pytest.mark.parametrize("seconds, words", [
     # go-units duration.go HumanDuration, as docker ps prints it
     (0.5, "Less than a second"), (1, "1 second"), (59, "59 seconds"), (60, "About a minute"),

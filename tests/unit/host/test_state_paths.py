@@ -34,3 +34,28 @@ def test_announced_paths_are_read_under_the_prefix():
     assert ctx.lxc_paths == ["/host/var/lib/lxc", "/host/srv/lxc"]
     ctx = discover(snap, "/proc", StatePaths())
     assert ctx.docker_roots == ["/var/lib/docker", "/srv/docker"]
+
+
+def test_podmans_graph_roots_under_the_prefix(tmp_path):
+    """podman's graph roots (podman_state.graph_roots): the defaults, storage.conf's
+    graphroot, and a conmon's bundle and exit command --root (as podman 4.3 runs it:
+    tests/system/cli/test_ps.py finds a temp root this way), all under the prefix."""
+    from nsscope.host.containers.podman_state import graph_roots
+    conf = tmp_path / "etc/containers/storage.conf"
+    conf.parent.mkdir(parents=True)
+    conf.write_text('[storage]\ndriver = "overlay"\n# graphroot = "/commented"\n'
+                    'graphroot = "/srv/containers" # the big disk\n'
+                    '[storage.options]\ngraphroot = "/not/this/table"\n')
+    conmon = proc(20, "/usr/bin/conmon", "--api-version", "1", "-c", "ab" * 32, "-n", "web",
+                  "-b", f"/srv/pm/overlay-containers/{'ab' * 32}/userdata",
+                  "--exit-command", "/usr/bin/podman", "--exit-command-arg", "--root",
+                  "--exit-command-arg", "/srv/pm", "--exit-command-arg", "--runroot",
+                  "--exit-command-arg", "/run/pm")
+    elsewhere = proc(21, "/usr/bin/conmon", "-b", f"/other/vfs-containers/{'cd' * 32}/userdata")
+    paths = StatePaths().under(str(tmp_path))
+    assert graph_roots(snapshot(conmon, elsewhere), paths) == [
+        f"{tmp_path}/var/lib/containers/storage", f"{tmp_path}/run/containers/storage",
+        f"{tmp_path}/srv/containers", f"{tmp_path}/srv/pm", f"{tmp_path}/other"]
+    no_conf = StatePaths()._replace(containers_storage_conf=str(tmp_path / "none"))
+    assert graph_roots(snapshot(), no_conf) == ["/var/lib/containers/storage",
+                                                "/run/containers/storage"]
