@@ -23,6 +23,7 @@ import yaml
 
 from support import IN_V2_VM, REPO, need_root, need_tool, read_file, status_field
 from support.metrics import RuncPod, Serve, free_port, remove_tree, series
+from support.runtimes import CgroupGuard
 from support.scenario import wait_for
 
 DAEMONSET = REPO / "deploy/kubernetes/daemonset.yaml"
@@ -98,6 +99,9 @@ def test_serve_in_the_daemonsets_container_sees_what_the_host_sees(tmp_path):
     port = free_port()
     pod = RuncPod(tmp_path / "pod")
     host = None
+    # with cgroupfs, podman puts every conmon in /libpod_parent/conmon whatever the
+    # container's --cgroup-parent: removed afterwards when this test made it
+    libpod = CgroupGuard("libpod_parent")
     try:
         out = subprocess.run(podman_argv(root, name, parent, port), env=env, capture_output=True,
                              text=True, timeout=120, check=False)
@@ -143,6 +147,7 @@ def test_serve_in_the_daemonsets_container_sees_what_the_host_sees(tmp_path):
         pod.close()
         time.sleep(0.2)
         remove_tree(parent)
+        libpod.cleanup()
         if IN_V2_VM:
             for d in ("/run/nsscope-test-pstore", "/run/nsscope-test-prun"):
                 shutil.rmtree(d, ignore_errors=True)
