@@ -77,6 +77,14 @@ class NsscopeApp(App[int]):
         #: seconds k waits for SIGTERM to work before SIGKILL
         self.stop_grace = actions.STOP_GRACE
         self.frame: Frame | None = None
+        #: the processes whose CPU %, memory and I/O the next frames carry (the process
+        #: list on screen sets them; the collector thread reads them): only of this host
+        #: now, never of a scenario or a recording
+        self.usage_pids: tuple[int, ...] = ()
+        self.usage_reader = None
+        if source.is_host and source.live:
+            from nsscope.host.usage import UsageReader  # psutil: ~20 ms, the live host only
+            self.usage_reader = UsageReader()
         self._frozen = False
         self._wake = threading.Event()
         self._stopping = False
@@ -116,7 +124,9 @@ class NsscopeApp(App[int]):
             rates: dict[str, CpuRates] = snapshot_rates(prev, snap) if prev is not None else {}
             self.history.add(rates)
             seq += 1
-            self.post_message(FrameReady(Frame.of(snap, rates, seq)))
+            usage = self.usage_reader.read(self.usage_pids) \
+                if self.usage_reader is not None else None
+            self.post_message(FrameReady(Frame.of(snap, rates, seq, usage)))
             prev = snap
             if self.source.live:
                 self._wake.wait(max(0.0, self.interval - (time.monotonic() - started)))

@@ -17,6 +17,10 @@ from nsscope.host.history import CpuRates
 from nsscope.host.model import NS_TYPES, Container, Process, Snapshot
 from nsscope.host.queries import cgroup_children
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from nsscope.host.usage import Usage
+
 
 def _members_below(snap: Snapshot, path: str) -> tuple[int, ...]:
     prefix = path.rstrip("/") + "/"
@@ -37,11 +41,16 @@ class Frame:
     containers: tuple[Container, ...]
     #: 1, 2, 3… in the order the collector made them
     seq: int = 0
+    #: CPU %, RSS and I/O rates of the processes on screen (host/usage.py), read only
+    #: when the frame is of this host now: empty for a scenario or a recording
+    usage: Mapping[int, Usage] = field(default_factory=dict)
     _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @staticmethod
-    def of(snapshot: Snapshot, rates: Mapping[str, CpuRates], seq: int = 0) -> Frame:
-        return Frame(snapshot=snapshot, rates=rates, containers=snapshot.containers, seq=seq)
+    def of(snapshot: Snapshot, rates: Mapping[str, CpuRates], seq: int = 0,
+           usage: Mapping[int, Usage] | None = None) -> Frame:
+        return Frame(snapshot=snapshot, rates=rates, containers=snapshot.containers, seq=seq,
+                     usage=usage or {})
 
     def cached(self, name: str, make) -> Any:
         """``make()`` once per frame (the cache is filled from the UI thread only)."""

@@ -30,8 +30,35 @@ from nsscope.tui.selection import members_of, subject_of
 from nsscope.host.users import user_name
 from nsscope.printable import safe
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from nsscope.host.usage import Usage
+
 #: rows of the member table
 MEMBER_LIMIT = 100
+#: processes of the list whose CPU %, memory and I/O are read each second (psutil: ~0.1 ms
+#: each, so at most ~0.5 % of a core)
+USAGE_LIMIT = 50
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "K", "M", "G"):
+        if n < 1024 or unit == "G":
+            return f"{n:.0f}{unit}" if unit == "B" or n >= 10 else f"{n:.1f}{unit}"
+        n /= 1024
+    return ""  # not reached
+
+
+def usage_cells(u: Usage | None) -> tuple[Text, Text, Text]:
+    """cpu%, mem and io r/w cells of one process; blank where not known (a first reading,
+    another user's I/O counters without root, a scenario or a recording)."""
+    if u is None:
+        return Text(""), Text(""), Text("")
+    cpu = Text("" if u.cpu_pct is None else f"{u.cpu_pct:.0f}", justify="right")
+    mem = Text("" if u.rss is None else _bytes(u.rss), justify="right")
+    io = "" if u.read_bps is None or u.write_bps is None else \
+        f"{_bytes(u.read_bps)}/{_bytes(u.write_bps)}"
+    return cpu, mem, Text(io, justify="right")
 
 
 def mib(n: int | None) -> str:
@@ -276,6 +303,13 @@ class Details(Vertical):
         members.add_column("pid", key="pid")
         members.add_column("user", key="user")
         members.add_column("s", key="state")
+        #: the live host's processes have CPU %, memory and I/O (app.usage_pids); a
+        #: scenario or a recording has none to show, and no empty columns for them
+        self._usage = getattr(self.app, "usage_reader", None) is not None
+        if self._usage:
+            members.add_column("cpu%", key="cpu")
+            members.add_column("mem", key="mem")
+            members.add_column("io r/w", key="io")
         members.add_column("command", key="command")
         self._lines: list[Line] | None = None
         self._summary: Text | None = None
@@ -344,9 +378,18 @@ class Details(Vertical):
         procs = (users + kthreads)[:MEMBER_LIMIT]
         for p in procs:
             pid = p.pid
-            rows[str(pid)] = (Text(str(pid)), Text(safe(user_name(p.uid))),
-                              Text(p.state), Text(safe(p.command)))
-        self._sync_rows(table, self._member_rows, rows, ("pid", "user", "state", "command"))
+            usage = usage_cells(frame.usage.get(pid)) if self._usage else ()
+            rows[str(pid)] = (Text(str(pid)), Text(safe(user_name(p.uid))), Text(p.state),
+                              *usage, Text(safe(p.command)))
+        columns = ("pid", "user", "state", *(("cpu", "mem", "io") if self._usage else ()),
+                   "command")
+        self._sync_rows(table, self._member_rows, rows, columns)
+        if self._usage:
+            # what the collector reads next (host/usage.py): the user's processes first
+            watched = tuple(p.pid for p in procs if not p.kernel_thread)[:USAGE_LIMIT]
+            app = self.app
+            if app.usage_pids != watched:  # type: ignore[attr-defined]
+                app.usage_pids = watched  # type: ignore[attr-defined]
         shown = f"{len(rows)} of {total}" if len(rows) < total else str(len(rows))
         self._title("members-block", Text(f"processes  {shown}"))
 

@@ -311,3 +311,42 @@ def _cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def test_the_process_list_shows_cpu_memory_and_io_of_the_live_host():
+    """The selection's processes carry CPU %, RSS and I/O rates (host/usage.py, psutil):
+    a busy loop holding 64 MiB in a cgroup of its own, compared with its own
+    /proc/PID/stat CPU time and statm over the same seconds."""
+    need_root()
+    code = "b = bytearray(64 << 20); b[::4096] = b'x' * (len(b) // 4096)\nwhile True: pass"
+    cg = CgroupWithProcess(f"nsscope-test-tui-usage-{os.getpid()}", [sys.executable, "-c", code])
+    pid = cg.proc.pid
+    try:
+        app = NsscopeApp(LiveSource(), interval=0.5, euid=0)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.frame is not None and pid in
+                        app.frame.snapshot.processes, what="the loop in a frame")
+            await pilot.press("3")
+            app.main.follow(pid)
+            await pilot.pause()
+            t0, c0 = time.monotonic(), _cpu_seconds(pid)
+            table = app.main.query_one("#members")
+            await until(pilot, lambda: app.frame.usage.get(pid) is not None
+                        and app.frame.usage[pid].cpu_pct is not None, timeout=30,
+                        what="the loop's CPU in a frame")
+            await pilot.pause(2.0)
+            own = 100 * (_cpu_seconds(pid) - c0) / (time.monotonic() - t0)
+            u = app.frame.usage[pid]
+            with open(f"/proc/{pid}/statm") as f:
+                rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            assert u.rss is not None and abs(u.rss - rss) < 4 << 20 and u.rss >= 64 << 20
+            # one second's rate against the average since t0: a busy loop's share moves
+            # with the machine's load, not by tens of points within a few seconds
+            assert u.cpu_pct is not None and abs(u.cpu_pct - own) < 35, (u, own)
+            assert u.read_bps is not None and u.write_bps is not None  # root reads /proc/PID/io
+            await pilot.pause(0.6)  # the table drawn from a frame that has the figures
+            row = [str(c) for c in table.get_row(str(pid))]
+            assert row[3].strip().isdigit() and row[4].endswith("M"), row
+            assert "/" in row[5], row
+    finally:
+        cg.close()
