@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logs": ("nsscope.cli.logs", "print what a detached nsscope container wrote"),
     "gc": ("nsscope.cli.gc", "remove what crashed nsscope runs left behind"),
     "serve": ("nsscope.cli.serve", "serve Prometheus metrics (cAdvisor's names, and nsscope's)"),
+    "record": ("nsscope.cli.record", "record the host into a file, for every view's --from"),
 }
 
 
@@ -71,7 +72,7 @@ def _parser_class() -> type[argparse.ArgumentParser]:
 
 
 #: global options that take a value (their value is not a command name)
-_VALUED = ("--proc", "--cgroup-root")
+_VALUED = ("--proc", "--cgroup-root", "--from", "--at")
 
 
 def _command_for(argv: Sequence[str]) -> str | None:
@@ -103,6 +104,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--cgroup-root",
                         default=os.environ.get("NSSCOPE_CGROUP_ROOT", CGROUP_ROOT),
                         help=argparse.SUPPRESS)
+    parser.add_argument("--from", dest="tui_from", metavar="FILE",
+                        help="with no command: the TUI on a recording (nsscope record)")
+    parser.add_argument("--at", dest="tui_at", metavar="TIME",
+                        help="with --from: where the time cursor starts (default: the end)")
     # prog given, so argparse does not build a HelpFormatter (and import shutil,
     # with zlib, bz2 and lzma) just to name the subcommands' usage
     subs = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_class,
@@ -215,6 +220,8 @@ class _EnterArgs:
 def main(argv: Sequence[str] | None = None) -> int:
     program = argv is None  # the console script (or python -m nsscope), not a caller
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "--at" in argv:
+        argv = _at_value(argv)
     try:
         if argv[:1] == ["enter"]:
             # enter parses its own words (nsenter's getopt) and is meant to start
@@ -248,6 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     # again as they are made (a tenth of `ls --json` at 3,000 processes)
                     import gc
                     gc.disable()
+                _announce(simple)
                 code = int(view.run(simple) or 0)
                 if program:
                     # printed and done: the interpreter's finalization would be a
@@ -258,6 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             return _run_tui(args)
         module = _module(COMMANDS[args.command][0])
+        _announce(args)
         code = int(module.run(args) or 0)
         if args.command in ("enter", "run"):
             exit_now(code)  # their work is over and recorded (see exit_now)
@@ -280,6 +289,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f": {e.filename}" if e.filename else ""
         sys.stderr.write(f"nsscope: {e.strerror or e}{where}\n")
         return 1
+
+
+def _at_value(argv: list[str]) -> list[str]:
+    """``--at -2h`` as ``--at=-2h``: argparse takes a word starting with "-" for an
+    option, never an option's value (but ``-2``, a negative number)."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--":
+            return out + argv[i:]
+        if word == "--at" and i + 1 < len(argv) and argv[i + 1][:2] in (
+                *(f"-{d}" for d in "0123456789"),):
+            out.append(f"--at={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(word)
+        i += 1
+    return out
+
+
+def _announce(args: Any) -> None:
+    """A view given --from/--at (a recording): checked, and the moment shown said."""
+    if getattr(args, "from_file", None) is not None or getattr(args, "at", None) is not None:
+        _module("nsscope.cli.replay").announce(args)
 
 
 def _run_tui(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from nsscope.host.collector import collect, roots_of
 from nsscope.host.candidates import blind_spots
 from nsscope.host.containers.state_paths import StatePaths, discover
 from nsscope.host.model import Container
-from nsscope.cli import table
+from nsscope.cli import replay, table
 from nsscope.printable import safe
 
 # a view imports only what it prints with (see nsscope.cli.ls); mypy treats any
@@ -71,6 +71,7 @@ def columns_for(cs: Sequence[Container]) -> tuple[str, ...]:
 FAST_OPTIONS = {
     "--json": ("json", "store_true"),
     "-a": ("all", "store_true"), "--all": ("all", "store_true"),
+    **replay.FAST_OPTIONS,
 }
 FAST_POSITIONALS: tuple[str, ...] = ()
 FAST_DEFAULTS = {"state_root": None}
@@ -85,6 +86,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "and nsscope run's stopped containers")
     # a captured tree's runtime state (var/lib/docker, run/runc, var/log/pods …)
     p.add_argument("--state-root", metavar="DIR", help=argparse.SUPPRESS)
+    replay.add_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,10 +100,10 @@ def run(args: argparse.Namespace) -> int:
     cs = select(snap.containers, args.all)
     # what could not be looked at is said, never passed over (issue 13): a name shown
     # as an id is one this user may not read, not a missing one
-    notes = [f"{n}: their containers show by id (run as root for their names)"
-             for n in blind_spots(roots.state, discover(snap, roots.proc, roots.state)
-                                  .docker_roots)]
-    if args.all:
+    notes = [] if roots.recording else [
+        f"{n}: their containers show by id (run as root for their names)"
+        for n in blind_spots(roots.state, discover(snap, roots.proc, roots.state).docker_roots)]
+    if args.all and not roots.recording:
         from nsscope.host.containers.nsscope_runs import not_running
         try:
             cs += not_running(snap, roots.proc, roots.state)

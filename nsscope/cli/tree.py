@@ -12,7 +12,7 @@ import sys
 
 from nsscope.host.collector import collect, roots_of
 from nsscope.host.model import Cgroup, Namespace, Snapshot
-from nsscope.cli import table
+from nsscope.cli import replay, table
 from nsscope.host.queries import cgroup_children, user_tree
 from nsscope.printable import safe
 
@@ -199,6 +199,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cgroups", action="store_true", help="the cgroup tree with figures")
     p.add_argument("--all", action="store_true", help="list every process, host ones too")
     p.add_argument("-J", "--json", action="store_true", help="JSON")
+    replay.add_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
