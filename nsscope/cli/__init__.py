@@ -317,5 +317,11 @@ def _announce(args: Any) -> None:
 
 
 def _run_tui(args: argparse.Namespace) -> int:
+    if args.tui_from is not None:
+        # the TUI on a recording (nsscope record), its time cursor at --at
+        replay = _module("nsscope.tui.replay")
+        return int(replay.run_replay(args.tui_from, args.tui_at) or 0)
+    if args.tui_at is not None:
+        raise NsscopeError("--at needs --from FILE (a recording)")
     tui = _module("nsscope.tui.app")  # a broken TUI import is a traceback, not a fallback
     return int(tui.run(args) or 0)

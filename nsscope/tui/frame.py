@@ -36,11 +36,15 @@ class Frame:
     containers: tuple[Container, ...]
     #: 1, 2, 3… in the order the collector made them
     seq: int = 0
+    #: for a recording: which file and moment this is (the status line says it)
+    moment: str = ""
     _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @staticmethod
-    def of(snapshot: Snapshot, rates: Mapping[str, CpuRates], seq: int = 0) -> Frame:
-        return Frame(snapshot=snapshot, rates=rates, containers=snapshot.containers, seq=seq)
+    def of(snapshot: Snapshot, rates: Mapping[str, CpuRates], seq: int = 0,
+           moment: str = "") -> Frame:
+        return Frame(snapshot=snapshot, rates=rates, containers=snapshot.containers, seq=seq,
+                     moment=moment)
 
     def cached(self, name: str, make) -> Any:
         """``make()`` once per frame (the cache is filled from the UI thread only)."""

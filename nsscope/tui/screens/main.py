@@ -106,6 +106,8 @@ class MainScreen(Screen[None]):
         snap = frame.snapshot
         t = Text()
         t.append("nsscope", style="bold")
+        if frame.moment:
+            t.append(f"  {frame.moment}", style="bold magenta")
         t.append(f"  {len(snap.processes)} processes  {len(snap.namespaces)} namespaces  "
                  f"{len(snap.cgroups)} cgroups  {len(frame.containers)} containers  "
                  f"cgroup {snap.cgroup_mode}")
