@@ -167,7 +167,7 @@ def parse_simple(command: str, words: Sequence[str], options: dict[str, tuple[st
     missing or extra word) returns None: argparse reads it, and says what is wrong."""
     values: dict[str, Any] = {"proc": os.environ.get("NSSCOPE_PROC", PROC),
                               "cgroup_root": os.environ.get("NSSCOPE_CGROUP_ROOT", CGROUP_ROOT),
-                              "command": command}
+                              "command": command, "tui_from": None, "tui_at": None}
     for dest, action in options.values():
         values[dest] = False if action == "store_true" else None
     values.update(defaults or {})

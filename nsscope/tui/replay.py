@@ -9,6 +9,7 @@ the host (e, t, r, k) are off: the recording is not the host now.
 
 from __future__ import annotations
 
+import os
 from bisect import bisect_left, bisect_right
 from typing import ClassVar
 
@@ -66,8 +67,8 @@ class ReplaySource:
         r = self.recording
         lo = bisect_left(self._ats, self._ats[i] - self.span)
         rounds = r.rates_between(lo - 1 if lo > 0 else 0, i)
-        what = (f"recording {r.path} (host {r.meta.get('hostname', '?')}) at "
-                f"{stamp(self._ats[i])}  sample {i + 1}/{len(self._ats)}")
+        what = (f"recording {os.path.basename(r.path)} at {stamp(self._ats[i])} "
+                f"({i + 1}/{len(self._ats)})")
         return r.snapshot(i), rounds, what
 
     def sample(self) -> Snapshot | None:

@@ -56,15 +56,22 @@ class Recording:
             # read-only: a recording is never changed by reading it. A file cut by
             # SIGKILL still has its -wal beside it; SQLite reads it as part of the file
             self.db = sqlite3.connect(f"file:{_uri(path)}?mode=ro", uri=True,
-                                      check_same_thread=False)
+                                      check_same_thread=False, timeout=5.0)
+        except sqlite3.DatabaseError as e:
+            raise NsscopeError(f"{path}: cannot be opened ({e})") from None
+        try:
             check_version(path, self.db, self.db.execute("PRAGMA user_version").fetchone()[0])
             self.meta = dict(self.db.execute("SELECT key, value FROM meta"))
             self.samples = [Sample(*r) for r in self.db.execute(
                 "SELECT id, at, uptime FROM sample ORDER BY id")]
+            if not self.samples:
+                raise NsscopeError(f"{path}: the recording has no sample yet")
         except sqlite3.DatabaseError as e:
+            self.db.close()
             raise NsscopeError(f"{path}: not an nsscope recording ({e})") from None
-        if not self.samples:
-            raise NsscopeError(f"{path}: the recording has no sample yet")
+        except BaseException:
+            self.db.close()
+            raise
         self._ats = [s.at for s in self.samples]
         #: "now" for ``--at -2h``: fixed when the file is opened, so that every look-up
         #: of one command names the same sample
@@ -132,8 +139,11 @@ class Recording:
             d: dict[str, Any] = json.loads(data)
             fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
                                       for k, v in d.items() if k in Container._fields}
-            containers.append(Container(**fields))
-        containers.sort(key=lambda c: (c.runtime, c.name))
+            c = Container(**fields)
+            containers.append(c._replace(cpu_limit=_cpu_limit(c, cgs)))
+        # the order recognition gives them (containers/recognise.py, find)
+        containers.sort(key=lambda c: (c.sandbox, c.runtime, c.k8s_namespace or "", c.pod or "",
+                                       c.name))
         host = {key: json.loads(data) for key, data in db.execute(
             f"SELECT key, data FROM host WHERE {alive}", (sid, sid))}
         pressure = db.execute("SELECT cpu_pressure FROM sample WHERE id = ?",
@@ -214,6 +224,26 @@ def recorded_snapshot(path: str, at: str | None) -> Snapshot:
     """The host at the sample ``--at`` names (collector.collect with roots.recording)."""
     r = open_recording(path)
     return r.snapshot(r.index_at(at))
+
+
+def _cpu_limit(c: Container, cgs: dict[str, Cgroup]) -> float | None:
+    """The quota that binds a container at this sample: the tightest over its cgroup and
+    its ancestors (CFS bandwidth is hierarchical, sched-bwc.rst), from the figures
+    recorded with the sample. The sampler recognises containers again only when
+    processes or cgroups come and go, so the limit recorded with the container may
+    be older than a throttle; the figures are not."""
+    path = c.cgroup
+    if path is None or path not in cgs:
+        return c.cpu_limit
+    limits = []
+    while True:
+        cg = cgs.get(path)
+        if cg is not None and cg.cpu is not None and cg.cpu.limit_cpus is not None:
+            limits.append(cg.cpu.limit_cpus)
+        if path == "/":
+            break
+        path = path.rsplit("/", 1)[0] or "/"
+    return min(limits) if limits else None
 
 
 def decode(row: Iterable) -> tuple[CpuStats | None, MemoryStats | None, PidsStats | None]:

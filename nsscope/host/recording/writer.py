@@ -204,6 +204,8 @@ class Writer:
                            ((last or 0) + 1,))
             db.execute("COMMIT")
         db.execute("PRAGMA synchronous = NORMAL")
+        # a reader's checkpoint or recovery may hold a lock for a moment: wait for it
+        db.execute("PRAGMA busy_timeout = 5000")
 
     def add(self, snap: Snapshot, at: float | None = None) -> int:
         """Write one sample, in one transaction; its id."""
@@ -295,10 +297,14 @@ class Writer:
         return n
 
     def close(self) -> None:
-        """Checkpoint the log into the file and leave it whole: one file, no -wal beside it."""
+        """Checkpoint the log into the file and leave it whole: one file, no -wal beside it.
+        While someone reads the file (a TUI on it) the log cannot be folded back: it is
+        then left in WAL mode, whole all the same (the next opener reads the log)."""
         try:
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self.db.execute("PRAGMA journal_mode = DELETE")
+        except sqlite3.OperationalError:
+            pass  # "database is locked": a reader has it open
         finally:
             self.db.close()
             os.close(self._lock_fd)
