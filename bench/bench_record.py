@@ -228,6 +228,11 @@ def main() -> None:
         for r in runs:
             r.stop()
         host.close()
+        keep = os.environ.get("BENCH_RECORD_KEEP")  # a directory: the files kept there
+        if keep:
+            for f in tmp.glob("*.*"):
+                if f.suffix in (".db", ".raw"):
+                    shutil.copy(f, keep)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -37,6 +37,9 @@ def announce(args: object) -> None:
             from nsscope.errors import BadInput
             raise BadInput("--at needs --from FILE (a recording)")
         return
+    if getattr(args, "watch", False):
+        from nsscope.errors import BadInput
+        raise BadInput("--watch shows the host as it goes: not with --from")
     from nsscope.host.recording.reader import open_recording, stamp
     from nsscope.printable import safe
     r = open_recording(path)

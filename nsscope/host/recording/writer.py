@@ -132,6 +132,21 @@ def figures(cg: Cgroup) -> tuple:
     return (parts, *row)
 
 
+#: the PSI averages in ``schema.FIGURES``: not a reason for a new row
+_AVERAGES = frozenset(schema.FIGURES.index(c) for c in (
+    "psi_some_avg10", "psi_some_avg60", "psi_some_avg300", "psi_full_avg10"))
+
+
+def _counters(f: tuple) -> tuple:
+    """What makes a new ``cgroup_figures`` row: every figure but the PSI averages. An
+    average decays for minutes after the last stall (kernel/sched/psi.c, calc_avgs:
+    exponential, every 2 s), so it changes at every sample of a cgroup that did nothing
+    since: a row each time, for a figure the totals already give exactly over any
+    interval (stall µs / elapsed; history.rates). They are written with the counters
+    and carried forward with them (docs/recording.md)."""
+    return tuple(v for i, v in enumerate(f) if i not in _AVERAGES)
+
+
 def _centi(v: float | None) -> int | None:
     return None if v is None else round(v * 100)
 
@@ -256,8 +271,9 @@ class Writer:
         rows = []
         for path, cg in cgs.items():
             f = figures(cg)
-            if last.get(path) != f:
-                last[path] = f
+            key = _counters(f)
+            if last.get(path) != key:
+                last[path] = key
                 rows.append((ids[path], sid, *f))
         for path in [p for p in last if p not in cgs]:
             del last[path]  # gone: a cgroup made again under this path is written afresh

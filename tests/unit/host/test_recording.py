@@ -213,3 +213,58 @@ def test_figures_round_trip_every_field():
     assert decode(figures(cg)) == (cg.cpu, cg.memory, cg.pids)
     bare = Cgroup("/b", ("cpu",), ())
     assert decode(figures(bare)) == (None, None, None)
+
+
+@pytest.mark.parametrize("argv, said", [
+    (("record", "{f}", "--interval", "0"), "--interval must be at least 0.1 s"),
+    (("record", "{f}", "--for", "soon"), "not a duration"),
+    (("record", "{f}", "--keep", "1s", "--interval", "5"), "--keep must be longer"),
+    (("top", "--from", "{f}", "--at", "yesterday-ish"), "not a time"),
+    (("ls", "--at", "-2h"), "--at needs --from FILE"),
+    (("--at", "end"), "--at needs --from FILE"),
+    (("top", "--from", "{f}", "--watch"), "not with --from"),
+])
+def test_bad_input_is_one_line(scene, tmp_path, argv, said):
+    path = str(tmp_path / "r.db")
+    w = Writer(path, interval=5)
+    w.add(scene, at=1000.0)
+    w.close()
+    out = run_nsscope(*(a.format(f=path) for a in argv))
+    assert out.returncode != 0 and out.stderr.count("\n") == 1, out.stderr
+    assert said in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_second_recorder_on_one_file_is_refused(tmp_path):
+    path = str(tmp_path / "r.db")
+    first = Writer(path, interval=5)
+    try:
+        with pytest.raises(NsscopeError, match="another nsscope record is writing"):
+            Writer(path, interval=5)
+    finally:
+        first.close()
+
+
+def test_a_decaying_psi_average_alone_makes_no_row(scene, tmp_path):
+    path = str(tmp_path / "r.db")
+    w = Writer(path, interval=5)
+    w.add(scene, at=1000.0)
+    rows = _count(path, "cgroup_figures")
+    cgs = {}
+    for p, cg in scene.cgroups.items():
+        c = cg.cpu
+        if c is not None and c.pressure is not None:
+            c = c._replace(pressure=c.pressure._replace(some_avg10=round(c.pressure.some_avg10 / 2, 2)))
+        cgs[p] = cg._replace(cpu=c)
+    assert any(cg.cpu and cg.cpu.pressure for cg in cgs.values())
+    w.add(scene._replace(cgroups=cgs, uptime=scene.uptime + 5), at=1005.0)
+    assert _count(path, "cgroup_figures") == rows
+    # a stall (the total moved) does, with the averages of that moment
+    stalled = {p: cg._replace(cpu=cg.cpu._replace(pressure=cg.cpu.pressure._replace(
+        some_total=cg.cpu.pressure.some_total + 1000))) if cg.cpu and cg.cpu.pressure else cg
+        for p, cg in cgs.items()}
+    w.add(scene._replace(cgroups=stalled, uptime=scene.uptime + 10), at=1010.0)
+    w.close()
+    assert _count(path, "cgroup_figures") > rows
+    assert dict(Recording(path).snapshot(2).cgroups) == {
+        p: cg._replace(procs=Recording(path).snapshot(2).cgroups[p].procs)
+        for p, cg in stalled.items()}
