@@ -253,7 +253,8 @@ def test_a_decaying_psi_average_alone_makes_no_row(scene, tmp_path):
     for p, cg in scene.cgroups.items():
         c = cg.cpu
         if c is not None and c.pressure is not None:
-            c = c._replace(pressure=c.pressure._replace(some_avg10=round(c.pressure.some_avg10 / 2, 2)))
+            halved = round(c.pressure.some_avg10 / 2, 2)
+            c = c._replace(pressure=c.pressure._replace(some_avg10=halved))
         cgs[p] = cg._replace(cpu=c)
     assert any(cg.cpu and cg.cpu.pressure for cg in cgs.values())
     w.add(scene._replace(cgroups=cgs, uptime=scene.uptime + 5), at=1005.0)
