@@ -129,7 +129,7 @@ def test_top_at_a_moment_in_the_middle_shows_it_throttled(scene):
 
 @pytest.mark.v2
 @pytest.mark.slow
-def test_ps_and_show_from_the_recording_find_it_by_name(scene):
+def test_ps_show_ls_tree_from_the_recording_find_it(scene):
     path, name, _ = scene
     out = run_nsscope("ps", "--from", str(path), "--json", check=True)
     (c,) = [c for c in json.loads(out.stdout)["containers"] if c["name"] == name]
@@ -139,6 +139,13 @@ def test_ps_and_show_from_the_recording_find_it_by_name(scene):
     shown = json.loads(run_nsscope("show", name, "--from", str(path), "--json",
                                    check=True).stdout)
     assert shown["pid"] == c["pid"]
+    # ls: the container's own namespaces, led by its init; tree --cgroups: its cgroup
+    own = {n["ns"] for n in shown["namespaces"] if not n["host"]}
+    assert own
+    listed = json.loads(run_nsscope("ls", "--from", str(path), "-J", check=True).stdout)
+    assert own <= {n["ns"] for n in listed["namespaces"] if n["pid"] == c["pid"]}
+    cgtree = run_nsscope("tree", "--from", str(path), "--cgroups", check=True).stdout
+    assert name in cgtree
 
 
 @pytest.mark.v2
