@@ -147,6 +147,8 @@ def exit_now(code: int) -> NoReturn:
 #: optionally FAST_DEFAULTS (dests its FAST_OPTIONS do not name);
 #: tests/unit/cli/test_fast_parse.py holds them to argparse's answers.
 FAST_VIEWS = ("ls", "ps", "show")
+#: the views that read a recording (--from FILE --at TIME; nsscope/cli/replay.py)
+RECORDED_VIEWS = ("ls", "ps", "show", "tree", "top")
 
 
 class FastArgs:
@@ -220,7 +222,7 @@ class _EnterArgs:
 def main(argv: Sequence[str] | None = None) -> int:
     program = argv is None  # the console script (or python -m nsscope), not a caller
     argv = list(sys.argv[1:] if argv is None else argv)
-    if "--at" in argv:
+    if "--at" in argv and _command_for(argv) in (None, *RECORDED_VIEWS):
         argv = _at_value(argv)
     try:
         if argv[:1] == ["enter"]:
