@@ -11,7 +11,7 @@ import os
 import sys
 
 from nsscope import __version__
-from nsscope.errors import NsscopeError
+from nsscope.errors import BadInput, NsscopeError
 from nsscope.kernel.abi import CGROUP_ROOT, PROC
 
 # argparse (with gettext and locale) is imported only when a parser is built:
@@ -104,9 +104,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--cgroup-root",
                         default=os.environ.get("NSSCOPE_CGROUP_ROOT", CGROUP_ROOT),
                         help=argparse.SUPPRESS)
-    parser.add_argument("--from", dest="tui_from", metavar="FILE",
+    # SUPPRESS: not in the namespace unless given, so that every command's arguments
+    # (and the fast paths' stand-ins for them) stay what they were
+    parser.add_argument("--from", dest="tui_from", metavar="FILE", default=argparse.SUPPRESS,
                         help="with no command: the TUI on a recording (nsscope record)")
-    parser.add_argument("--at", dest="tui_at", metavar="TIME",
+    parser.add_argument("--at", dest="tui_at", metavar="TIME", default=argparse.SUPPRESS,
                         help="with --from: where the time cursor starts (default: the end)")
     # prog given, so argparse does not build a HelpFormatter (and import shutil,
     # with zlib, bz2 and lzma) just to name the subcommands' usage
@@ -169,7 +171,7 @@ def parse_simple(command: str, words: Sequence[str], options: dict[str, tuple[st
     missing or extra word) returns None: argparse reads it, and says what is wrong."""
     values: dict[str, Any] = {"proc": os.environ.get("NSSCOPE_PROC", PROC),
                               "cgroup_root": os.environ.get("NSSCOPE_CGROUP_ROOT", CGROUP_ROOT),
-                              "command": command, "tui_from": None, "tui_at": None}
+                              "command": command}
     for dest, action in options.values():
         values[dest] = False if action == "store_true" else None
     values.update(defaults or {})
@@ -319,11 +321,12 @@ def _announce(args: Any) -> None:
 
 
 def _run_tui(args: argparse.Namespace) -> int:
-    if args.tui_from is not None:
+    recording, at = getattr(args, "tui_from", None), getattr(args, "tui_at", None)
+    if recording is not None:
         # the TUI on a recording (nsscope record), its time cursor at --at
         replay = _module("nsscope.tui.replay")
-        return int(replay.run_replay(args.tui_from, args.tui_at) or 0)
-    if args.tui_at is not None:
-        raise NsscopeError("--at needs --from FILE (a recording)")
+        return int(replay.run_replay(recording, at) or 0)
+    if at is not None:
+        raise BadInput("--at needs --from FILE (a recording)")
     tui = _module("nsscope.tui.app")  # a broken TUI import is a traceback, not a fallback
     return int(tui.run(args) or 0)

@@ -164,8 +164,17 @@ def _filter(session: str, text: str) -> None:
         except AssertionError:
             tmux.tmux("send-keys", "-t", session, "Escape")
             continue
-        tmux.tmux("send-keys", "-t", session, "Enter")
-        return
+        # Enter gives the focus back to the tree: G (the last sample, where the cursor
+        # is) proves it, or lands in the field on a loaded host, and is taken back
+        for _ in range(5):
+            tmux.tmux("send-keys", "-t", session, "Enter")
+            time.sleep(2)
+            tmux.tmux("send-keys", "-t", session, "G")
+            time.sleep(2)
+            if f"▊  {text}G" not in tmux.screen(session):
+                return
+            tmux.tmux("send-keys", "-t", session, "BSpace")
+        raise AssertionError("the filter kept the focus")
     raise AssertionError(f"the filter never showed {text!r}")
 
 
@@ -183,7 +192,9 @@ def test_the_tui_opens_the_recording_and_shows_it(scene):
                                 what="the TUI")
         assert f"recording {path.name} at " in text.split("\n", 1)[0]
         _filter(session, name)
-        tmux.wait_screen(session, lambda s: name in s.split("\n", 1)[1],
+        # in the tree (not only in the filter's field)
+        tmux.wait_screen(session, lambda s: any(name in line and "▊" not in line
+                                                for line in s.split("\n")[1:]),
                          timeout=120, what="the recorded container")
         # the time cursor: g to the first sample, G back to the last
         before = tmux.screen(session).split("\n", 1)[0]
