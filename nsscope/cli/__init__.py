@@ -11,7 +11,7 @@ import os
 import sys
 
 from nsscope import __version__
-from nsscope.errors import NsscopeError
+from nsscope.errors import BadInput, NsscopeError
 from nsscope.kernel.abi import CGROUP_ROOT, PROC
 
 # argparse (with gettext and locale) is imported only when a parser is built:
@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logs": ("nsscope.cli.logs", "print what a detached nsscope container wrote"),
     "gc": ("nsscope.cli.gc", "remove what crashed nsscope runs left behind"),
     "serve": ("nsscope.cli.serve", "serve Prometheus metrics (cAdvisor's names, and nsscope's)"),
+    "record": ("nsscope.cli.record", "record the host into a file, for every view's --from"),
 }
 
 
@@ -71,7 +72,7 @@ def _parser_class() -> type[argparse.ArgumentParser]:
 
 
 #: global options that take a value (their value is not a command name)
-_VALUED = ("--proc", "--cgroup-root")
+_VALUED = ("--proc", "--cgroup-root", "--from", "--at")
 
 
 def _command_for(argv: Sequence[str]) -> str | None:
@@ -122,6 +123,12 @@ def build_parser(only: str | None = None, every: bool = False) -> argparse.Argum
                                  "cgroups, containers, throttling. With no command: the TUI.",
                      epilog=ENVIRONMENT, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_global_options(parser)
+    # SUPPRESS: not in the namespace unless given, so that every command's arguments
+    # (and the fast paths' stand-ins for them) stay what they were
+    parser.add_argument("--from", dest="tui_from", metavar="FILE", default=argparse.SUPPRESS,
+                        help="with no command: the TUI on a recording (nsscope record)")
+    parser.add_argument("--at", dest="tui_at", metavar="TIME", default=argparse.SUPPRESS,
+                        help="with --from: where the time cursor starts (default: the end)")
     # prog given, so argparse does not build a HelpFormatter (and import shutil,
     # with zlib, bz2 and lzma) just to name the subcommands' usage
     subs = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_class,
@@ -162,6 +169,8 @@ def exit_now(code: int) -> NoReturn:
 #: optionally FAST_DEFAULTS (dests its FAST_OPTIONS do not name);
 #: tests/unit/cli/test_fast_parse.py holds them to argparse's answers.
 FAST_VIEWS = ("ls", "ps", "show")
+#: the views that read a recording (--from FILE --at TIME; nsscope/cli/replay.py)
+RECORDED_VIEWS = ("ls", "ps", "show", "tree", "top")
 
 
 class FastArgs:
@@ -235,6 +244,8 @@ class _EnterArgs:
 def main(argv: Sequence[str] | None = None) -> int:
     program = argv is None  # the console script (or python -m nsscope), not a caller
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "--at" in argv and _command_for(argv) in (None, *RECORDED_VIEWS):
+        argv = _at_value(argv)
     try:
         if argv[:1] == ["enter"]:
             # enter parses its own words (nsenter's getopt) and is meant to start
@@ -268,6 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     # again as they are made (a tenth of `ls --json` at 3,000 processes)
                     import gc
                     gc.disable()
+                _announce(simple)
                 code = int(view.run(simple) or 0)
                 if program:
                     # printed and done: the interpreter's finalization would be a
@@ -278,6 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             return _run_tui(args)
         module = _module(COMMANDS[args.command][0])
+        _announce(args)
         code = int(module.run(args) or 0)
         if args.command in ("enter", "run"):
             exit_now(code)  # their work is over and recorded (see exit_now)
@@ -302,6 +315,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def _at_value(argv: list[str]) -> list[str]:
+    """``--at -2h`` as ``--at=-2h``: argparse takes a word starting with "-" for an
+    option, never an option's value (but ``-2``, a negative number)."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--":
+            return out + argv[i:]
+        if word == "--at" and i + 1 < len(argv) and argv[i + 1][:2] in (
+                *(f"-{d}" for d in "0123456789"),):
+            out.append(f"--at={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(word)
+        i += 1
+    return out
+
+
+def _announce(args: Any) -> None:
+    """A view given --from/--at (a recording): checked, and the moment shown said."""
+    if getattr(args, "from_file", None) is not None or getattr(args, "at", None) is not None:
+        _module("nsscope.cli.replay").announce(args)
+
+
 def _run_tui(args: argparse.Namespace) -> int:
+    recording, at = getattr(args, "tui_from", None), getattr(args, "tui_at", None)
+    if recording is not None:
+        # the TUI on a recording (nsscope record), its time cursor at --at
+        replay = _module("nsscope.tui.replay")
+        return int(replay.run_replay(recording, at) or 0)
+    if at is not None:
+        raise BadInput("--at needs --from FILE (a recording)")
     tui = _module("nsscope.tui.app")  # a broken TUI import is a traceback, not a fallback
     return int(tui.run(args) or 0)

@@ -9,7 +9,7 @@ from nsscope.errors import AccessDenied, BadInput, NoSuchProcess
 from nsscope.host.model import NS_TYPES, Namespace, Snapshot
 from nsscope.host.processes import parse_pid
 from nsscope.host.users import user_name
-from nsscope.cli import table
+from nsscope.cli import replay, table
 
 # a view imports only what it prints with: argparse (with re, gettext, locale),
 # json (with re), typing and collections are ~30 ms of start-up, more than the
@@ -142,6 +142,7 @@ FAST_OPTIONS = {
     "--output-all": ("output_all", "store_true"),
     "-J": ("json", "store_true"), "--json": ("json", "store_true"),
     "-n": ("noheadings", "store_true"), "--noheadings": ("noheadings", "store_true"),
+    **replay.FAST_OPTIONS,
 }
 FAST_POSITIONALS: tuple[str, ...] = ()
 
@@ -155,6 +156,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output-all", action="store_true", help="every column")
     p.add_argument("-J", "--json", action="store_true", help="JSON (lsns's keys, one flat list)")
     p.add_argument("-n", "--noheadings", action="store_true", help="no header line")
+    replay.add_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:

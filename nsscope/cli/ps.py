@@ -25,7 +25,7 @@ from nsscope.host.candidates import blind_spots
 from nsscope.host.containers.state_paths import StatePaths, discover
 from nsscope.host.model import Container, Snapshot
 from nsscope.host.processes import boot_time, started_at
-from nsscope.cli import table
+from nsscope.cli import replay, table
 from nsscope.errors import BadInput
 from nsscope.printable import safe
 
@@ -235,6 +235,7 @@ FAST_OPTIONS = {
     "-f": ("filter", "append"), "--filter": ("filter", "append"),
     "--sort": ("sort", "store"),
     "--no-trunc": ("no_trunc", "store_true"),
+    **replay.FAST_OPTIONS,
 }
 FAST_POSITIONALS: tuple[str, ...] = ()
 FAST_DEFAULTS = {"state_root": None}
@@ -263,6 +264,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="full ids, and no cell cut to fit the width")
     # a captured tree's runtime state (var/lib/docker, run/runc, var/log/pods …)
     p.add_argument("--state-root", metavar="DIR", help=argparse.SUPPRESS)
+    replay.add_arguments(p)
 
 
 def _stopped(snap: Snapshot, roots: Any, ctx: Any, notes: list[str]) -> list[Container]:
@@ -292,12 +294,14 @@ def run(args: argparse.Namespace) -> int:
     # cgroup tree (a container's limit is read from its own cgroups)
     snap = collect(roots, namespaces=False, cgroups=False)
     cs = select(snap.containers, args.all)
-    ctx = discover(snap, roots.proc, roots.state)
+    # a recording's containers were named when recorded: no state to look at now
+    ctx = None if roots.recording else discover(snap, roots.proc, roots.state)
     # what could not be looked at is said, never passed over (issue 13): a name shown
     # as an id is one this user may not read, not a missing one
-    notes = [f"{n}: their containers show by id (run as root for their names)"
-             for n in blind_spots(roots.state, ctx.docker_roots)]
-    if args.all:
+    notes = [] if roots.recording else [
+        f"{n}: their containers show by id (run as root for their names)"
+        for n in blind_spots(roots.state, ctx.docker_roots)]  # type: ignore[union-attr]
+    if args.all and not roots.recording:
         cs += _stopped(snap, roots, ctx, notes)
     for note in notes:
         sys.stderr.write(safe(f"nsscope: note: {note}") + "\n")

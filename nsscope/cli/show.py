@@ -14,7 +14,7 @@ from nsscope.errors import AccessDenied, NoSuchProcess
 from nsscope.host.model import NS_LINKS, Container, Snapshot
 from nsscope.host.targets import resolve
 from nsscope.host.users import user_name
-from nsscope.cli import table
+from nsscope.cli import replay, table
 from nsscope.cli.tree import cgroup_record
 from nsscope.printable import safe
 
@@ -160,7 +160,8 @@ def text(rec: dict[str, Any]) -> str:
 
 
 #: the options ``add_arguments`` declares, for the fast path (see nsscope.cli.ls)
-FAST_OPTIONS = {"-J": ("json", "store_true"), "--json": ("json", "store_true")}
+FAST_OPTIONS = {"-J": ("json", "store_true"), "--json": ("json", "store_true"),
+                **replay.FAST_OPTIONS}
 FAST_POSITIONALS = ("target",)
 
 
@@ -169,15 +170,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a pid, or a container's name or id as `nsscope ps` lists it; "
                         "pid:PID, id:ID, name:NAME, ns:INODE say which without guessing")
     p.add_argument("-J", "--json", action="store_true", help="JSON")
+    replay.add_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
     roots = roots_of(args)
-    target = resolve(args.target, roots.proc)
-    # every process (namespace members, container recognition), the namespaces
-    # without the fd walk or netns ids (show prints neither), and only the
-    # cgroups of the target
-    snap = collect(roots, fds=False, netnsid=False, cgroups=False, cgroups_of=target.pid)
+    if roots.recording is not None:
+        from nsscope.host.recording.targets import recorded_target
+        snap = collect(roots)
+        target = recorded_target(snap, args.target)
+    else:
+        target = resolve(args.target, roots.proc)
+        # every process (namespace members, container recognition), the namespaces
+        # without the fd walk or netns ids (show prints neither), and only the
+        # cgroups of the target
+        snap = collect(roots, fds=False, netnsid=False, cgroups=False, cgroups_of=target.pid)
     if target.pid not in snap.processes:
         raise NoSuchProcess(target.pid)
     rec = record(snap, target.pid)

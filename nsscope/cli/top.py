@@ -39,7 +39,7 @@ from nsscope.host.containers.state_paths import StatePaths
 from nsscope.errors import BadInput
 from nsscope.host.history import CpuRates, rates
 from nsscope.host.model import Cgroup, Container, Hierarchy
-from nsscope.cli import table
+from nsscope.cli import replay, table
 
 #: files whose figures top does not show (user/system split, weights): not read
 SKIP = ("cpu.shares", "cpu.weight", "cpuacct.stat")
@@ -346,6 +346,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="throttled share (default), CPU usage, memory, or container name")
     # a captured tree's runtime state (as ps --state-root), for the containers' names
     p.add_argument("--state-root", metavar="DIR", help=argparse.SUPPRESS)
+    replay.add_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -355,6 +356,8 @@ def run(args: argparse.Namespace) -> int:
         raise BadInput("--interval must be at least 0.1 s with --watch, and not negative")
     if args.count is not None and args.count < 1:
         raise BadInput("--count must be at least 1")
+    if args.from_file is not None:
+        return _recorded(args)
     roots = roots_of(args)
     if args.state_root:
         roots = roots._replace(state=StatePaths().under(args.state_root))
@@ -382,6 +385,32 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
         return 0
     print(table.render(HEADERS, table_rows(rs, args.interval > 0), RIGHT))
+    return 0
+
+
+def _recorded(args: argparse.Namespace) -> int:
+    """``top --from FILE [--at TIME]``: the rates between the recorded sample TIME names
+    and the one before it (``rows``, as live); the first sample has no rate (as
+    ``--interval 0``). Containers are named from the recording's own (host/labels)."""
+    from nsscope.host import labels
+    from nsscope.host.recording.reader import open_recording
+
+    if args.watch:
+        raise BadInput("--watch shows the host as it goes: not with --from")
+    r = open_recording(args.from_file)
+    i = r.index_at(args.at)
+    after = r.snapshot(i)
+    before = r.snapshot(i - 1) if i > 0 else None
+    rs = rows(Reading(after.uptime, after.cgroups),
+              Reading(before.uptime, before.cgroups) if before is not None else None,
+              labels.by_cgroup(after.containers))
+    rs = sort(_only(rs, args), args.sort)
+    interval = after.uptime - before.uptime if before is not None else 0.0
+    if args.json:
+        json.dump(to_json(rs, interval, after.cgroup_mode), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    print(table.render(HEADERS, table_rows(rs, before is not None), RIGHT))
     return 0
 
 

@@ -13,7 +13,7 @@ import sys
 from nsscope.host import labels
 from nsscope.host.collector import collect, roots_of
 from nsscope.host.model import Cgroup, Container, Namespace, Snapshot
-from nsscope.cli import table
+from nsscope.cli import replay, table
 from nsscope.host.queries import cgroup_children, user_tree
 from nsscope.printable import safe
 
@@ -245,6 +245,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-J", "--json", action="store_true", help="JSON")
     # a captured tree's runtime state (as ps --state-root), for the containers' names
     p.add_argument("--state-root", metavar="DIR", help=argparse.SUPPRESS)
+    replay.add_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:

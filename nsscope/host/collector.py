@@ -20,6 +20,10 @@ class Roots(Record):
     cgroup: str = CGROUP_ROOT
     #: where runtimes keep their state (/var/lib/docker, /run/runc, /var/log/pods, …)
     state: StatePaths = StatePaths()
+    #: a recording (``nsscope record``) to read instead of the host (``--from``), and
+    #: the moment in it (``--at``: None is its end)
+    recording: str | None = None
+    at: str | None = None
 
 
 def uptime(proc: str) -> float:
@@ -59,7 +63,13 @@ def collect(roots: Roots = Roots(), *, namespaces: bool = True, graph: bool = Tr
 
     Nothing here raises for a process that vanished, a zombie, a kernel thread
     or a file the caller may not read: those are the normal state of a host.
+
+    With ``roots.recording`` (a view's ``--from FILE``) the snapshot is the one
+    recorded at ``roots.at``, whole: the parts not asked for are there too.
     """
+    if roots.recording is not None:
+        from nsscope.host.recording.reader import recorded_snapshot
+        return recorded_snapshot(roots.recording, roots.at)
     up = uptime(roots.proc)
     want_cgroups = cgroups or cgroups_of is not None
     if leaders_only:
@@ -110,6 +120,8 @@ def collect(roots: Roots = Roots(), *, namespaces: bool = True, graph: bool = Tr
 
 
 def roots_of(args: object) -> Roots:
-    """The roots a CLI invocation names (hidden --proc/--cgroup-root, for captured trees)."""
+    """The roots a CLI invocation names (hidden --proc/--cgroup-root, for captured trees;
+    --from/--at, for a recording)."""
     return Roots(proc=getattr(args, "proc", PROC),
-                 cgroup=getattr(args, "cgroup_root", CGROUP_ROOT))
+                 cgroup=getattr(args, "cgroup_root", CGROUP_ROOT),
+                 recording=getattr(args, "from_file", None), at=getattr(args, "at", None))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from dataclasses import dataclass
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from nsscope.host.model import CpuStats, Pressure, Snapshot
 
@@ -157,6 +157,15 @@ class History:
         """Append one round of samples; forget paths not seen for ``span`` seconds."""
         with self._lock:
             self._add(samples)
+
+    def replace(self, rounds: Iterable[Mapping[str, CpuRates]]) -> None:
+        """Forget everything and hold these rounds instead, oldest first (a replay moved
+        its time cursor: the plots show the recorded history up to it)."""
+        with self._lock:
+            self._series.clear()
+            self.last_at = None
+            for samples in rounds:
+                self._add(samples)
 
     def _add(self, samples: Mapping[str, CpuRates]) -> None:
         at = None

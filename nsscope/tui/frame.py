@@ -44,13 +44,15 @@ class Frame:
     #: CPU %, RSS and I/O rates of the processes on screen (host/usage.py), read only
     #: when the frame is of this host now: empty for a scenario or a recording
     usage: Mapping[int, Usage] = field(default_factory=dict)
+    #: for a recording: which file and moment this is (the status line says it)
+    moment: str = ""
     _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @staticmethod
     def of(snapshot: Snapshot, rates: Mapping[str, CpuRates], seq: int = 0,
-           usage: Mapping[int, Usage] | None = None) -> Frame:
+           usage: Mapping[int, Usage] | None = None, moment: str = "") -> Frame:
         return Frame(snapshot=snapshot, rates=rates, containers=snapshot.containers, seq=seq,
-                     usage=usage or {})
+                     usage=usage or {}, moment=moment)
 
     def cached(self, name: str, make) -> Any:
         """``make()`` once per frame (the cache is filled from the UI thread only)."""

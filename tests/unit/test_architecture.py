@@ -113,6 +113,17 @@ def test_only_the_tui_imports_textual():
     assert users and all(m.startswith("nsscope.tui") for m in users), users
 
 
+def test_only_the_recording_imports_sqlite3():
+    """Recordings (issue 18) are the only SQLite in nsscope: host/recording/ writes and
+    reads them; everything else gets Snapshots from it (collect(), tui/replay.py)."""
+    graph = _graph()
+    users = set(graph.find_modules_that_directly_import("sqlite3"))
+    assert users and all(m.startswith("nsscope.host.recording.") for m in users), users
+    graph.add_import(importer="nsscope.cli.top", imported="sqlite3")
+    users = set(graph.find_modules_that_directly_import("sqlite3"))
+    assert not all(m.startswith("nsscope.host.recording.") for m in users)
+
+
 def test_the_contracts_in_pyproject_hold():
     exe = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
     assert exe is not None, "import-linter is a test dependency"

@@ -113,6 +113,8 @@ class MainScreen(Screen[None]):
         snap = frame.snapshot
         t = Text()
         t.append("nsscope", style="bold")
+        if frame.moment:
+            t.append(f"  {frame.moment}", style="bold magenta")
         t.append(f"  {count(len(snap.processes), 'process', 'processes')}  "
                  f"{count(len(snap.namespaces), 'namespace')}  "
                  f"{count(len(snap.cgroups), 'cgroup')}  "
