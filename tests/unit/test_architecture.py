@@ -113,15 +113,17 @@ def test_only_the_tui_imports_textual():
     assert users and all(m.startswith("nsscope.tui") for m in users), users
 
 
-def test_only_the_recording_imports_sqlite3():
-    """Recordings (issue 18) are the only SQLite in nsscope: host/recording/ writes and
-    reads them; everything else gets Snapshots from it (collect(), tui/replay.py)."""
+def test_only_the_host_readers_of_sqlite_import_sqlite3():
+    """SQLite is read and written by the host layer only: recordings (issue 18,
+    host/recording/) and podman's own state database (host/containers/podman_state.py,
+    podman >= 4.8); everything else gets Snapshots and Containers from them."""
+    allowed = ("nsscope.host.recording.", "nsscope.host.containers.podman_state")
     graph = _graph()
     users = set(graph.find_modules_that_directly_import("sqlite3"))
-    assert users and all(m.startswith("nsscope.host.recording.") for m in users), users
+    assert users and all(m.startswith(allowed) for m in users), users
     graph.add_import(importer="nsscope.cli.top", imported="sqlite3")
     users = set(graph.find_modules_that_directly_import("sqlite3"))
-    assert not all(m.startswith("nsscope.host.recording.") for m in users)
+    assert not all(m.startswith(allowed) for m in users)
 
 
 def test_the_contracts_in_pyproject_hold():
