@@ -30,7 +30,7 @@ ENTER_FLAGS = {"mnt": "--mount", "uts": "--uts", "ipc": "--ipc", "net": "--net",
                "pid": "--pid", "cgroup": "--cgroup", "user": "--user", "time": "--time"}
 
 
-class Plan(NamedTuple):
+class Invocation(NamedTuple):
     """An action's argv, or None and the reason it cannot be done."""
 
     argv: list[str] | None
@@ -61,16 +61,16 @@ def read_only_reason(live_host: bool, euid: int | None = None) -> str | None:
     return None
 
 
-def _process_target(frame: Frame, pid: int, verb: str) -> Plan | tuple[str, str]:
+def _process_target(frame: Frame, pid: int, verb: str) -> Invocation | tuple[str, str]:
     p = frame.process(pid)
     if p is None:
-        return Plan(None, f"process {pid} is gone")
+        return Invocation(None, f"process {pid} is gone")
     if p.kernel_thread:
-        return Plan(None, f"{pid} ({p.comm}) is a kernel thread: it cannot be {verb}")
+        return Invocation(None, f"{pid} ({p.comm}) is a kernel thread: it cannot be {verb}")
     return f"pid:{pid}@{p.starttime}", f"pid {pid} ({p.comm})"
 
 
-def enter_plan(frame: Frame, ref: Ref, shell: str | None = None) -> Plan:
+def enter_plan(frame: Frame, ref: Ref, shell: str | None = None) -> Invocation:
     """`nsscope enter` the selection, with the user's $SHELL when the target has it
     (--shell: else the target's own shell, silently)."""
     shell = shell or os.environ.get("SHELL") or "/bin/sh"
@@ -81,23 +81,23 @@ def enter_plan(frame: Frame, ref: Ref, shell: str | None = None) -> Plan:
     elif kind == "container":
         c = frame.container(ident)
         if c is None or c.pid is None:
-            return Plan(None, "this container has no running process to enter")
+            return Invocation(None, "this container has no running process to enter")
         pid = c.pid
     elif kind == "namespace":
         ns = frame.snapshot.namespaces.get(ident)
         if ns is None or not ns.pids:
-            return Plan(None, "no process is in this namespace: nothing to enter through")
+            return Invocation(None, "no process is in this namespace: nothing to enter through")
         pid = ns.pids[0]
         flags = [ENTER_FLAGS[ns.type]]
     elif kind == "cgroup":
         cg = frame.snapshot.cgroups.get(ident)
         if cg is None or not cg.procs:
-            return Plan(None, "this cgroup has no process to enter")
+            return Invocation(None, "this cgroup has no process to enter")
         pid = cg.procs[0]
     else:
-        return Plan(None, "select a process, container, namespace or cgroup to enter")
+        return Invocation(None, "select a process, container, namespace or cgroup to enter")
     got = _process_target(frame, pid, "entered")
-    if isinstance(got, Plan):
+    if isinstance(got, Invocation):
         return got
     target, what = got
     if flags:
@@ -105,33 +105,33 @@ def enter_plan(frame: Frame, ref: Ref, shell: str | None = None) -> Plan:
     elif kind == "container" and (c := frame.container(ident)) is not None:
         what = f"{labels.title(c)}, {what}"
     shell_args = ["--shell", shell] if shell.startswith("/") else []
-    return Plan(nsscope("enter", target, *flags, *shell_args), what=what, pids=(pid,))
+    return Invocation(nsscope("enter", target, *flags, *shell_args), what=what, pids=(pid,))
 
 
-def _limit_target(frame: Frame, ref: Ref) -> Plan | tuple[str, str, tuple[int, ...]]:
+def _limit_target(frame: Frame, ref: Ref) -> Invocation | tuple[str, str, tuple[int, ...]]:
     """The TARGET for `nsscope throttle`: a container's id, or a pid."""
     kind, ident = ref
     if kind == "process":
         got = _process_target(frame, ident, "throttled")
-        if isinstance(got, Plan):
+        if isinstance(got, Invocation):
             return got
         return got[0], got[1], (ident,)
     if kind == "container":
         c = frame.container(ident)
         if c is None:
-            return Plan(None, "the container is gone")
+            return Invocation(None, "the container is gone")
         if c.sandbox:
             if c.pid is None:
-                return Plan(None, "this sandbox has no process")
+                return Invocation(None, "this sandbox has no process")
             got = _process_target(frame, c.pid, "throttled")
-            if isinstance(got, Plan):
+            if isinstance(got, Invocation):
                 return got
             return got[0], got[1], (c.pid,)
         return f"id:{c.id}", labels.title(c), frame.members(c)
     if kind == "cgroup":
         cg = frame.snapshot.cgroups.get(ident)
         if cg is None or not cg.procs:
-            return Plan(None, "this cgroup has no process; throttle takes a pid or a "
+            return Invocation(None, "this cgroup has no process; throttle takes a pid or a "
                               "container")
         members = set(cg.procs)
         tops = [pid for pid in cg.procs
@@ -139,49 +139,49 @@ def _limit_target(frame: Frame, ref: Ref) -> Plan | tuple[str, str, tuple[int, .
         if len(tops) != 1:
             # `nsscope throttle PID` limits a cgroup in place only when it holds the
             # process and its descendants; otherwise it moves the process out
-            return Plan(None, f"this cgroup holds {len(tops)} unrelated processes and "
+            return Invocation(None, f"this cgroup holds {len(tops)} unrelated processes and "
                               "`nsscope throttle` takes a pid (which it would move to a "
                               "cgroup of its own) or a container: select one of those")
         got = _process_target(frame, tops[0], "throttled")
-        if isinstance(got, Plan):
+        if isinstance(got, Invocation):
             return got
         return got[0], f"cgroup {ident} ({got[1]})", cg.procs
-    return Plan(None, "select a container, a cgroup or a process to throttle")
+    return Invocation(None, "select a container, a cgroup or a process to throttle")
 
 
-def throttle_plan(frame: Frame, ref: Ref, value: str) -> Plan:
+def throttle_plan(frame: Frame, ref: Ref, value: str) -> Invocation:
     got = _limit_target(frame, ref)
-    if isinstance(got, Plan):
+    if isinstance(got, Invocation):
         return got
     target, what, pids = got
-    return Plan(nsscope("throttle", target, value), what=what, pids=tuple(pids))
+    return Invocation(nsscope("throttle", target, value), what=what, pids=tuple(pids))
 
 
-def reset_plan(frame: Frame, ref: Ref) -> Plan:
+def reset_plan(frame: Frame, ref: Ref) -> Invocation:
     got = _limit_target(frame, ref)
-    if isinstance(got, Plan):
+    if isinstance(got, Invocation):
         return got
     target, what, pids = got
-    return Plan(nsscope("throttle", target, "--reset"), what=what, pids=tuple(pids))
+    return Invocation(nsscope("throttle", target, "--reset"), what=what, pids=tuple(pids))
 
 
-def stop_plan(frame: Frame, ref: Ref) -> Plan:
+def stop_plan(frame: Frame, ref: Ref) -> Invocation:
     kind, ident = ref
     c = frame.container(ident) if kind == "container" else None
     if kind == "process":
         c = frame.container_of(ident)
     if c is None:
-        return Plan(None, "select a container made by `nsscope run` to stop it")
+        return Invocation(None, "select a container made by `nsscope run` to stop it")
     if c.runtime != "nsscope":
-        return Plan(None, f"{c.name} belongs to {c.runtime}: k stops only containers made by "
+        return Invocation(None, f"{c.name} belongs to {c.runtime}: k stops only containers made by "
                           f"`nsscope run` (use {c.runtime}'s own tools for the others)")
     p = frame.process(c.pid)
     main = (p.pid, p.starttime) if p is not None else None
-    return Plan(nsscope("stop", c.id), what=labels.title(c), pids=frame.members(c),
+    return Invocation(nsscope("stop", c.id), what=labels.title(c), pids=frame.members(c),
                 target=c.id, main=main)
 
 
-def stop_steps(plan: Plan) -> tuple[list[str], list[str], list[str]]:
+def stop_steps(plan: Invocation) -> tuple[list[str], list[str], list[str]]:
     """k in three commands, so the TUI can say where it is: SIGTERM to PID 1 (``nsscope
     kill -s TERM``); then, PID 1 gone, ``nsscope stop`` (waits for the supervisor,
     cleans up); or, PID 1 still there after the grace, ``nsscope stop -t 0`` (SIGKILL

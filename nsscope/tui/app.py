@@ -167,7 +167,7 @@ class NsscopeApp(App[int]):
     def on_action_requested(self, message: ActionRequested) -> None:
         self.run_plan(message.what, message.plan)
 
-    def enter(self, plan: actions.Plan) -> None:
+    def enter(self, plan: actions.Invocation) -> None:
         """Suspend, run `nsscope enter …` on the terminal, resume and refresh.
 
         The terminal is handed over with Textual's own suspend (it stops the input
@@ -203,7 +203,7 @@ class NsscopeApp(App[int]):
                     severity="information" if rc == 0 else "warning", markup=False)
         self.wake(plan.pids)
 
-    def run_plan(self, what: str, plan: actions.Plan) -> None:
+    def run_plan(self, what: str, plan: actions.Invocation) -> None:
         if plan.argv is None:
             self.notify(plan.why, title="not available", severity="warning", markup=False)
             return
@@ -211,7 +211,7 @@ class NsscopeApp(App[int]):
         self._run_action(what, plan)
 
     @work(thread=True, group="actions")
-    def _run_action(self, what: str, plan: actions.Plan) -> None:
+    def _run_action(self, what: str, plan: actions.Invocation) -> None:
         assert plan.argv is not None
         try:
             rc, out = self.capture(plan.argv)
@@ -240,7 +240,7 @@ class NsscopeApp(App[int]):
             time.sleep(0.05)
 
     @work(thread=True, group="actions")
-    def _stop(self, plan: actions.Plan) -> None:
+    def _stop(self, plan: actions.Invocation) -> None:
         """k: SIGTERM, wait for PID 1 (saying so), then stop, or kill when it ignored
         SIGTERM (a PID 1 without a handler does: signal(7), the init's protection)."""
         term, stop, kill = actions.stop_steps(plan)

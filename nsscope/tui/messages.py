@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from nsscope.tui.actions import Plan
+from nsscope.tui.actions import Invocation
 from nsscope.tui.frame import Frame
 
 
@@ -27,7 +27,7 @@ class FrameReady(Message):
 class EnterRequested(Message):
     """The main screen asks the app to hand the terminal to ``nsscope enter``."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Invocation) -> None:
         super().__init__()
         self.plan = plan
 
@@ -35,7 +35,7 @@ class EnterRequested(Message):
 class ActionRequested(Message):
     """The main screen asks the app to run an action (throttle, reset, stop)."""
 
-    def __init__(self, what: str, plan: Plan) -> None:
+    def __init__(self, what: str, plan: Invocation) -> None:
         super().__init__()
         self.what = what
         self.plan = plan
@@ -59,7 +59,7 @@ class ActionDone(Message):
 class StopRequested(Message):
     """The main screen asks the app to stop a container (k, confirmed)."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Invocation) -> None:
         super().__init__()
         self.plan = plan
 

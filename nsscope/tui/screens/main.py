@@ -272,7 +272,7 @@ class MainScreen(Screen[None]):
 
     # --- host actions (each runs `nsscope …`)
 
-    def _plan_or_explain(self, plan: actions.Plan) -> bool:
+    def _plan_or_explain(self, plan: actions.Invocation) -> bool:
         if plan.argv is None:
             self.notify(plan.why, title="not available", severity="warning", markup=False)
             return False
