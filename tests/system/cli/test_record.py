@@ -53,7 +53,8 @@ def _top(path, *at: str) -> dict:
 
 
 def _row_of(doc: dict, name: str) -> dict:
-    rows = [r for r in doc["cgroups"] if r["container"] and name in r["container"]]
+    # JSON names a container with an object (docs/json.md): name, id, runtime
+    rows = [r for r in doc["cgroups"] if r["container"] and r["container"]["name"] == name]
     assert len(rows) == 1, [r["path"] for r in doc["cgroups"]]
     return rows[0]
 
@@ -110,7 +111,7 @@ def test_a_clean_stop_leaves_one_whole_file(scene):
 def test_top_from_the_end_shows_the_removed_container_throttled(scene):
     path, name, _ = scene
     row = _row_of(_top(path), name)
-    assert name in row["container"] and "runc" in row["container"]
+    assert row["container"] == {"name": name, "id": name, "runtime": "runc"}
     assert row["limit_cpus"] == 0.2
     assert row["throttled_pct"] > 50  # a busy loop under a 20 % quota: most periods
     assert 5 < row["usage_pct"] < 40
