@@ -26,7 +26,7 @@ from nsscope.host.collector import collect
 from nsscope.host.model import UNIFIED
 
 from support import need_root, need_tool, run_nsscope
-from support.runtimes import CgroupGuard, detached, sh, unmount_under
+from support.runtimes import PODMAN_CONF, CgroupGuard, detached, sh, unmount_under
 from support.cgroupfs import cpu_dir, quota, raw_quota, unified
 from support.scenario import ns_ino, wait_for
 
@@ -184,15 +184,6 @@ class TestCrun:
 
     def test_by_name(self, crun):
         check_by_name(crun["name"], crun["pid"])
-
-
-PODMAN_CONF = """[containers]
-default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-"""
 
 
 @pytest.fixture(scope="class")

@@ -27,26 +27,8 @@ import pytest
 from support import FIXTURES, NSSCOPE, need_root, need_tool
 from support.cgroupfs import CgroupWithProcess
 from support.runtimes import CgroupGuard, Oci, busybox_rootfs
-
-
-def _tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=30,
-                          check=True).stdout
-
-
-def _screen(session: str) -> str:
-    return _tmux("capture-pane", "-p", "-t", session)
-
-
-def _wait_screen(session: str, pred, timeout: float = 30.0, what: str = "") -> str:
-    deadline = time.monotonic() + timeout
-    screen = ""
-    while time.monotonic() < deadline:
-        screen = _screen(session)
-        if pred(screen):
-            return screen
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; screen:\n{screen}")
+from support.tmux import tmux as _tmux
+from support.tmux import wait_screen as _wait_screen
 
 
 def test_tmux_follow_throttle_quit():
