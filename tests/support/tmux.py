@@ -8,8 +8,18 @@ import time
 
 
 def tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=30,
-                          check=True).stdout
+    """tmux's output; a failure raises with what tmux said. A new session is tried again:
+    when the previous test killed the server's last session, the server is exiting, and
+    a client that reaches it then is refused ("server exited unexpectedly")."""
+    for attempt in range(5):
+        r = subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=30,
+                           check=False)
+        if r.returncode == 0:
+            return r.stdout
+        if args[0] != "new-session" or attempt == 4:
+            raise AssertionError(f"tmux {' '.join(args)} -> {r.returncode}: {r.stderr.strip()}")
+        time.sleep(0.3)
+    raise AssertionError("not reached")
 
 
 def screen(session: str) -> str:
