@@ -66,8 +66,11 @@ bench: bytecode peers-bench
 # sandbox, captured in the VM: vm/capture-fixture.py --scene host): the same on
 # every machine, never /proc
 SCREENSHOT_FIXTURE := tests/fixtures/scene-v2
+# SVGs, and PNGs of them for viewers that do not render SVG (rsvg-convert: librsvg2-bin)
 screenshots: $(STAMP)
 	$(PY) -m nsscope.tui.dev.screenshots $(SCREENSHOT_FIXTURE) screenshots
+	command -v rsvg-convert >/dev/null || apt-get install -y -q librsvg2-bin
+	for f in screenshots/*.svg; do rsvg-convert -o "$${f%.svg}.png" "$$f"; done
 
 # the exec helper of run and enter (nsscope/kernel/exeseal.c -> the bytes in nsscope/kernel/exeseal.py);
 # needs gcc and gcc-aarch64-linux-gnu (apt-get install gcc-aarch64-linux-gnu); reproducible:
