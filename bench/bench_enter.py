@@ -30,29 +30,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from timing import timed
+
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
 NSSCOPE = str(Path(PY).with_name("nsscope"))
 RUNS = int(os.environ.get("BENCH_ENTER_RUNS", "40"))
 GOAL = 1.5
-
-
-def timed(argv: list[str]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of the process and its children) of one run."""
-    t = time.perf_counter()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)
-            os.execvp(argv[0], argv)
-        finally:
-            os._exit(127)
-    _, status, usage = os.wait4(pid, 0)
-    wall = time.perf_counter() - t
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{argv} failed: status {status}")
-    return wall, usage.ru_utime + usage.ru_stime
 
 
 CGROUP = "nsscope-bench-enter"

@@ -19,8 +19,9 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from timing import timed
 
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -28,25 +29,6 @@ NSSCOPE = str(Path(PY).with_name("nsscope"))
 RUNS = int(os.environ.get("BENCH_VIEWS_RUNS", "40"))
 GOAL = 2.5
 VIEWS = (("ls",), ("ps",), ("show", "1"))
-
-
-def timed(argv: list[str]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of the process and its children) of one run."""
-    t = time.perf_counter()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)
-            os.dup2(devnull, 2)
-            os.execvp(argv[0], argv)
-        finally:
-            os._exit(127)
-    _, status, usage = os.wait4(pid, 0)
-    wall = time.perf_counter() - t
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{argv} failed: status {status}")
-    return wall, usage.ru_utime + usage.ru_stime
 
 
 def from_checkout(directory: str, args: tuple[str, ...]) -> list[str]:
@@ -90,11 +72,11 @@ def main() -> None:
     walls: dict[str, list[float]] = {k: [] for k in cmds}
     cpus: dict[str, list[float]] = {k: [] for k in cmds}
     for argv in cmds.values():  # warm the page cache
-        timed(argv)
+        timed(argv, keep_stderr=False)
     load = os.getloadavg()[0]
     for _ in range(RUNS):
         for name, argv in cmds.items():
-            w, c = timed(argv)
+            w, c = timed(argv, keep_stderr=False)
             walls[name].append(w)
             cpus[name].append(c)
     wall = {k: statistics.median(v) * 1000 for k, v in walls.items()}

@@ -197,20 +197,8 @@ async def test_stop_a_container_made_by_nsscope_run():
         app = NsscopeApp(LiveSource(), interval=0.3, euid=0)
         app.stop_grace = 3.0
         async with app.run_test(size=SIZE) as pilot:
-            def container():
-                f = app.frame
-                return f and next((c for c in f.containers if c.id == cid), None)
-            c = await until(pilot, container, what="the container in a frame")
+            c = await _select_nsscope_container(app, pilot, cid)
             assert c.runtime == "nsscope" and c.name == name
-            await until(pilot, lambda: app.main.active_tree.node_for("rt:nsscope"),
-                        what="its runtime in the tree")
-            tree = app.main.active_tree
-            tree.node_for("rt:nsscope").expand()
-            await pilot.pause()
-            key = f"rt:nsscope|ctr:{c.key}"
-            await until(pilot, lambda: tree.node_for(key), what="its node")
-            tree.reveal(["rt:nsscope", key])
-            await pilot.pause()
             assert app.main.selection == Ref("container", c.key)
             await pilot.press("k")
             dialog = await until(pilot, lambda: isinstance(app.screen, ConfirmDialog)
@@ -248,19 +236,7 @@ async def test_stop_a_container_that_handles_sigterm():
     try:
         app = NsscopeApp(LiveSource(), interval=0.3, euid=0)
         async with app.run_test(size=SIZE) as pilot:
-            def container():
-                f = app.frame
-                return f and next((c for c in f.containers if c.id == cid), None)
-            c = await until(pilot, container, what="the container in a frame")
-            await until(pilot, lambda: app.main.active_tree.node_for("rt:nsscope"),
-                        what="its runtime in the tree")
-            tree = app.main.active_tree
-            tree.node_for("rt:nsscope").expand()
-            await pilot.pause()
-            key = f"rt:nsscope|ctr:{c.key}"
-            await until(pilot, lambda: tree.node_for(key), what="its node")
-            tree.reveal(["rt:nsscope", key])
-            await pilot.pause()
+            await _select_nsscope_container(app, pilot, cid)
             await pilot.press("k")
             await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the question")
             await pilot.press("y")
@@ -350,3 +326,22 @@ async def test_the_process_list_shows_cpu_memory_and_io_of_the_live_host():
             assert "/" in row[5], row
     finally:
         cg.close()
+
+
+async def _select_nsscope_container(app, pilot, cid: str):
+    """The Containers view's cursor on the nsscope container ``cid`` (its runtime's
+    group expanded); the Container as the frame has it."""
+    def container():
+        f = app.frame
+        return f and next((c for c in f.containers if c.id == cid), None)
+    c = await until(pilot, container, what="the container in a frame")
+    await until(pilot, lambda: app.main.active_tree.node_for("rt:nsscope"),
+                what="its runtime in the tree")
+    tree = app.main.active_tree
+    tree.node_for("rt:nsscope").expand()
+    await pilot.pause()
+    key = f"rt:nsscope|ctr:{c.key}"
+    await until(pilot, lambda: tree.node_for(key), what="its node")
+    tree.reveal(["rt:nsscope", key])
+    await pilot.pause()
+    return c
