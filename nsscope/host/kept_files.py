@@ -51,36 +51,36 @@ class KeptFiles:
             when = self._absent.get(path)
             if when is not None and self._n - when < self.reprobe:
                 return None
+            if len(self._fds) >= self.max_fds:
+                return self._read_once(path)
             try:
                 fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             except OSError:
                 self._absent[path] = self._n
                 return None
             self._absent.pop(path, None)
-            if len(self._fds) >= self.max_fds:
-                try:
-                    return _all(fd)
-                except OSError:
-                    return None
-                finally:
-                    os.close(fd)
             self._fds[path] = fd
         try:
             return _all(fd)
         except OSError:
             # the cgroup was removed (ENODEV), perhaps made again under the same path
             os.close(self._fds.pop(path))
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            except OSError:
-                self._absent[path] = self._n
-                return None
-            try:
-                return _all(fd)
-            except OSError:
-                return None
-            finally:
-                os.close(fd)
+            return self._read_once(path)
+
+    def _read_once(self, path: str) -> str | None:
+        """open, read, close: beyond ``max_fds``, or after a kept descriptor failed."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            self._absent[path] = self._n
+            return None
+        self._absent.pop(path, None)
+        try:
+            return _all(fd)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
 
     def retry_absent(self) -> None:
         """Look for the missing files again at their next read (an action may have
