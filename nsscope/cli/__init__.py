@@ -165,10 +165,11 @@ def exit_now(code: int) -> NoReturn:
 #: the read-only views whose well-formed command lines are read without argparse:
 #: argparse (with re, gettext, locale and shutil) costs about as much start-up as
 #: the whole of `nsscope ls` on a small host. Each module declares FAST_OPTIONS
-#: (option -> (dest, "store" | "store_true" | "append")), FAST_POSITIONALS and
-#: optionally FAST_DEFAULTS (dests its FAST_OPTIONS do not name);
-#: tests/unit/cli/test_fast_parse.py holds them to argparse's answers.
-FAST_VIEWS = ("ls", "ps", "show")
+#: (option -> (dest, "store" | "store_true" | "append" | "int" | "float"), or
+#: (dest, "store", CHOICES)), FAST_POSITIONALS and optionally FAST_DEFAULTS (dests
+#: its FAST_OPTIONS do not name); tests/unit/cli/test_fast_parse.py holds them to
+#: argparse's answers.
+FAST_VIEWS = ("ls", "ps", "show", "tree", "top")
 #: the views that read a recording (--from FILE --at TIME; nsscope/cli/replay.py)
 RECORDED_VIEWS = ("ls", "ps", "show", "tree", "top")
 
@@ -181,18 +182,19 @@ class FastArgs:
         self.__dict__.update(values)
 
 
-def parse_simple(command: str, words: Sequence[str], options: dict[str, tuple[str, str]],
+def parse_simple(command: str, words: Sequence[str], options: dict[str, tuple[Any, ...]],
                  positionals: Sequence[str] = (), defaults: dict[str, Any] | None = None,
                  ) -> FastArgs | None:
     """``nsscope COMMAND WORDS…`` as argparse would read it, for the plain forms only:
     options exactly as declared (``-t VALUE``, ``--type VALUE``, ``--type=VALUE``,
     ``-J``), each value not starting with "-", the positionals each once.
     Anything else (``-Jn``, ``--``, ``-h``, an unknown or misspelt option, a
-    missing or extra word) returns None: argparse reads it, and says what is wrong."""
+    missing or extra word, a value its type or choices refuse) returns None:
+    argparse reads it, and says what is wrong."""
     values: dict[str, Any] = {"proc": os.environ.get("NSSCOPE_PROC", PROC),
                               "cgroup_root": os.environ.get("NSSCOPE_CGROUP_ROOT", CGROUP_ROOT),
                               "command": command}
-    for dest, action in options.values():
+    for dest, action, *_ in options.values():
         values[dest] = False if action == "store_true" else None
     values.update(defaults or {})
     given: list[str] = []
@@ -207,7 +209,7 @@ def parse_simple(command: str, words: Sequence[str], options: dict[str, tuple[st
         spec = options.get(name) if eq and name.startswith("--") else options.get(word)
         if spec is None:
             return None
-        dest, action = spec
+        dest, action, *choices = spec
         if action == "store_true":
             if eq:
                 return None
@@ -224,6 +226,14 @@ def parse_simple(command: str, words: Sequence[str], options: dict[str, tuple[st
             i += 1
         if action == "append":
             values[dest] = [*(values[dest] or ()), value]
+        elif action in ("int", "float"):
+            # argparse's type=int / type=float: the same call on the same word
+            try:
+                values[dest] = int(value) if action == "int" else float(value)
+            except ValueError:
+                return None
+        elif choices and value not in choices[0]:
+            return None
         else:
             values[dest] = value
     if len(given) != len(positionals):
@@ -273,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             simple = parse_simple(argv[0], argv[1:], view.FAST_OPTIONS, view.FAST_POSITIONALS,
                                   getattr(view, "FAST_DEFAULTS", None))
             if simple is not None:
-                if program:
+                if program and not getattr(simple, "watch", False):
                     # a one-shot view makes its snapshot and leaves (exit_now): the
                     # cycle collector would only walk the snapshot's objects again and
                     # again as they are made (a tenth of `ls --json` at 3,000 processes)

@@ -60,29 +60,45 @@ def render(headers: Sequence[str], rows: Sequence[Sequence[object]],
     (``width``; 0: never cut). Every cell is escaped (printable.safe): names and command
     lines are untrusted; ``escaped``: the rows come from ``fit``, escaped already."""
     right = right or [False] * len(headers)
-    cells = [[("" if c is None else str(c) if escaped else safe(str(c))) for c in row]
-             for row in rows]
+    cells = [_cells(row, escaped) for row in rows]
     widths = [len(h) for h in headers]
-    for row in cells:
-        for i, c in enumerate(row[:-1]):
-            widths[i] = max(widths[i], len(c))
+    n = len(headers)
+    if all(len(row) == n for row in cells):
+        # column by column in C (zip, map): nsscope top writes a thousand rows a refresh
+        for i, column in enumerate(list(zip(*cells, strict=True))[:-1]):
+            widths[i] = max(widths[i], *map(len, column))
+    else:
+        for row in cells:
+            for i, c in enumerate(row[:-1]):
+                widths[i] = max(widths[i], len(c))
     if width is None and sys.stdout.isatty():
         width = terminal_columns()
+    # one format for every full row: a row is one str.format call, not a call per cell
+    fmt = " ".join([*(f"{{:{'>' if right[i] else '<'}{widths[i]}}}" for i in range(n - 1)),
+                    "{}"])
 
     def line(row: Sequence[str]) -> str:
-        parts = []
-        for i, c in enumerate(row):
-            if i == len(row) - 1:
-                parts.append(c)
-            elif right[i]:
-                parts.append(c.rjust(widths[i]))
-            else:
-                parts.append(c.ljust(widths[i]))
-        out = " ".join(parts)
+        if len(row) == n:
+            out = fmt.format(*row)
+        else:
+            last = len(row) - 1
+            out = " ".join(c if i == last else c.rjust(widths[i]) if right[i]
+                           else c.ljust(widths[i]) for i, c in enumerate(row))
         return out[:width] if width else out
 
     lines = [line(list(headers))] + [line(r) for r in cells]
     return "\n".join(lines)
+
+
+def _cells(row: Sequence[object], escaped: bool) -> list[str]:
+    """A row's cells as text, escaped (printable.safe) unless ``escaped``."""
+    text = ["" if c is None else str(c) for c in row]
+    if escaped:
+        return text
+    joined = "".join(text)
+    if joined.isprintable() and "\\x" not in joined:
+        return text  # every cell is (one check for the row instead of one per cell)
+    return [safe(c) for c in text]
 
 
 def human_bytes(n: int | None) -> str:

@@ -17,20 +17,10 @@ time are then since each cgroup was made (its cumulative counters).
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import json
 import os
 import resource
-import select
-import shutil
 import sys
-import termios
 import time
-import tty
-from dataclasses import asdict, dataclass
-from collections.abc import Mapping
-from typing import Any
 
 from nsscope.host.cpu_reader import CpuReader
 from nsscope.host import cgroups, labels
@@ -40,6 +30,16 @@ from nsscope.errors import BadInput
 from nsscope.host.history import CpuRates, rates
 from nsscope.host.model import Cgroup, Container, Hierarchy
 from nsscope.cli import replay, table
+from nsscope.records import Record
+
+# a view on the fast path (nsscope.cli.FAST_VIEWS) imports neither argparse nor
+# dataclasses, typing or json (~10 ms of start-up each with what they bring: re,
+# inspect, enum …); json and the terminal modules only when used
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Mapping
+    from typing import Any
 
 #: files whose figures top does not show (user/system split, weights): not read
 SKIP = ("cpu.shares", "cpu.weight", "cpuacct.stat")
@@ -47,8 +47,11 @@ SKIP = ("cpu.shares", "cpu.weight", "cpuacct.stat")
 ACTIVE_PCT = 0.5
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(Record):
+    """One cgroup's line. ``rows`` builds it positionally (a thousand a refresh; by
+    keyword a record costs a Python loop): a field added or moved here is added or
+    moved there too, and tests/unit/cli/test_top.py gives every field its own value."""
+
     path: str
     #: the container whose cgroup this is (or an ancestor of it is), as ``nsscope ps``
     #: recognises it; JSON: labels.ref (name, id, runtime, pod, namespace)
@@ -104,8 +107,7 @@ def cpu_hierarchies(hs: tuple[Hierarchy, ...]) -> tuple[Hierarchy, ...]:
                  or "cpuacct" in h.controllers)
 
 
-@dataclass(frozen=True)
-class Reading:
+class Reading(Record):
     at: float
     cgroups: Mapping[str, Cgroup]
 
@@ -121,8 +123,10 @@ def raise_fd_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = hard if hard != resource.RLIM_INFINITY else 1 << 20
     if soft != resource.RLIM_INFINITY and soft < want:
-        with contextlib.suppress(ValueError, OSError):
+        try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        except (ValueError, OSError):
+            pass
 
 
 def _cumulative_pct(cg: Cgroup) -> float | None:
@@ -207,21 +211,29 @@ def rows(after: Reading, before: Reading | None = None,
         if active and not share:
             by, by_pct, by_limit = _throttling_ancestor(path, after, own)
         mem, pids, io = cg.memory, cg.pids, cg.io
-        out.append(Row(
-            path=path, container=labels.owner(path, index) if index else None,
-            procs=len(cg.procs), usage_pct=usage,
-            usage_of_limit_pct=r.usage_of_limit_pct if r is not None else None,
-            limit_cpus=c.limit_cpus, throttled_pct=share,
-            throttled_ms_per_s=r.throttled_ms if r is not None else None,
-            nr_periods=c.nr_periods, nr_throttled=c.nr_throttled,
-            throttled_usec_total=c.throttled_usec,
-            psi_some_avg10=c.pressure.some_avg10 if c.pressure else None,
-            throttled_by=by, throttled_by_limit_cpus=by_limit, throttled_by_pct=by_pct,
-            throttle_pid=throttle_pid(path),
-            memory_bytes=mem.current if mem else None, memory_max_bytes=mem.max if mem else None,
-            pids_current=pids.current if pids else None, pids_max=pids.max if pids else None,
-            io_read_bytes=io.read_bytes if io else None,
-            io_write_bytes=io.write_bytes if io else None))
+        out.append(Row(  # positional, in Row's order (see Row)
+            path,
+            labels.owner(path, index) if index else None,  # container
+            len(cg.procs),  # procs
+            usage,  # usage_pct
+            r.usage_of_limit_pct if r is not None else None,
+            c.limit_cpus,
+            share,  # throttled_pct
+            r.throttled_ms if r is not None else None,  # throttled_ms_per_s
+            c.nr_periods,
+            c.nr_throttled,
+            c.throttled_usec,  # throttled_usec_total
+            c.pressure.some_avg10 if c.pressure else None,  # psi_some_avg10
+            by,  # throttled_by
+            by_limit,  # throttled_by_limit_cpus
+            by_pct,  # throttled_by_pct
+            throttle_pid(path),
+            mem.current if mem else None,  # memory_bytes
+            mem.max if mem else None,  # memory_max_bytes
+            pids.current if pids else None,  # pids_current
+            pids.max if pids else None,  # pids_max
+            io.read_bytes if io else None,  # io_read_bytes
+            io.write_bytes if io else None))  # io_write_bytes
     return sort(out, "throttled")
 
 
@@ -324,7 +336,7 @@ def table_rows(rs: list[Row], interval: bool) -> list[list[str]]:
 
 def to_json(rs: list[Row], interval: float, mode: str) -> dict[str, Any]:
     def record(r: Row) -> dict[str, Any]:
-        d = {**asdict(r), "share": r.share}
+        d = {**r._asdict(), "share": r.share}
         d["container"] = labels.ref(r.container) if r.container is not None else None
         return d
     return {"mode": mode, "interval": interval, "cgroups": [record(r) for r in rs]}
@@ -332,7 +344,23 @@ def to_json(rs: list[Row], interval: float, mode: str) -> dict[str, Any]:
 
 # --- command line ---------------------------------------------------------------------------
 
+#: the command line read without argparse (nsscope.cli.FAST_VIEWS); add_arguments below
+#: is the oracle (tests/unit/cli/test_fast_parse.py)
+FAST_OPTIONS = {
+    "--watch": ("watch", "store_true"),
+    "-J": ("json", "store_true"), "--json": ("json", "store_true"),
+    "--interval": ("interval", "float"), "--count": ("count", "int"),
+    "--throttled": ("throttled", "store_true"), "--sort": ("sort", "store", SORTS),
+    "--state-root": ("state_root", "store"),
+    **replay.FAST_OPTIONS,
+}
+FAST_POSITIONALS: tuple[str, ...] = ()
+FAST_DEFAULTS = {"interval": 1.0, "sort": "throttled"}
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    import argparse
+
     p.add_argument("--watch", action="store_true",
                    help="refresh every --interval seconds; q (or Ctrl-C) quits")
     p.add_argument("-J", "--json", action="store_true", help="one JSON document (no --watch)")
@@ -352,8 +380,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.json and args.watch:
         raise BadInput("--json is one-shot: use it without --watch")
-    if args.interval < 0 or (args.watch and args.interval < 0.1):
-        raise BadInput("--interval must be at least 0.1 s with --watch, and not negative")
+    if not 0 <= args.interval < 1e9 or (args.watch and args.interval < 0.1):
+        # `not 0 <= x`: nan and inf too (float() takes them; sleep would not)
+        raise BadInput("--interval must be a number of seconds: at least 0.1 with --watch, "
+                       "and not negative")
     if args.count is not None and args.count < 1:
         raise BadInput("--count must be at least 1")
     if args.from_file is not None:
@@ -381,6 +411,7 @@ def run(args: argparse.Namespace) -> int:
             rs = rows(first, None, index)
     rs = sort(_only(rs, args), args.sort)
     if args.json:
+        import json
         json.dump(to_json(rs, args.interval, mode), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
@@ -407,6 +438,7 @@ def _recorded(args: argparse.Namespace) -> int:
     rs = sort(_only(rs, args), args.sort)
     interval = after.uptime - before.uptime if before is not None else 0.0
     if args.json:
+        import json
         json.dump(to_json(rs, interval, after.cgroup_mode), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
@@ -419,6 +451,9 @@ def _only(rs: list[Row], args: argparse.Namespace) -> list[Row]:
 
 
 def _watch(args: argparse.Namespace, reader: CpuReader, names: Names) -> int:
+    import termios
+    import tty
+
     tty_out = sys.stdout.isatty()
     keys = tty_out and sys.stdin.isatty()
     old = termios.tcgetattr(sys.stdin.fileno()) if keys else None
@@ -437,6 +472,8 @@ def _watch(args: argparse.Namespace, reader: CpuReader, names: Names) -> int:
 
 def _quit_asked(timeout: float) -> bool:
     """Wait up to ``timeout`` seconds for a key; True when it was q (or stdin closed)."""
+    import select
+
     end = time.monotonic() + timeout
     while True:
         left = end - time.monotonic()
@@ -469,7 +506,7 @@ def _loop(args: argparse.Namespace, reader: CpuReader, names: Names, tty_out: bo
         text = table.render(HEADERS, table_rows(rs, True), RIGHT)
         stamp = time.strftime("%H:%M:%S")
         if tty_out:
-            lines = shutil.get_terminal_size().lines
+            lines = _terminal_lines()
             shown = text.split("\n")[: max(2, lines - 2)]
             sys.stdout.write(f"\x1b[H\x1b[2Jnsscope top  {stamp}  {len(rs)} cgroups, "
                              f"sorted by {args.sort} (q quits)\n"
@@ -478,3 +515,18 @@ def _loop(args: argparse.Namespace, reader: CpuReader, names: Names, tty_out: bo
             sys.stdout.write(f"# {stamp}\n{text}\n\n")
         sys.stdout.flush()
     return 0
+
+
+def _terminal_lines() -> int:
+    """shutil.get_terminal_size().lines without shutil (table.terminal_columns): $LINES,
+    else the terminal's height, else 24."""
+    try:
+        lines = int(os.environ["LINES"])
+    except (KeyError, ValueError):
+        lines = 0
+    if lines > 0:
+        return lines
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).lines or 24  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        return 24

@@ -237,6 +237,17 @@ def cgroups_text(snap: Snapshot) -> str:
 
 # --- command line ------------------------------------------------------------------
 
+#: the command line read without argparse (nsscope.cli.FAST_VIEWS); add_arguments below
+#: is the oracle (tests/unit/cli/test_fast_parse.py)
+FAST_OPTIONS = {
+    "--cgroups": ("cgroups", "store_true"), "--all": ("all", "store_true"),
+    "-J": ("json", "store_true"), "--json": ("json", "store_true"),
+    "--state-root": ("state_root", "store"),
+    **replay.FAST_OPTIONS,
+}
+FAST_POSITIONALS: tuple[str, ...] = ()
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     import argparse
 

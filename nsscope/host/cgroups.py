@@ -170,18 +170,20 @@ def read_procs(path: str, *, read: Callable[[str], str | None] = read_text) -> t
     text = read(os.path.join(path, "cgroup.procs"))
     if not text:
         return ()
-    return tuple(sorted(int(x) for x in text.split()))
+    return tuple(sorted(map(int, text.split())))
 
 
 def cpu_v2(path: str, *, read: Callable[[str], str | None] = read_text) -> CpuStats:
     stat = _keyed(read(path + "/cpu.stat"))
     quota, period = parse_cpu_max(read(path + "/cpu.max"))
-    return CpuStats(
-        usage_usec=stat.get("usage_usec"), user_usec=stat.get("user_usec"),
-        system_usec=stat.get("system_usec"), nr_periods=stat.get("nr_periods"),
-        nr_throttled=stat.get("nr_throttled"), throttled_usec=stat.get("throttled_usec"),
-        quota_usec=quota, period_usec=period, weight=_int(read(path + "/cpu.weight")),
-        pressure=parse_pressure(read(path + "/cpu.pressure")))
+    g = stat.get
+    # positional, in CpuStats' order (usage, user, system, nr_periods, nr_throttled,
+    # throttled, quota, period, weight, shares, pressure): a record built by keyword
+    # costs a Python loop, and nsscope top makes one per cgroup per refresh
+    return CpuStats(g("usage_usec"), g("user_usec"), g("system_usec"), g("nr_periods"),
+                    g("nr_throttled"), g("throttled_usec"), quota, period,
+                    _int(read(path + "/cpu.weight")), None,
+                    parse_pressure(read(path + "/cpu.pressure")))
 
 
 def cpu_v1(cpu_path: str | None, cpuacct_path: str | None, *,
@@ -209,14 +211,13 @@ def cpu_v1(cpu_path: str | None, cpuacct_path: str | None, *,
         # with CONFIG_PSI and cgroup v1, the cpu controller has cpu.pressure only
         # when booted with psi_v1 (kernel/sched/psi.c); usually absent
         pressure = parse_pressure(read(cpu_path + "/cpu.pressure"))
-    return CpuStats(usage_usec=usage, user_usec=user, system_usec=system, nr_periods=periods,
-                    nr_throttled=throttled, throttled_usec=throttled_usec, quota_usec=quota,
-                    period_usec=period, shares=shares, pressure=pressure)
+    # positional, in CpuStats' order (as cpu_v2; weight is v2's)
+    return CpuStats(usage, user, system, periods, throttled, throttled_usec, quota, period,
+                    None, shares, pressure)
 
 
 def memory_v2(path: str, *, read: Callable[[str], str | None] = read_text) -> MemoryStats:
-    return MemoryStats(current=_int(read(path + "/memory.current")),
-                       max=_int(read(path + "/memory.max")))
+    return MemoryStats(_int(read(path + "/memory.current")), _int(read(path + "/memory.max")))
 
 
 # v1 memory.limit_in_bytes reads PAGE_COUNTER_MAX rounded to pages when unlimited
@@ -227,7 +228,7 @@ def memory_v1(path: str, *, read: Callable[[str], str | None] = read_text) -> Me
     limit = _int(read(path + "/memory.limit_in_bytes"))
     if limit is not None and limit >= _V1_UNLIMITED:
         limit = None
-    return MemoryStats(current=_int(read(path + "/memory.usage_in_bytes")), max=limit)
+    return MemoryStats(_int(read(path + "/memory.usage_in_bytes")), limit)
 
 
 def memory_stat(path: str, *, read: Callable[[str], str | None] = read_text
@@ -243,8 +244,7 @@ def memory_stat(path: str, *, read: Callable[[str], str | None] = read_text
 
 
 def pids_stats(path: str, *, read: Callable[[str], str | None] = read_text) -> PidsStats:
-    return PidsStats(current=_int(read(path + "/pids.current")),
-                     max=_int(read(path + "/pids.max")))
+    return PidsStats(_int(read(path + "/pids.current")), _int(read(path + "/pids.max")))
 
 
 def io_v2(path: str, *, read: Callable[[str], str | None] = read_text) -> IoStats | None:
@@ -261,7 +261,7 @@ def io_v2(path: str, *, read: Callable[[str], str | None] = read_text) -> IoStat
                 r += int(value)
             elif key == "wbytes":
                 w += int(value)
-    return IoStats(read_bytes=r, write_bytes=w)
+    return IoStats(r, w)
 
 
 def io_v1(path: str, *, read: Callable[[str], str | None] = read_text) -> IoStats | None:
@@ -278,7 +278,7 @@ def io_v1(path: str, *, read: Callable[[str], str | None] = read_text) -> IoStat
             r += int(parts[2])
         elif len(parts) == 3 and parts[1] == "Write":
             w += int(parts[2])
-    return IoStats(read_bytes=r, write_bytes=w)
+    return IoStats(r, w)
 
 
 # --- the tree -----------------------------------------------------------------

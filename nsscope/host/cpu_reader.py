@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Collection
 
 from nsscope.host.cgroups import (
     cgroup_path_of,
@@ -23,6 +22,29 @@ from nsscope.host.cgroups import (
 )
 from nsscope.host.kept_files import KeptFiles
 from nsscope.host.model import Cgroup, Hierarchy
+from nsscope.records import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
+
+class _Plan(Record):
+    """Where one cgroup's figures are: its directory in each hierarchy it exists in."""
+
+    #: the hierarchies it exists in (``Cgroup.hierarchies``)
+    keys: tuple[str, ...]
+    #: its directory in the cpu hierarchy
+    dir: str
+    #: where usage is: cpuacct (v1; the same directory when comounted with cpu)
+    acct: str | None
+    #: its directory in a hybrid host's cgroup2 (usage and PSI)
+    unified: str | None
+    memory: str | None
+    pids: str | None
+    io: str | None
+    #: the reading in which a directory was found missing (None: none is)
+    missing_since: int | None
 
 
 class CpuReader:
@@ -56,30 +78,27 @@ class CpuReader:
             h.version == 2 or "cpuacct" in h.controllers)) if cpu is not None else ()
         self.files = KeptFiles(max_fds=max_fds, reprobe=reprobe, skip=skip)
         v2 = cpu is not None and cpu.version == 2
-        #: where memory and pids figures are read: None (not asked), "same" (the cpu
+        v1s = tuple(h for h in hs if h.version == 1)
+        #: where memory, pids and io figures are read: None (not asked), "same" (the cpu
         #: cgroup's own directory, v2) or a v1 hierarchy
         self.memory: Hierarchy | str | None = None
         self.pids: Hierarchy | str | None = None
         self.io: Hierarchy | str | None = None
-        #: a v1 companion's directory -> the reading it was found missing in: most cpu
-        #: cgroups have none in the memory, pids or blkio hierarchy (a runtime makes its
-        #: cgroup in each, systemd's slices need not), and probing its files every
-        #: reading was a third of a refresh at 1,000 cgroups; looked for again every
-        #: ``reprobe`` readings, as a missing file is
-        self._missing: dict[str, int] = {}
+        if memory:
+            self.memory = "same" if v2 else hierarchy_for(v1s, "memory")
+        if pids:
+            self.pids = "same" if v2 else hierarchy_for(v1s, "pids")
+        if io:
+            self.io = "same" if v2 else hierarchy_for(v1s, "blkio")
         self._rounds = 0
         self._reprobe = reprobe
-        self._found: set[str] = set()
-        if memory:
-            self.memory = "same" if v2 else hierarchy_for(
-                tuple(h for h in hs if h.version == 1), "memory")
-        if pids:
-            self.pids = "same" if v2 else hierarchy_for(
-                tuple(h for h in hs if h.version == 1), "pids")
-        if io:
-            self.io = "same" if v2 else hierarchy_for(
-                tuple(h for h in hs if h.version == 1), "blkio")
-        self._paths: set[str] = set()  # the cgroups of the last reading
+        #: cgroup path -> where its figures are (``_Plan``), worked out once: most cpu
+        #: cgroups have no directory in a v1 memory, pids or blkio hierarchy or in a
+        #: hybrid host's cgroup2 (a runtime makes its cgroup in each, systemd's slices
+        #: need not), and looking for them every reading was a third of a refresh at
+        #: 1,000 cgroups; a plan with a directory missing is made again every
+        #: ``reprobe`` readings, as a missing file is looked for again
+        self._plans: dict[str, _Plan] = {}
 
     def read(self) -> dict[str, Cgroup]:
         """One reading: cgroup path -> ``Cgroup`` with members and CPU figures."""
@@ -89,85 +108,83 @@ class CpuReader:
         cpu = self.cpu
         if cpu is None:
             return out
-        acct_here = "cpuacct" in cpu.controllers
+        g = self.files.read
+        plans = self._plans
+        rounds, reprobe = self._rounds, self._reprobe
+        on_v2 = cpu.version == 2
+        memory_of = memory_v2 if self.memory == "same" else memory_v1
+        io_of = io_v2 if self.io == "same" else io_v1
+        #: directories found missing in this reading: their subdirectories are too
+        absent: set[str] = set()
         for rel, d in walk(cpu.mountpoint):
             path = cgroup_path_of(cpu, rel)
-            keys = [cpu.key]
-            acct = d if acct_here else None
-            v2 = None
-            for h in self.companions:
-                cd = dir_of(h, path)
-                if cd is None:
-                    continue
-                if h.version == 2:
-                    v2 = cd
-                else:
-                    acct = cd
-                keys.append(h.key)
-            g = self.files.read
-            if cpu.version == 2:
+            plan = plans.get(path)
+            if plan is None or (plan.missing_since is not None
+                                and rounds - plan.missing_since >= reprobe):
+                plan = plans[path] = self._plan(path, d, absent)
+            if on_v2:
                 stats = cpu_v2(d, read=g)
             else:
-                stats = cpu_v1(d, acct, read=g)
-                if v2 is not None:
-                    stats = with_unified(stats, v2, read=g)
-            mem = pids = None
-            if self.memory is not None:
-                md = d if self.memory == "same" else self._v1_dir(self.memory, path)  # type: ignore[arg-type]
-                if md is not None:
-                    mem = (memory_v2 if self.memory == "same" else memory_v1)(md, read=g)
-            if self.pids is not None:
-                pd = d if self.pids == "same" else self._v1_dir(self.pids, path)  # type: ignore[arg-type]
-                if pd is not None:
-                    pids = pids_stats(pd, read=g)
-            io = None
-            if self.io is not None:
-                iod = d if self.io == "same" else self._v1_dir(self.io, path)  # type: ignore[arg-type]
-                if iod is not None:
-                    io = (io_v2 if self.io == "same" else io_v1)(iod, read=g)
-            out[path] = Cgroup(path=path, hierarchies=tuple(keys),
-                               procs=read_procs(d, read=g), cpu=stats, memory=mem, pids=pids,
-                               io=io)
+                stats = cpu_v1(d, plan.acct, read=g)
+                if plan.unified is not None:
+                    stats = with_unified(stats, plan.unified, read=g)
+            mem = memory_of(plan.memory, read=g) if plan.memory is not None else None
+            pids = pids_stats(plan.pids, read=g) if plan.pids is not None else None
+            io = io_of(plan.io, read=g) if plan.io is not None else None
+            # positional: a record built by keyword costs a Python loop (records.py)
+            out[path] = Cgroup(path, plan.keys, read_procs(d, read=g), stats, mem, pids, io)
         self._forget(out)
         return out
 
-    def _v1_dir(self, h: Hierarchy, path: str) -> str | None:
-        """``path``'s directory in v1 hierarchy ``h``, None while it is missing."""
-        d = dir_of(h, path)
-        if d is None:
-            return None
-        when = self._missing.get(d)
-        if when is not None and self._rounds - when < self._reprobe:
-            return None
-        if d not in self._found:
-            if not os.path.isdir(d):
-                self._missing[d] = self._rounds
+    def _plan(self, path: str, d: str, absent: set[str]) -> _Plan:
+        """Where cgroup ``path`` (directory ``d`` in the cpu hierarchy) has its figures.
+        ``absent``: directories found missing so far in this reading (walk goes parents
+        first: a cgroup whose parent is missing in a hierarchy is missing there too)."""
+        assert self.cpu is not None
+        missing = False
+
+        def existing(h: Hierarchy | str | None) -> str | None:
+            nonlocal missing
+            if h is None:
                 return None
-            self._missing.pop(d, None)
-            self._found.add(d)
-        return d
+            if h == "same":
+                return d
+            cd = dir_of(h, path)  # type: ignore[arg-type]
+            if cd is None:
+                return None  # outside the part of the hierarchy mounted here
+            if cd.rsplit("/", 1)[0] in absent or not os.path.isdir(cd):
+                absent.add(cd)
+                missing = True
+                return None
+            return cd
+
+        keys = [self.cpu.key]
+        acct = d if "cpuacct" in self.cpu.controllers else None
+        unified = None
+        for h in self.companions:
+            cd = existing(h)
+            if cd is None:
+                continue
+            if h.version == 2:
+                unified = cd
+            else:
+                acct = cd
+            keys.append(h.key)
+        mem, pids, io = existing(self.memory), existing(self.pids), existing(self.io)
+        return _Plan(tuple(keys), d, acct, unified, mem, pids, io,
+                     self._rounds if missing else None)
 
     def _forget(self, seen: dict[str, Cgroup]) -> None:
         """Close the descriptors of cgroups that are gone."""
-        paths = set(seen)
-        gone, self._paths = self._paths - paths, paths
+        gone = [p for p in self._plans if p not in seen]
         if not gone:
             return
-        dirs = [d for path in gone for d in self._dirs(path)]
+        dirs = []
+        for path in gone:
+            plan = self._plans.pop(path)
+            dirs += [x for x in (plan.dir, plan.acct, plan.unified, plan.memory, plan.pids,
+                                 plan.io) if x is not None]
         self.files.forget(dirs)
-        for d in dirs:
-            self._found.discard(d)
-            self._missing.pop(d, None)
-
-    def _dirs(self, path: str) -> list[str]:
-        out = []
-        extra = [h for h in (self.memory, self.pids, self.io) if h is not None and h != "same"]
-        for h in (self.cpu, *self.companions, *extra):
-            if h is not None and not isinstance(h, str):
-                d = dir_of(h, path)
-                if d is not None:
-                    out.append(d)
-        return out
 
     def close(self) -> None:
         self.files.close()

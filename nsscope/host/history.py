@@ -13,17 +13,20 @@ nr_throttled, throttled_time), Documentation/accounting/psi.rst (total= in µs).
 
 from __future__ import annotations
 
-import threading
-from collections import deque
-from dataclasses import dataclass
-from collections.abc import Iterable, Mapping
-
 from nsscope.host.model import CpuStats, Pressure, Snapshot
+from nsscope.records import Record
+
+# `nsscope top` imports this module for rates() alone, on the views' fast path:
+# threading and collections (~4 ms) are imported by History, which it does not use
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections import deque
+    from collections.abc import Iterable, Mapping
 
 
-@dataclass(frozen=True, slots=True)
-class CpuRates:
-    """What a cgroup did with the CPU between two samples; each figure None when unknown."""
+class CpuRates(Record):
+    """What a cgroup did with the CPU between two samples; each figure None when unknown.
+    ``rates`` builds it positionally (one per cgroup per refresh): keep the order there."""
 
     #: seconds since boot at the later sample
     at: float
@@ -90,15 +93,14 @@ def rates(old: CpuStats, new: CpuStats, dt: float, at: float) -> CpuRates:
         # the period timer only runs while the cgroup has runnable tasks
         # (sched-bwc.rst): no period elapsed means nothing wanted the CPU
         throttled_pct = 0.0 if limit is not None else None
-    return CpuRates(
-        at=at,
-        usage_pct=None if usage is None else 100.0 * usage / 1e6 / dt,
-        limit_pct=limit,
-        throttled_pct=throttled_pct,
-        throttled_ms=None if throttled_time is None else throttled_time / 1e3 / dt,
-        pressure_some_pct=_pressure_pct(new.pressure, old.pressure, dt),
-        pressure_full_pct=_pressure_pct(new.pressure, old.pressure, dt, full=True),
-    )
+    return CpuRates(  # positional, in CpuRates' order
+        at,
+        None if usage is None else 100.0 * usage / 1e6 / dt,  # usage_pct
+        limit,  # limit_pct
+        throttled_pct,
+        None if throttled_time is None else throttled_time / 1e3 / dt,  # throttled_ms
+        _pressure_pct(new.pressure, old.pressure, dt),  # pressure_some_pct
+        _pressure_pct(new.pressure, old.pressure, dt, full=True))  # pressure_full_pct
 
 
 def _limit_pct(cpu: CpuStats) -> float | None:
@@ -147,6 +149,10 @@ class History:
     """
 
     def __init__(self, span: float = 300.0, max_samples: int = 600) -> None:
+        import threading
+        from collections import deque
+
+        self._deque = deque
         self.span = span
         self.max_samples = max_samples
         self._series: dict[str, deque[CpuRates]] = {}
@@ -172,7 +178,7 @@ class History:
         for path, r in samples.items():
             ring = self._series.get(path)
             if ring is None:
-                ring = self._series[path] = deque(maxlen=self.max_samples)
+                ring = self._series[path] = self._deque(maxlen=self.max_samples)
             elif ring and r.at <= ring[-1].at:
                 continue  # the same sample twice, or out of order
             ring.append(r)

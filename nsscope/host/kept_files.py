@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterable
 
 
+#: the "round" a skipped file is marked absent in: never looked for again
+_SKIPPED = 1 << 62
+
+
 class KeptFiles:
     """``read(path)``: the text of a cgroup file, None if it cannot be read.
 
@@ -46,10 +50,11 @@ class KeptFiles:
     def read(self, path: str) -> str | None:
         fd = self._fds.get(path)
         if fd is None:
-            if self.skip and path.rsplit("/", 1)[1] in self.skip:
-                return None
             when = self._absent.get(path)
             if when is not None and self._n - when < self.reprobe:
+                return None
+            if self.skip and path.rsplit("/", 1)[1] in self.skip:
+                self._absent[path] = _SKIPPED  # not split again at every read
                 return None
             if len(self._fds) >= self.max_fds:
                 return self._read_once(path)

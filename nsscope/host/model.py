@@ -169,6 +169,8 @@ class CpuStats(Record):
 
     v1 ``cpuacct.usage`` and ``throttled_time`` are in ns, v2 ``usage_usec`` and
     ``throttled_usec`` in µs; v1 ``cpuacct.stat`` user/system in USER_HZ ticks.
+    ``cgroups.cpu_v1``/``cpu_v2`` build it positionally (one per cgroup per refresh):
+    a field added or moved here is added or moved there too.
     """
 
     usage_usec: int | None = None

@@ -16,6 +16,7 @@ from nsscope.cli import FAST_VIEWS, build_parser, parse_simple
 _VALUES = st.text(alphabet="abnet019,+-=_ ", min_size=0, max_size=5) | st.sampled_from(
     ["net", "uts,ipc", "+PATH", "NS,TYPE", "1", "-1", "-", "--", ""])
 _WORDS = st.sampled_from(["-J", "--json", "-n", "-a", "--all", "--output-all", "-Jn", "-h",
+                          "--cgroups", "--watch", "--throttled", "--sort", "--interval",
                           "--help", "--", "-", "--js", "--jso", "--proc", "--state-root",
                           "-x", "1", "42", "abc", "web", "--json=1", "-t=net", "-tnet",
                           "--type=", "--type=net", "-p1", "--task=7", "-o+PATH"])
@@ -37,11 +38,12 @@ def _command_lines(draw) -> tuple[str, list[str]]:
             words.append(draw(st.sampled_from(["1", "42", "web", "-5", ""])))
         else:
             flag = draw(st.sampled_from(sorted(view.FAST_OPTIONS)))
-            _, action = view.FAST_OPTIONS[flag]
+            _, action, *choices = view.FAST_OPTIONS[flag]
             if action == "store_true":
                 words.append(flag)
                 continue
-            value = draw(_VALUES)
+            value = draw(_VALUES | st.sampled_from([*(choices[0] if choices else ()),
+                                                    "0.5", "2", "1e1", " 3 ", "x1"]))
             if flag.startswith("--") and draw(st.booleans()):
                 words.append(f"{flag}={value}")
             else:
@@ -83,6 +85,9 @@ def test_fast_path_reads_as_argparse_reads(command_words):
     ("ls", ["--type=net", "--output=+PATH", "--output-all", "--noheadings", "--task=3"]),
     ("ps", []), ("ps", ["-a", "--json"]), ("ps", ["--all"]),
     ("show", ["1"]), ("show", ["-J", "web"]), ("show", ["web", "--json"]),
+    ("tree", []), ("tree", ["--cgroups", "-J"]), ("tree", ["--all"]),
+    ("top", []), ("top", ["--interval", "0"]), ("top", ["-J", "--interval=0.5"]),
+    ("top", ["--watch", "--count", "3", "--sort", "cpu", "--throttled"]),
 ])
 def test_the_common_forms_take_the_fast_path(command, words):
     import importlib
@@ -97,7 +102,8 @@ def test_the_common_forms_take_the_fast_path(command, words):
     ("ls", ["-h"]), ("ls", ["--js"]), ("ls", ["-Jn"]), ("ls", ["--"]), ("ls", ["-t"]),
     ("ls", ["-t", "-J"]), ("ls", ["--json=1"]), ("ls", ["1"]), ("ps", ["--state-root", "/x"]),
     ("show", []), ("show", ["1", "2"]), ("show", ["-5"]), ("show", ["--", "1"]),
-    ("ls", ["--proc", "/x"]),
+    ("ls", ["--proc", "/x"]), ("top", ["--sort", "size"]), ("top", ["--interval", "x1"]),
+    ("top", ["--count", "1.5"]), ("top", ["--interval", "-1"]), ("tree", ["1"]),
 ])
 def test_what_the_fast_path_does_not_read_goes_to_argparse(command, words):
     import importlib

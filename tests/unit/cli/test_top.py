@@ -95,6 +95,13 @@ def test_bad_options_are_one_line():
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "one-shot" in r.stderr
     r = run_nsscope("top", "--interval", "-1")
     assert r.returncode == 2 and r.stderr.count("\n") == 1
+    # the fast path and argparse alike: a word float() takes but no interval is
+    for bad in ("nan", "inf", "--interval=-inf", "abc"):
+        words = [bad] if bad.startswith("--") else ["--interval", bad]
+        r = run_nsscope("top", *words)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, (bad, r.stderr)
+    r = run_nsscope("top", "--sort", "size")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "size" in r.stderr
 
 
 def test_the_core_never_imports_textual():
@@ -228,3 +235,42 @@ def test_v1_blkio_service_bytes_summed_over_devices():
     io = io_v1("/x", read=lambda p: text if p == "/x/blkio.throttle.io_service_bytes" else None)
     assert (io.read_bytes, io.write_bytes) == (4196, 8192)
     assert io_v1("/y", read=lambda p: None) is None
+
+
+def test_every_row_field_comes_from_its_own_figure():
+    """rows() builds a Row positionally: each field is given its own value here, from two
+    readings 2 s apart, so a figure in the wrong place shows."""
+    from nsscope.host.model import Cgroup, Container, CpuStats, IoStats, MemoryStats, \
+        PidsStats, Pressure
+
+    def cpu(usage, periods, throttled, thr_usec, quota=None, avg10=None):
+        return CpuStats(usage_usec=usage, nr_periods=periods, nr_throttled=throttled,
+                        throttled_usec=thr_usec, quota_usec=quota, period_usec=100000,
+                        pressure=None if avg10 is None else Pressure(avg10, 0.0, 0.0, 0))
+
+    web, pod, kid = "/web", "/kube", "/kube/nsscope-throttle-42"
+    before = top.Reading(10.0, {
+        web: Cgroup(web, ("0",), (1, 2, 3), cpu(1_000_000, 1000, 100, 5_000_000, 20000)),
+        pod: Cgroup(pod, ("0",), (), cpu(0, 100, 10, 0, 50000)),
+        kid: Cgroup(kid, ("0",), (9,), cpu(0, None, None, None))})
+    after = top.Reading(12.0, {
+        web: Cgroup(web, ("0",), (1, 2, 3),
+                    cpu(1_300_000, 1100, 140, 5_600_000, 20000, avg10=1.25),
+                    MemoryStats(123456, 654321), PidsStats(7, 99), IoStats(1111, 2222)),
+        pod: Cgroup(pod, ("0",), (), cpu(0, 200, 60, 0, 50000)),
+        kid: Cgroup(kid, ("0",), (9,), cpu(200_000, None, None, None))})
+    ctr = Container(id="c0ffee" * 10 + "c0ff", short_id="c0ffeec0ffee", name="web",
+                    runtime="docker", pid=1, pids=(1, 2, 3), state="running", cgroup=web)
+    got = {r.path: r for r in top.rows(after, before, {web: ctr})}
+    assert got[web]._asdict() == {
+        "path": web, "container": ctr, "procs": 3, "usage_pct": 15.0,
+        "usage_of_limit_pct": 75.0, "limit_cpus": 0.2, "throttled_pct": 40.0,
+        "throttled_ms_per_s": 300.0, "nr_periods": 1100, "nr_throttled": 140,
+        "throttled_usec_total": 5_600_000, "psi_some_avg10": 1.25, "throttled_by": None,
+        "throttled_by_limit_cpus": None, "throttled_by_pct": None, "throttle_pid": None,
+        "memory_bytes": 123456, "memory_max_bytes": 654321, "pids_current": 7,
+        "pids_max": 99, "io_read_bytes": 1111, "io_write_bytes": 2222}
+    k = got[kid]
+    assert (k.usage_pct, k.throttled_by, k.throttled_by_limit_cpus, k.throttled_by_pct,
+            k.throttle_pid, k.container, k.procs) == (10.0, pod, 0.5, 50.0, 42, None, 1)
+    assert k.share == 50.0 and got[pod].throttled_pct == 50.0
