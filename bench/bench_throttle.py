@@ -14,6 +14,12 @@
    one refresh inside a running process (what `top --watch` and the TUI pay),
    and CPU time per refresh of the command in batch mode, side by side with
    `systemd-cgtop -b` (apt: systemd). Goal: under 50 ms for 1,000 cgroups.
+   Then the one-shot `nsscope top --interval 0` (start-up, one reading of every
+   cgroup, the containers' names) beside `systemd-cgtop -b -n 1`.
+
+BENCH_TOP_BASELINE=DIR adds the same commands run from the nsscope package in
+DIR (another checkout: before/after a change), byte-compiled first as this one
+is, and the ratio of this one to it.
 
 The cgroups under test get the largest CPU weight so that other load on the
 machine does not starve them below their limit.
@@ -21,6 +27,7 @@ machine does not starve them below their limit.
 
 from __future__ import annotations
 
+import compileall
 import os
 import resource
 import shutil
@@ -41,6 +48,11 @@ from nsscope.actions import throttle  # noqa: E402
 from nsscope.kernel.syscalls import write_file  # noqa: E402
 from nsscope.host.target import Target  # noqa: E402
 from nsscope.cli import top  # noqa: E402
+from timing import timed  # noqa: E402
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 NSSCOPE = str(Path(sys.executable).with_name("nsscope"))
 BUSY = """\
@@ -288,12 +300,33 @@ def _per_refresh(argv_n) -> float:
                              for _ in range(3))
 
 
+def _nsscope(*args: str) -> list[str]:
+    return [NSSCOPE, *args]
+
+
+def _baseline() -> Callable[..., list[str]] | None:
+    """The CLI of the checkout BENCH_TOP_BASELINE names (before/after), byte-compiled."""
+    directory = os.environ.get("BENCH_TOP_BASELINE")
+    if not directory:
+        return None
+    compileall.compile_dir(os.path.join(directory, "nsscope"), quiet=1)
+    code = (f"import sys; sys.path.insert(0, {directory!r}); from nsscope.cli import main; "
+            "sys.exit(main(sys.argv[1:]))")
+    return lambda *args: [sys.executable, "-c", code, *args]
+
+
+#: `top --watch` every 0.1 s, followed by its --count
+WATCH = ("top", "--watch", "--interval", "0.1", "--count")
+
+
 def top_cost() -> None:
     cgtop = shutil.which("systemd-cgtop")
+    before = _baseline()
     print("\ntop: cost of one refresh (CPU figures of every cgroup, rates, sort)")
     print(f"{'cgroups':>8} {'in-process':>11} {'command':>9} {'systemd-cgtop':>14} "
-          f"{'ratio':>6}")
+          f"{'ratio':>6}" + (f" {'baseline':>9} {'/base':>6}" if before else ""))
     top.raise_fd_limit()
+    one_shot = []
     for n in (100, 1000):
         tree = BenchTree(n)
         try:
@@ -315,16 +348,20 @@ def top_cost() -> None:
                     prev = cur
                 total = len(cur.cgroups)
             inproc = statistics.median(times)
-            cmd = _per_refresh(lambda k: [NSSCOPE, "top", "--watch", "--count", str(k),
-                                          "--interval", "0.1"])
+            cmd = _per_refresh(lambda k: _nsscope(*WATCH, str(k)))
             if cgtop:
                 peer = _per_refresh(lambda k: [cgtop, "-b", "--raw", "-n", str(k + 1),
                                                "-d", "0.1", "--depth", "10"])
                 peer_s, ratio = f"{1000 * peer:.1f} ms", f"{cmd / peer:.2f}"
             else:
                 peer_s, ratio = "n/a", "-"
+            extra = ""
+            if before:
+                base = _per_refresh(lambda k: before(*WATCH, str(k)))
+                extra = f" {1000 * base:>6.1f} ms {cmd / base:>6.2f}"
             print(f"{total:>8} {1000 * inproc:>8.1f} ms {1000 * cmd:>6.1f} ms {peer_s:>14} "
-                  f"{ratio:>6}", flush=True)
+                  f"{ratio:>6}{extra}", flush=True)
+            one_shot.append((total, _one_shot(cgtop, before)))
         finally:
             tree.close()
     if cgtop is None:
@@ -332,6 +369,29 @@ def top_cost() -> None:
     else:
         print("command and systemd-cgtop: CPU time per refresh, (21 refreshes - 1) / 20; "
               "ratio = nsscope / systemd-cgtop")
+    print("\ntop --interval 0 (one-shot: start-up, one reading, names), CPU ms, median of 15")
+    print(f"{'cgroups':>8} {'nsscope':>8} {'systemd-cgtop -n 1':>19}"
+          + (f" {'baseline':>9} {'/base':>6}" if before else ""))
+    for total, (mine, peer, base) in one_shot:
+        print(f"{total:>8} {mine:>8.1f} {peer if peer is None else f'{peer:.1f}':>19}"
+              + (f" {base:>9.1f} {mine / base:>6.2f}" if base else ""))
+
+
+def _one_shot(cgtop: str | None, before: Callable[..., list[str]] | None
+              ) -> tuple[float, float | None, float | None]:
+    """CPU ms of `nsscope top --interval 0`, of `systemd-cgtop -b -n 1` and of the
+    baseline's, round-robin, median of 15."""
+    subjects = {"mine": _nsscope("top", "--interval", "0")}
+    if cgtop:
+        subjects["peer"] = [cgtop, "-b", "--raw", "-n", "1", "--depth", "10"]
+    if before:
+        subjects["base"] = before("top", "--interval", "0")
+    cpu: dict[str, list[float]] = {k: [] for k in subjects}
+    for _ in range(15):
+        for k, argv in subjects.items():
+            cpu[k].append(timed(argv, keep_stderr=False)[1])
+    med = {k: 1000 * statistics.median(v) for k, v in cpu.items()}
+    return med["mine"], med.get("peer"), med.get("base")
 
 
 def main() -> None:

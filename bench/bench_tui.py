@@ -11,7 +11,9 @@ Goals (issues 8 and 16): nsscope ≤ 0.5x htop's CPU at 1,000 processes, ≤ 1x 
 
     .venv/bin/python bench/bench_tui.py [N ...]
 
-BENCH_TUI_NSSCOPE=PATH runs another nsscope executable (before/after a change).
+BENCH_TUI_NSSCOPE=PATH runs another nsscope executable instead of this one;
+BENCH_TUI_BASELINE=DIR adds the TUI of the nsscope package in DIR (another
+checkout: before/after a change), measured the same way in the same run.
 """
 
 from __future__ import annotations
@@ -104,10 +106,22 @@ class _BenchCgroup:
                     time.sleep(0.1)
 
 
-def run_nsscope(seconds: float, cg: _BenchCgroup) -> tuple[float, float]:
+def _from_checkout(directory: str) -> str:
+    """A shell command starting the TUI of the nsscope package in ``directory``."""
+    import compileall
+    import shlex
+
+    compileall.compile_dir(os.path.join(directory, "nsscope"), quiet=1)
+    code = (f"import sys; sys.path.insert(0, {directory!r}); from nsscope.cli import main; "
+            "sys.exit(main([]))")
+    return f"{PY} -c {shlex.quote(code)}"
+
+
+def run_nsscope(seconds: float, cg: _BenchCgroup, command: str | None = None
+                ) -> tuple[float, float]:
     session = f"nsscope-bench-tui-{os.getpid()}"
     _tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "48",
-          f"exec env -u COLUMNS -u LINES TERM=xterm-256color {NSSCOPE}")
+          f"exec env -u COLUMNS -u LINES TERM=xterm-256color {command or NSSCOPE}")
     try:
         pid = int(_tmux("display", "-p", "-t", session, "#{pane_pid}").strip())
         _wait(session, " processes ")
@@ -122,6 +136,10 @@ def run_nsscope(seconds: float, cg: _BenchCgroup) -> tuple[float, float]:
         _wait(session, f"following {cg.proc.pid}")
         _tmux("send-keys", "-t", session, "f")  # f again stops following (issue 15)
         time.sleep(1)
+        if "Follow pid (empty" in _screen(session):
+            # a version before issue 15 asks again: an empty pid stops following
+            _tmux("send-keys", "-t", session, "C-u", "Enter")
+            time.sleep(1)
         _tmux("send-keys", "-t", session, "S-Left")
         _wait(session, f"cgroup  /{cg.name}")
         time.sleep(10)  # past the first full reads
@@ -154,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("bench_tui: needs root (it makes a cgroup)")
         return 1
+    baseline = os.environ.get("BENCH_TUI_BASELINE")
     rows = []
     for n in sizes:
         spawn = subprocess.Popen([str(PY), str(REPO / "bench/spawn.py"), str(n), "0.1"],
@@ -168,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
             load = os.getloadavg()[0]
             ns_cpu, ns_rss = run_nsscope(seconds, cg)
             ht_cpu, ht_rss = run_htop(seconds)
-            rows.append((n, procs, load, ns_cpu, ht_cpu, ns_rss, ht_rss))
+            base = run_nsscope(seconds, cg, _from_checkout(baseline)) if baseline else None
+            rows.append((n, procs, load, ns_cpu, ht_cpu, ns_rss, ht_rss, base))
         finally:
             if cg is not None:
                 cg.close()
@@ -178,12 +198,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"TUI at 1 Hz in tmux 160x48, a cgroup selected, its plot visible; "
           f"{seconds:.0f} s each, % of one core from /proc/PID/stat")
     print(f"{'spawned':>8} {'procs':>6} {'load':>5} {'nsscope %':>10} {'htop %':>8} "
-          f"{'ratio':>6} {'goal':>5} {'nsscope MiB':>12} {'htop MiB':>9}")
-    for n, procs, load, a, b, ra, rb in rows:
+          f"{'ratio':>6} {'goal':>5} {'nsscope MiB':>12} {'htop MiB':>9}"
+          + (f" {'baseline %':>10} {'/base':>6} {'base MiB':>9}" if baseline else ""))
+    for n, procs, load, a, b, ra, rb, base in rows:
         goal = 0.5 if n <= 1000 else 1.0
         ratio = a / b if b else float("inf")
+        extra = f" {base[0]:>10.1f} {a / base[0]:>6.2f} {base[1]:>9.1f}" if base else ""
         print(f"{n:>8} {procs:>6} {load:>5.1f} {a:>10.1f} {b:>8.1f} {ratio:>6.2f} {goal:>5.1f} "
-              f"{ra:>12.1f} {rb:>9.1f}")
+              f"{ra:>12.1f} {rb:>9.1f}{extra}")
     return 0
 
 

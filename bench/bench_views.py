@@ -1,12 +1,13 @@
 """The read-only views on this host as it is (~100 processes) vs `lsns` and the floor.
 
-`nsscope ls`, `nsscope ps` and `nsscope show 1` (the console script users run)
-against `lsns` (the peer of `ls`) and the interpreter floor `python -I -c pass`
-(the venv's interpreter: nsscope cannot start faster than that), round-robin,
-RUNS times each (env BENCH_VIEWS_RUNS, default 40); medians of wall-clock and
-CPU time (user + sys), with ratios to the floor. Goal (issue 16): each view
-within 2.5x the floor. Then where the slowest view's start-up goes: the modules
-that cost most to import (python -X importtime, median self time).
+`nsscope ls`, `nsscope ps` and `nsscope show 1` (the console script users run;
+`tree` and `tree --cgroups` beside them, without a goal) against `lsns` (the peer of
+`ls`) and the interpreter floor `python -I -c pass` (the venv's interpreter: nsscope
+cannot start faster than that), round-robin, RUNS times each (env BENCH_VIEWS_RUNS,
+default 40); medians of wall-clock and CPU time (user + sys), with ratios to the
+floor. Goal (issue 16): each view within 2.5x the floor. Then where the slowest
+view's start-up goes: the modules that cost most to import (python -X importtime,
+median self time).
 
 BENCH_VIEWS_BASELINE=DIR adds the same views run from the nsscope package in
 DIR (another checkout: before/after a change), byte-compiled first as this one is.
@@ -29,6 +30,8 @@ NSSCOPE = str(Path(PY).with_name("nsscope"))
 RUNS = int(os.environ.get("BENCH_VIEWS_RUNS", "40"))
 GOAL = 2.5
 VIEWS = (("ls",), ("ps",), ("show", "1"))
+#: timed beside them, without a goal (top's one-shot is in bench_throttle)
+OTHERS = (("tree",), ("tree", "--cgroups"))
 
 
 def from_checkout(directory: str, args: tuple[str, ...]) -> list[str]:
@@ -63,11 +66,11 @@ def main() -> None:
     baseline = os.environ.get("BENCH_VIEWS_BASELINE")
     cmds: dict[str, list[str]] = {"python -I -c pass": [PY, "-I", "-c", "pass"],
                                   "lsns": ["lsns"]}
-    for view in VIEWS:
+    for view in VIEWS + OTHERS:
         cmds["nsscope " + " ".join(view)] = [NSSCOPE, *view]
     if baseline:
         compileall.compile_dir(str(Path(baseline) / "nsscope"), quiet=1)
-        for view in VIEWS:
+        for view in VIEWS + OTHERS:
             cmds["  baseline " + " ".join(view)] = from_checkout(baseline, view)
     walls: dict[str, list[float]] = {k: [] for k in cmds}
     cpus: dict[str, list[float]] = {k: [] for k in cmds}
