@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+import checkout
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 PY = sys.executable
@@ -77,10 +79,7 @@ def main() -> None:
     baseline = os.environ.get("BENCH_COLLECT_BASELINE")
     subjects: dict[str, list[str]] = {"nsscope ls --json": [NSSCOPE, "ls", "--json"]}
     if baseline:
-        compileall.compile_dir(str(Path(baseline) / "nsscope"), quiet=1)
-        code = (f"import sys; sys.path.insert(0, {baseline!r}); from nsscope.cli import main; "
-                "sys.exit(main(['ls', '--json']))")
-        subjects["baseline ls --json"] = [PY, "-c", code]
+        subjects["baseline ls --json"] = [*checkout.cli(baseline), "ls", "--json"]
     head = " ".join(f"{k:>18} {'ratio':>6}" for k in subjects)
     print(f"{'procs':>7} {'load':>5} {'lsns -J':>9} {head} {'collect()':>10} {'ratio':>6}"
           f"   (median of {RUNS}, seconds; goal ls --json <= {GOAL}x lsns -J)")

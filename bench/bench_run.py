@@ -51,6 +51,8 @@ import time
 import uuid
 from pathlib import Path
 
+import checkout
+
 RUNS = int(os.environ.get("BENCH_RUN_RUNS", "30"))
 #: runc's and crun's cgroup parent (their delete removes the child; we remove this one)
 CGROUP = "/nsscope-bench-run"
@@ -158,12 +160,6 @@ def _crun_argv(bundle: str) -> list[str]:
     return run.split()
 
 
-def _nsscope_from(pkg_parent: str) -> list[str]:
-    """The CLI of the nsscope package under ``pkg_parent`` (as the console script does)."""
-    return [PY, "-c", f"import sys; sys.path.insert(0, {pkg_parent!r}); "
-                      "from nsscope.cli import main; sys.exit(main())"]
-
-
 def main() -> None:
     if os.geteuid() != 0:
         print("bench_run: needs root (skipped)")
@@ -186,9 +182,8 @@ def main() -> None:
         }
         for baseline in filter(None, os.environ.get("BENCH_RUN_BASELINE", "").split(
                 os.pathsep)):
-            compileall.compile_dir(os.path.join(baseline, "nsscope"), quiet=1)
             subjects[f"nsscope from {baseline}"[:36]] = \
-                lambda baseline=baseline: _run([*_nsscope_from(baseline), *run_true])
+                lambda argv=checkout.cli(baseline): _run([*argv, *run_true])
         subjects[RUNC] = lambda: _run(["runc", "run", "--bundle", runc_bundle,
                                        f"nsscope-bench-{uuid.uuid4().hex[:8]}"])
         # nsscope loads docker's default seccomp profile: runc given the same

@@ -27,7 +27,6 @@ machine does not starve them below their limit.
 
 from __future__ import annotations
 
-import compileall
 import os
 import resource
 import shutil
@@ -48,6 +47,7 @@ from nsscope.actions import throttle  # noqa: E402
 from nsscope.kernel.syscalls import write_file  # noqa: E402
 from nsscope.host.target import Target  # noqa: E402
 from nsscope.cli import top  # noqa: E402
+import checkout  # noqa: E402
 from timing import timed  # noqa: E402
 
 TYPE_CHECKING = False
@@ -305,14 +305,12 @@ def _nsscope(*args: str) -> list[str]:
 
 
 def _baseline() -> Callable[..., list[str]] | None:
-    """The CLI of the checkout BENCH_TOP_BASELINE names (before/after), byte-compiled."""
+    """The CLI of the checkout BENCH_TOP_BASELINE names (before/after)."""
     directory = os.environ.get("BENCH_TOP_BASELINE")
     if not directory:
         return None
-    compileall.compile_dir(os.path.join(directory, "nsscope"), quiet=1)
-    code = (f"import sys; sys.path.insert(0, {directory!r}); from nsscope.cli import main; "
-            "sys.exit(main(sys.argv[1:]))")
-    return lambda *args: [sys.executable, "-c", code, *args]
+    argv = checkout.cli(directory)
+    return lambda *args: [*argv, *args]
 
 
 #: `top --watch` every 0.1 s, followed by its --count

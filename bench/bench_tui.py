@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+import checkout
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 PY = REPO / ".venv/bin/python"
@@ -108,13 +110,9 @@ class _BenchCgroup:
 
 def _from_checkout(directory: str) -> str:
     """A shell command starting the TUI of the nsscope package in ``directory``."""
-    import compileall
     import shlex
 
-    compileall.compile_dir(os.path.join(directory, "nsscope"), quiet=1)
-    code = (f"import sys; sys.path.insert(0, {directory!r}); from nsscope.cli import main; "
-            "sys.exit(main([]))")
-    return f"{PY} -c {shlex.quote(code)}"
+    return shlex.join(checkout.cli(directory))
 
 
 def run_nsscope(seconds: float, cg: _BenchCgroup, command: str | None = None

@@ -22,6 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import checkout
 from timing import timed
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,13 +33,6 @@ GOAL = 2.5
 VIEWS = (("ls",), ("ps",), ("show", "1"))
 #: timed beside them, without a goal (top's one-shot is in bench_throttle)
 OTHERS = (("tree",), ("tree", "--cgroups"))
-
-
-def from_checkout(directory: str, args: tuple[str, ...]) -> list[str]:
-    """The CLI of the nsscope package in ``directory`` (not the installed one)."""
-    code = (f"import sys; sys.path.insert(0, {directory!r}); from nsscope.cli import main; "
-            "sys.exit(main(sys.argv[1:]))")
-    return [PY, "-c", code, *args]
 
 
 def import_breakdown(args: tuple[str, ...], runs: int = 7) -> str:
@@ -69,9 +63,8 @@ def main() -> None:
     for view in VIEWS + OTHERS:
         cmds["nsscope " + " ".join(view)] = [NSSCOPE, *view]
     if baseline:
-        compileall.compile_dir(str(Path(baseline) / "nsscope"), quiet=1)
         for view in VIEWS + OTHERS:
-            cmds["  baseline " + " ".join(view)] = from_checkout(baseline, view)
+            cmds["  baseline " + " ".join(view)] = [*checkout.cli(baseline), *view]
     walls: dict[str, list[float]] = {k: [] for k in cmds}
     cpus: dict[str, list[float]] = {k: [] for k in cmds}
     for argv in cmds.values():  # warm the page cache

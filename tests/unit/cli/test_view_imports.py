@@ -1,5 +1,5 @@
 """What makes the read-only views start about as fast as lsns (bench/bench_views.py
-measures it): ``nsscope ls``, ``ps`` and ``show PID`` import none of the heavy
+measures it): ``nsscope ls``, ``ps``, ``show PID``, ``tree`` and ``top`` import none of the heavy
 modules. The oracle is the interpreter's own -X importtime report, in an
 interpreter without site (whose packages' hooks may import some of these)."""
 from __future__ import annotations
@@ -40,6 +40,10 @@ def _imported(*argv: str) -> set[str]:
     # ps shaped (issue 15): every new option stays on the fast path
     (("ps", "-a", "-q", "-o", "+CGROUP", "--filter", "runtime=docker", "-f", "name=x",
       "--sort", "NAME", "--no-trunc"), "nsscope.cli.ps"),
+    # tree and top on the fast path too (issue 15: no view slower than before it)
+    (("tree",), "nsscope.cli.tree"), (("tree", "--cgroups", "--all"), "nsscope.cli.tree"),
+    (("top", "--interval", "0"), "nsscope.cli.top"),
+    (("top", "--interval", "0", "--sort", "mem", "--throttled"), "nsscope.cli.top"),
 ])
 def test_a_view_imports_nothing_heavy(argv, shown):
     assert_modules_exist(HEAVY - {"textual"})  # a rename must not make this vacuous
