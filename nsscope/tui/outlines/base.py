@@ -5,6 +5,7 @@ children of an entry); ``Entry`` and ``Ref``; the filter; process entries.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from itertools import islice
 from typing import Any, NamedTuple
 
 from rich.text import Text
@@ -104,19 +105,25 @@ def process_entries(frame: Frame, parent_key: str, pids: Iterable[int],
     """
     pids = list(pids)
     kthreads: list[int] = []
+    here: frozenset[int] = frozenset()
+    user: Iterable[int] = pids
+    total = len(pids)
     if fold:
-        user: list[int] = []
-        for pid in pids:
-            p = frame.process(pid)
-            (kthreads if p is not None and p.kernel_thread else user).append(pid)
-        pids = user
-    shown = pids if limit is None else pids[:limit]
-    if pin is not None and limit is not None and len(pids) > limit and pin not in shown \
-            and pin in pids:
+        # the frame's kernel threads as one set, intersected in C, and the user
+        # processes taken only as far as the limit: asking each of the root cgroup's
+        # 10,000 processes whether it is one was a tenth of a frame
+        here = frame.kernel_threads().intersection(pids)
+        if here:
+            kthreads = sorted(here)
+            total -= len(here)
+            user = (pid for pid in pids if pid not in here)
+    shown = list(user) if limit is None else list(islice(user, limit))
+    if pin is not None and limit is not None and total > limit and pin not in shown \
+            and pin in pids and pin not in here:
         shown = shown + [pin]
     out = [process_entry(frame, parent_key, pid) for pid in shown]
-    if len(shown) < len(pids):
-        more = Text(f"… {len(pids) - len(shown)} more (/ filters, f follows a pid)",
+    if len(shown) < total:
+        more = Text(f"… {total - len(shown)} more (/ filters, f follows a pid)",
                     style="dim italic")
         out.append(Entry(f"{parent_key}|more", more, NO_REF))
     if kthreads:
