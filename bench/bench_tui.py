@@ -35,8 +35,17 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 def _tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True,
-                          timeout=30).stdout
+    for attempt in range(3):
+        r = subprocess.run(["tmux", *args], capture_output=True, text=True, check=False,
+                           timeout=30)
+        # a session started while the server of the last one (killed) is still exiting
+        # fails ("server exited unexpectedly"): once more, after it has gone
+        if r.returncode == 0 or args[0] != "new-session" or attempt == 2:
+            break
+        time.sleep(0.5)
+    if r.returncode != 0:
+        raise RuntimeError(f"tmux {' '.join(args[:1])} failed: {r.stderr.strip()}")
+    return r.stdout
 
 
 def _screen(session: str) -> str:
