@@ -17,16 +17,26 @@ if TYPE_CHECKING:
 def terminal_columns() -> int:
     """shutil.get_terminal_size().columns, without importing shutil (~10 ms of start-up
     with the compression modules it loads): $COLUMNS, else the terminal's width, else 80."""
+    return _terminal("COLUMNS", 0, 80)
+
+
+def terminal_lines() -> int:
+    """shutil.get_terminal_size().lines, likewise: $LINES, else the terminal's height,
+    else 24."""
+    return _terminal("LINES", 1, 24)
+
+
+def _terminal(variable: str, index: int, default: int) -> int:
     try:
-        columns = int(os.environ["COLUMNS"])
+        size = int(os.environ[variable])
     except (KeyError, ValueError):
-        columns = 0
-    if columns > 0:
-        return columns
+        size = 0
+    if size > 0:
+        return size
     try:
-        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80  # type: ignore[union-attr]
+        return os.get_terminal_size(sys.__stdout__.fileno())[index] or default  # type: ignore[union-attr]
     except (AttributeError, ValueError, OSError):
-        return 80
+        return default
 
 
 def fit(headers: Sequence[str], rows: Sequence[Sequence[object]],

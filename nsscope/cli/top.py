@@ -516,7 +516,7 @@ def _loop(args: argparse.Namespace, reader: CpuReader, names: Names, tty_out: bo
         text = table.render(HEADERS, table_rows(rs, True), RIGHT)
         stamp = time.strftime("%H:%M:%S")
         if tty_out:
-            lines = _terminal_lines()
+            lines = table.terminal_lines()
             shown = text.split("\n")[: max(2, lines - 2)]
             sys.stdout.write(f"\x1b[H\x1b[2Jnsscope top  {stamp}  {len(rs)} cgroups, "
                              f"sorted by {args.sort} (q quits)\n"
@@ -526,17 +526,3 @@ def _loop(args: argparse.Namespace, reader: CpuReader, names: Names, tty_out: bo
         sys.stdout.flush()
     return 0
 
-
-def _terminal_lines() -> int:
-    """shutil.get_terminal_size().lines without shutil (table.terminal_columns): $LINES,
-    else the terminal's height, else 24."""
-    try:
-        lines = int(os.environ["LINES"])
-    except (KeyError, ValueError):
-        lines = 0
-    if lines > 0:
-        return lines
-    try:
-        return os.get_terminal_size(sys.__stdout__.fileno()).lines or 24  # type: ignore[union-attr]
-    except (AttributeError, ValueError, OSError):
-        return 24
