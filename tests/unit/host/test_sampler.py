@@ -142,3 +142,33 @@ def test_incremental_samples_agree_with_collect(tmp_path_factory, ops):
             {path: tuple(sorted(members.get(path, ()))) for path in full.cgroups}
         assert (snap.hidden, snap.host_ns) == (full.hidden, full.host_ns)
         assert snap.containers == full.containers
+
+
+def test_a_slow_recognition_is_timed_on_the_samplers_clock(tmp_path, monkeypatch):
+    """Recognition waits twenty times its own cost before it runs again, timed on the
+    sampler's clock as its ``now`` is: on a loaded machine (CI) a real 60 ms against a
+    test's clock that steps 1 s put a new sandbox a sample late."""
+    import time
+
+    from nsscope.host import sampler as sampler_module
+
+    proc, cg = tmp_path / "proc", tmp_path / "cgroup"
+    for d in (proc, cg):
+        d.mkdir()
+    (proc / "uptime").write_text("100.0 100.0\n")
+    (proc / "mounts").write_text("cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid 0 0\n")
+    _write_process(proc, 1, 0, _host_ns(), comm="init")
+    find = sampler_module.containers.find
+
+    def slow_find(*args, **kwargs):
+        time.sleep(0.1)  # a loaded machine
+        return find(*args, **kwargs)
+
+    monkeypatch.setattr(sampler_module.containers, "find", slow_find)
+    now = [0.0]
+    s = Sampler(collector.Roots(proc=str(proc), cgroup=str(cg)), cycle=3600, settle=0.0,
+                clock=lambda: now[0])
+    s.sample()
+    _write_process(proc, 16, 1, _host_ns(net=4026532162))
+    now[0] += 1.0
+    assert [c.name for c in s.sample().containers] == ["sandbox-16"]
