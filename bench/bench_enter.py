@@ -30,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from cleanup import remove_cgroup
 from timing import timed
 
 REPO = Path(__file__).resolve().parent.parent
@@ -105,14 +106,7 @@ class NamedContainer:
         if self.pid is not None:
             subprocess.run(["runc", "delete", "-f", NAME], check=False)
             for d in own_cgroup_dirs(f"{CGROUP}/{NAME}") + own_cgroup_dirs(CGROUP):
-                for _ in range(100):
-                    try:
-                        os.rmdir(d)
-                        break
-                    except FileNotFoundError:
-                        break
-                    except OSError:
-                        time.sleep(0.02)
+                remove_cgroup(d)
         shutil.rmtree(self.base, ignore_errors=True)
 
 
@@ -210,12 +204,7 @@ def main() -> None:
         if named is not None:
             named.close()
         for d in dirs:
-            for _ in range(100):  # the sandbox's sleep dies with unshare, a moment later
-                try:
-                    os.rmdir(d)
-                    break
-                except OSError:
-                    time.sleep(0.02)
+            remove_cgroup(d)  # the sandbox's sleep dies with unshare, a moment later
 
 
 if __name__ == "__main__":

@@ -40,6 +40,8 @@ import time
 import uuid
 from pathlib import Path
 
+from cleanup import remove_cgroup
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
@@ -143,12 +145,7 @@ class Measured:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        for _ in range(100):
-            try:
-                os.rmdir(self.dir)
-                return
-            except OSError:
-                time.sleep(0.05)
+        remove_cgroup(self.dir)
 
 
 def _size(path: Path) -> int:

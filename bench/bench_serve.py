@@ -37,6 +37,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from cleanup import remove_cgroup
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
@@ -150,12 +152,7 @@ class Server:
     def close(self) -> None:
         self.proc.terminate()
         self.proc.wait()
-        for _ in range(100):
-            try:
-                os.rmdir(self.dir)
-                return
-            except OSError:
-                time.sleep(0.05)
+        remove_cgroup(self.dir)
 
 
 def main() -> None:

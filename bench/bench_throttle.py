@@ -48,6 +48,7 @@ from nsscope.kernel.syscalls import write_file  # noqa: E402
 from nsscope.host.target import Target  # noqa: E402
 from nsscope.cli import top  # noqa: E402
 import checkout  # noqa: E402
+from cleanup import remove_cgroup  # noqa: E402
 from timing import timed  # noqa: E402
 
 TYPE_CHECKING = False
@@ -236,18 +237,7 @@ def _barewrite_file(hst: throttle.Host, pct: int, threads: int) -> float | None:
         b.p.kill()
         b.p.wait()
         for d in reversed(dirs):
-            _rmdir(d)
-
-
-def _rmdir(d: str) -> None:
-    for _ in range(200):
-        try:
-            os.rmdir(d)
-            return
-        except FileNotFoundError:
-            return
-        except OSError:
-            time.sleep(0.01)
+            remove_cgroup(d)
 
 
 def _remove_parent(hst: throttle.Host) -> None:
@@ -282,8 +272,8 @@ class BenchTree:
     def close(self) -> None:
         for r in self.roots:
             for i in range(self.n):
-                _rmdir(f"{r}/nsscope-bench/c{i}")
-            _rmdir(f"{r}/nsscope-bench")
+                remove_cgroup(f"{r}/nsscope-bench/c{i}")
+            remove_cgroup(f"{r}/nsscope-bench")
 
 
 def _children_cpu(argv: list[str]) -> float:

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import checkout
+from cleanup import remove_cgroup
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -109,12 +110,7 @@ class _BenchCgroup:
         self.proc.kill()
         self.proc.wait()
         for d in self.dirs:
-            for _ in range(50):
-                try:
-                    os.rmdir(d)
-                    break
-                except OSError:
-                    time.sleep(0.1)
+            remove_cgroup(d)
 
 
 def _from_checkout(directory: str) -> str:

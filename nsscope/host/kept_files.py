@@ -58,12 +58,9 @@ class KeptFiles:
                 return None
             if len(self._fds) >= self.max_fds:
                 return self._read_once(path)
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            except OSError:
-                self._absent[path] = self._n
+            fd = self._open(path)
+            if fd is None:
                 return None
-            self._absent.pop(path, None)
             self._fds[path] = fd
         try:
             return _all(fd)
@@ -74,18 +71,26 @@ class KeptFiles:
 
     def _read_once(self, path: str) -> str | None:
         """open, read, close: beyond ``max_fds``, or after a kept descriptor failed."""
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            self._absent[path] = self._n
+        fd = self._open(path)
+        if fd is None:
             return None
-        self._absent.pop(path, None)
         try:
             return _all(fd)
         except OSError:
             return None
         finally:
             os.close(fd)
+
+    def _open(self, path: str) -> int | None:
+        """A descriptor of ``path``; None when it is missing (noted, to be looked for
+        again ``reprobe`` rounds later)."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            self._absent[path] = self._n
+            return None
+        self._absent.pop(path, None)
+        return fd
 
     def retry_absent(self) -> None:
         """Look for the missing files again at their next read (an action may have

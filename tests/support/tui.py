@@ -27,3 +27,14 @@ def summary(app: NsscopeApp) -> str:
 
 def messages(app: NsscopeApp) -> list[str]:
     return [n.message for n in app._notifications]
+
+
+async def follow_when_seen(pilot, app: NsscopeApp, pid: int, what: str, view: str | None = None):
+    """Wait until ``pid`` is in a frame, switch to ``view`` (its key: "3" the cgroups)
+    if given, and put the cursor on ``pid`` for good (follow)."""
+    await until(pilot, lambda: app.frame is not None and pid in app.frame.snapshot.processes,
+                what=what)
+    if view is not None:
+        await pilot.press(view)
+    app.main.follow(pid)
+    await pilot.pause()

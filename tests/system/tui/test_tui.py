@@ -27,7 +27,7 @@ from nsscope.tui.widgets.plots import smooth
 from support import NSSCOPE, need_root, need_tool
 from support.cgroupfs import CgroupWithProcess
 from support.scenario import Scenario, ns_ino
-from support.tui import SIZE, messages, summary, until
+from support.tui import SIZE, follow_when_seen, messages, summary, until
 from support.nobody import nobody_python
 
 
@@ -39,11 +39,7 @@ async def test_throttle_dialog_applies_and_reset_restores():
     try:
         app = NsscopeApp(LiveSource(), interval=0.3, euid=0)
         async with app.run_test(size=SIZE) as pilot:
-            await until(pilot, lambda: app.frame is not None and pid in
-                        app.frame.snapshot.processes, what="the process in a frame")
-            await pilot.press("3")
-            app.main.follow(pid)
-            await pilot.pause()
+            await follow_when_seen(pilot, app, pid, "the process in a frame", view="3")
             assert app.main.selection == Ref("process", pid)
             await pilot.press("t")
             dialog = await until(pilot, lambda: isinstance(app.screen, ThrottleDialog)
@@ -113,10 +109,7 @@ async def test_enter_suspends_runs_the_cli_and_resumes(tmp_path, monkeypatch):
                         "exec sleep 1000"], settle="sleep")
         app = NsscopeApp(LiveSource(), interval=0.3, runner=runner, euid=0)
         async with app.run_test(size=SIZE) as pilot:
-            await until(pilot, lambda: app.frame is not None and pid in
-                        app.frame.snapshot.processes, what="the target in a frame")
-            app.main.follow(pid)
-            await pilot.pause()
+            await follow_when_seen(pilot, app, pid, "the target in a frame")
             await pilot.press("e")
             await until(pilot, lambda: getattr(app, "last_enter", None), timeout=60,
                         what="the enter to return")
@@ -300,11 +293,7 @@ async def test_the_process_list_shows_cpu_memory_and_io_of_the_live_host():
     try:
         app = NsscopeApp(LiveSource(), interval=0.5, euid=0)
         async with app.run_test(size=SIZE) as pilot:
-            await until(pilot, lambda: app.frame is not None and pid in
-                        app.frame.snapshot.processes, what="the loop in a frame")
-            await pilot.press("3")
-            app.main.follow(pid)
-            await pilot.pause()
+            await follow_when_seen(pilot, app, pid, "the loop in a frame", view="3")
             t0, c0 = time.monotonic(), _cpu_seconds(pid)
             table = app.main.query_one("#members")
             await until(pilot, lambda: app.frame.usage.get(pid) is not None
