@@ -31,6 +31,14 @@ from support.tui import SIZE, follow_when_seen, messages, summary, until
 from support.nobody import nobody_python
 
 
+async def _confirmed(pilot, app: NsscopeApp, key: str, what: str):
+    """Press ``key``, answer its question yes, and the action it ran (app.last_action)."""
+    await pilot.press(key)
+    await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the question")
+    await pilot.press("y")
+    return await until(pilot, lambda: getattr(app, "last_action", None), timeout=60, what=what)
+
+
 async def test_throttle_dialog_applies_and_reset_restores():
     need_root()
     cg = CgroupWithProcess(f"nsscope-test-tui-{os.getpid()}", ["sleep", "1000"])
@@ -65,11 +73,7 @@ async def test_throttle_dialog_applies_and_reset_restores():
             await pilot.press("n")
             await pilot.pause(1.0)
             assert app.last_action is None and cg.quota() in ("20000", "20000 100000")
-            await pilot.press("r")
-            await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the question")
-            await pilot.press("y")
-            done = await until(pilot, lambda: getattr(app, "last_action", None),
-                               timeout=60, what="the reset")
+            done = await _confirmed(pilot, app, "r", "the reset")
             assert done.ok, done.output
             assert cg.quota() == before
             # and says what it did: the CLI's own account of the files it restored
@@ -230,11 +234,7 @@ async def test_stop_a_container_that_handles_sigterm():
         app = NsscopeApp(LiveSource(), interval=0.3, euid=0)
         async with app.run_test(size=SIZE) as pilot:
             await _select_nsscope_container(app, pilot, cid)
-            await pilot.press("k")
-            await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the question")
-            await pilot.press("y")
-            done = await until(pilot, lambda: getattr(app, "last_action", None),
-                               timeout=60, what="k to finish")
+            done = await _confirmed(pilot, app, "k", "k to finish")
             assert done.ok, done.output
             assert done.argv[3:] == ["stop", cid]
             assert f"stopped {name} (nsscope {cid[:12]}): its PID 1 exited on SIGTERM" in \
