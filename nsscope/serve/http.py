@@ -129,10 +129,6 @@ class Handler(BaseHTTPRequestHandler):
         pass  # a scrape every 15 s is not news; errors are reported by the collector
 
 
-class _Stop(Exception):
-    """Raised by the SIGTERM/SIGINT handler to leave serve_forever."""
-
-
 def bind(host: str, port: int, registry: CollectorRegistry) -> Server:
     """The listening server (not yet serving). An empty host is every interface: IPv6 and
     IPv4 on "::" where the kernel has IPv6, else 0.0.0.0."""
@@ -161,22 +157,46 @@ def url_of(server: Server) -> str:
 
 
 def serve(server: Server, *, ready: Callable[[str], None] | None = None) -> int:
-    """Serve until SIGTERM or SIGINT; then finish the requests in flight and return 0."""
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise _Stop
+    """Serve until SIGTERM or SIGINT; then finish the requests in flight and return 0.
 
+    The signal handler only notes the signal; the loop learns of it through a pipe the
+    kernel writes the signal's number to (signal.set_wakeup_fd), watched beside the
+    listening socket. An exception raised from the handler instead (as this did)
+    could land anywhere in the main thread, inside the thread bookkeeping of
+    ThreadingHTTPServer too (a Thread.is_alive() between acquiring and releasing its
+    lock): server_close() then waited for ever on a finished request's thread, about
+    one SIGTERM in five right after a request. Between requests the process still
+    sleeps in select(): no timer, no polling."""
+    import os
+    import selectors
+
+    stopping: list[int] = []
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        stopping.append(signum)
+
+    r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    old_fd = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
     old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         if ready is not None:
             ready(url_of(server))
-        # the poll interval only matters to shutdown(), which is not used: a signal ends
-        # the loop, so the process sleeps in select() until a scraper comes
-        server.serve_forever(poll_interval=3600)
-    except _Stop:
-        pass
+        with selectors.DefaultSelector() as sel:
+            sel.register(server, selectors.EVENT_READ)
+            sel.register(r, selectors.EVENT_READ)
+            while not stopping:
+                for key, _ in sel.select():
+                    if key.fileobj is server and not stopping:
+                        # the socket is ready: accept at once, and hand the request to
+                        # a thread of its own (ThreadingHTTPServer)
+                        server.handle_request()
+                server.service_actions()
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+        signal.set_wakeup_fd(old_fd)
+        os.close(r)
+        os.close(w)
         server.server_close()
     return 0
 
