@@ -10,7 +10,7 @@ The server runs in the main thread; each request in a thread of its own
 (``ThreadingHTTPServer``), scrapes taken one at a time (scrape.Scraper). SIGTERM
 or SIGINT stops accepting, lets the requests in flight finish (they are bounded
 by a socket timeout) and returns 0: what a DaemonSet's pod is asked to do at a
-rolling update. Between scrapes the process sleeps in accept(): no timer, no
+rolling update. Between scrapes the process sleeps in select(): no timer, no
 polling.
 """
 
